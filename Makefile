@@ -1,0 +1,38 @@
+# Two commands do all the set-up on a fresh machine with Python 3.11+:
+#   make demo   creates .venv, installs lac-batch, runs it on the bundled sample
+#   make test   creates .venv with the dev extras, runs ruff, mypy and pytest
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lac-batch needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/lac-batch validate samples/requests.xlsx
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check lac_batch tests benchmarks
+	$(BIN)/ruff format --check lac_batch tests benchmarks
+	$(BIN)/mypy lac_batch
+
+test: lint
+	$(BIN)/pytest
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/validate.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,25 @@
+"""lac-batch: validate spreadsheets of LAC service-connection requests and submit them safely."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from lac_batch.errors import HeaderError, InputFileError, LacBatchError, ResultsPathError, UsageError
+from lac_batch.exit_codes import ExitCode
+from lac_batch.status import Status
+
+try:
+    __version__ = version("lac-batch")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0"
+
+__all__ = [
+    "ExitCode",
+    "HeaderError",
+    "InputFileError",
+    "LacBatchError",
+    "ResultsPathError",
+    "Status",
+    "UsageError",
+    "__version__",
+]

@@ -1,0 +1,39 @@
+"""Process exit codes, documented in the README. When several apply, the lowest rank wins."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = ["ExitCode", "most_severe"]
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    """Every row valid (validate) or accepted/skipped (submit)."""
+    ROWS_NOT_OK = 1
+    """Some rows are invalid, rejected, failed, unknown or not sent."""
+    UNUSABLE = 2
+    """Usage error or unusable input: nothing was sent."""
+    AUTH_REFUSED = 3
+    """The API key was refused (401/403)."""
+    LOCKED = 4
+    """Another run holds the ledger lock."""
+    INTERRUPTED = 130
+    """Stopped by Ctrl-C or SIGTERM."""
+
+
+# Order of precedence when several codes apply: first wins.
+_PRECEDENCE = (
+    ExitCode.INTERRUPTED,
+    ExitCode.AUTH_REFUSED,
+    ExitCode.UNUSABLE,
+    ExitCode.LOCKED,
+    ExitCode.ROWS_NOT_OK,
+    ExitCode.OK,
+)
+
+
+def most_severe(*codes: ExitCode) -> ExitCode:
+    """The code that wins when several apply (130, 3, 2, 4, 1, 0)."""
+    present = set(codes) or {ExitCode.OK}
+    return next(code for code in _PRECEDENCE if code in present)
