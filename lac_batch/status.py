@@ -19,7 +19,7 @@ class Status(StrEnum):
     REJECTED = "rejected"
     """The API refused the request itself (e.g. 422); sending it again unchanged will not help."""
     FAILED = "failed"
-    """Not delivered after all attempts; the server surely did not process it, safe to send again."""
+    """Not delivered after all attempts; surely not processed, so safe to send again."""
     UNKNOWN = "unknown"
     """The request may or may not have been processed; check before sending again."""
     SKIPPED = "skipped"

@@ -1,0 +1,155 @@
+"""CSV, TSV and text exports: encoding and delimiter detection, exact text, Excel row numbers."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from pathlib import Path
+
+from charset_normalizer import from_bytes
+
+from lac_batch.errors import InputFileError
+from lac_batch.table import CellProblem, FileFormat, RawTable
+
+__all__ = ["DELIMITERS", "decode_text", "read_csv_table", "sniff_delimiter"]
+
+DELIMITERS = (",", ";", "\t")
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+# What Finnish Excel saves as "CSV (semicolon delimited)" when the text is not UTF-8.
+_LEGACY_ENCODING = "cp1252"
+
+
+def _decode_or_explain(raw: bytes, encoding: str, path: Path) -> str:
+    try:
+        return raw.decode(encoding)
+    except LookupError:
+        raise InputFileError(
+            path, f"'{encoding}' is not an encoding Python knows; try utf-8 or cp1252."
+        ) from None
+    except UnicodeDecodeError as error:
+        raise InputFileError(
+            path,
+            f"cannot be read as {encoding}: byte {error.start + 1} is not valid there. Try "
+            "another --encoding (utf-8, cp1252, utf-16), or save the file again as "
+            "'CSV UTF-8' from Excel.",
+        ) from None
+
+
+def decode_text(raw: bytes, path: Path, encoding: str | None = None) -> tuple[str, str]:
+    """The file's text and the name of the encoding it was read with.
+
+    Without ``encoding``: a byte-order mark decides (UTF-8, UTF-16); else strict UTF-8; else
+    cp1252 as Finnish Excel saves it; else charset-normalizer's best guess.
+    """
+    if encoding is not None:
+        text = _decode_or_explain(raw, encoding, path)
+        return text.removeprefix("\ufeff"), encoding
+    if raw.startswith(codecs.BOM_UTF8):
+        return _decode_or_explain(raw[len(codecs.BOM_UTF8) :], "utf-8", path), "utf-8-sig"
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return _decode_or_explain(raw, "utf-16", path), "utf-16"
+    if b"\x00" in raw:
+        raise InputFileError(
+            path,
+            "is not a text file (it holds NUL bytes): it may be a workbook or another binary "
+            "file with a .csv name. Open it in Excel and save it as .xlsx or CSV.",
+        )
+    for candidate in ("utf-8", _LEGACY_ENCODING):
+        try:
+            return raw.decode(candidate), candidate
+        except UnicodeDecodeError:
+            continue
+    best = from_bytes(raw).best()
+    if best is None:
+        raise InputFileError(
+            path,
+            "is not text in any encoding lac-batch can recognise; give one with --encoding, or "
+            "save the file as 'CSV UTF-8' from Excel.",
+        )
+    return str(best), best.encoding
+
+
+def _first_line(text: str) -> str:
+    """The first record's text, ignoring line breaks inside quotes."""
+    in_quotes = False
+    for index, character in enumerate(text):
+        if character == '"':
+            in_quotes = not in_quotes
+        elif character in "\r\n" and not in_quotes:
+            return text[:index]
+    return text
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter that splits the header row most often (comma when nothing splits it)."""
+    header = _first_line(text)
+    counts = {delimiter: 0 for delimiter in DELIMITERS}
+    in_quotes = False
+    for character in header:
+        if character == '"':
+            in_quotes = not in_quotes
+        elif not in_quotes and character in counts:
+            counts[character] += 1
+    best = max(DELIMITERS, key=lambda delimiter: counts[delimiter])
+    return best if counts[best] else ","
+
+
+def read_csv_table(
+    path: Path, raw: bytes, *, encoding: str | None = None, delimiter: str | None = None
+) -> RawTable:
+    """Read delimited text into a :class:`RawTable` with every cell's exact text."""
+    text, used_encoding = decode_text(raw, path, encoding)
+    if not text.strip():
+        raise InputFileError(path, "is empty: there is no header row and no data.")
+    if delimiter is not None and len(delimiter) != 1:
+        raise InputFileError(path, f"--delimiter must be one character, not {delimiter!r}.")
+    used_delimiter = delimiter or sniff_delimiter(text)
+    # newline="" keeps CRLF and line breaks inside quoted cells exactly as written.
+    records = csv.reader(io.StringIO(text, newline=""), delimiter=used_delimiter, strict=False)
+    try:
+        headers = next(records)
+        width = len(headers)
+        rows: list[list[str]] = []
+        row_numbers: list[int] = []
+        problems: list[CellProblem] = []
+        # The header is row 1; every record after it is one Excel row, blank or not.
+        for row_number, cells in enumerate(records, start=2):
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(cells) > width:
+                extra = cells[width:]
+                if any(cell.strip() for cell in extra):
+                    problems.append(
+                        CellProblem(
+                            row_number,
+                            None,
+                            "extra_cells",
+                            f"has {len(cells)} cells but the header row has {width}; "
+                            f"remove the extra values or add headers for them",
+                        )
+                    )
+                cells = cells[:width]
+            elif len(cells) < width:
+                cells = cells + [""] * (width - len(cells))
+            rows.append(cells)
+            row_numbers.append(row_number)
+    except csv.Error as error:
+        raise InputFileError(
+            path, f"is not readable as CSV near row {records.line_num}: {error}."
+        ) from None
+    return RawTable(
+        path=path,
+        file_format=FileFormat.CSV,
+        headers=headers,
+        rows=rows,
+        row_numbers=row_numbers,
+        encoding=used_encoding,
+        delimiter=used_delimiter,
+        problems=problems,
+    )
+
+
+def delimiter_name(delimiter: str) -> str:
+    return _DELIMITER_NAMES.get(delimiter, repr(delimiter))

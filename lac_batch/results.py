@@ -1,0 +1,274 @@
+"""The results file: one line per input row, a result block first, then the original columns.
+
+Every command writes the same file. A results file given back as input reads as exactly its
+original rows (see :func:`strip_result_block`), so a person can fix invalid rows in it and run it
+again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import xlsxwriter
+
+from lac_batch.errors import ResultsPathError, UsageError
+from lac_batch.status import Status
+from lac_batch.table import FileFormat, RawTable
+
+__all__ = [
+    "RESULT_COLUMNS",
+    "ResultsWritten",
+    "RowResult",
+    "check_results_path",
+    "default_results_path",
+    "escape_csv_cell",
+    "strip_result_block",
+    "unescape_csv_cell",
+    "write_results",
+]
+
+RESULT_COLUMNS = ("row", "status", "event_id", "http_status", "error", "attempts")
+
+# A cell starting with one of these runs as a formula when Excel opens a CSV (CSV injection);
+# a leading apostrophe makes Excel show it as text. "'" itself is in the set so that the one
+# apostrophe the writer adds can always be told apart and removed on the way back in.
+_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
+_CSV_SUFFIXES = {".csv": ".csv", ".tsv": ".tsv", ".txt": ".csv"}
+_NUMBERED_RESULTS = re.compile(r"(?P<base>.+)\.results(?:\.(?P<number>\d+))?")
+_MAX_WIDTH_SAMPLE_ROWS = 500
+_MAX_COLUMN_WIDTH = 60
+
+
+@dataclass(frozen=True, slots=True)
+class RowResult:
+    """The one final status of one input row, as written to the results file."""
+
+    row_number: int
+    status: Status
+    event_id: str = ""
+    http_status: int | None = None
+    error: str = ""
+    attempts: int | None = None
+
+    def cells(self) -> tuple[int, str, str, int | str, str, int | str]:
+        return (
+            self.row_number,
+            self.status.value,
+            self.event_id,
+            "" if self.http_status is None else self.http_status,
+            self.error,
+            "" if self.attempts is None else self.attempts,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ResultsWritten:
+    path: Path
+    fallback_reason: str | None = None
+    """Set when the results went to a timestamped name because the asked-for one failed."""
+
+
+def escape_csv_cell(text: str) -> str:
+    return "'" + text if text.startswith(_FORMULA_TRIGGERS) else text
+
+
+def unescape_csv_cell(text: str) -> str:
+    """Undo :func:`escape_csv_cell`: the writer's apostrophe is always followed by a trigger."""
+    if len(text) >= 2 and text[0] == "'" and text[1:].startswith(_FORMULA_TRIGGERS):
+        return text[1:]
+    return text
+
+
+def strip_result_block(table: RawTable) -> RawTable:
+    """If ``table`` is a results file, drop its leading result block and CSV apostrophes.
+
+    A user's own ``Status`` column further right stays: only the exact leading block is dropped.
+    """
+    block = len(RESULT_COLUMNS)
+    leading = tuple(header.strip().casefold() for header in table.headers[:block])
+    if leading != RESULT_COLUMNS:
+        return table
+    unescape = table.file_format is FileFormat.CSV
+    rows = [
+        [unescape_csv_cell(cell) for cell in row[block:]] if unescape else row[block:]
+        for row in table.rows
+    ]
+    table.headers = [
+        unescape_csv_cell(header) if unescape else header for header in table.headers[block:]
+    ]
+    table.rows = rows
+    table.problems = [
+        problem
+        if problem.position is None
+        else type(problem)(
+            problem.row_number, problem.position - block, problem.code, problem.message
+        )
+        for problem in table.problems
+        if problem.position is None or problem.position >= block
+    ]
+    table.was_results_file = True
+    return table
+
+
+def _results_suffix(input_path: Path, file_format: FileFormat) -> str:
+    if file_format.is_spreadsheet:
+        return ".xlsx"
+    return _CSV_SUFFIXES.get(input_path.suffix.lower(), ".csv")
+
+
+def default_results_path(input_path: Path, file_format: FileFormat) -> Path:
+    """``<stem>.results.<ext>`` beside the input; a results file as input gets a numbered name.
+
+    ``orders.csv`` → ``orders.results.csv``; ``orders.results.csv`` → ``orders.results.2.csv``
+    (or the next number that is free), so names never stack and the input is never overwritten.
+    """
+    suffix = _results_suffix(input_path, file_format)
+    named = _NUMBERED_RESULTS.fullmatch(input_path.stem)
+    if named is None:
+        return input_path.with_name(f"{input_path.stem}.results{suffix}")
+    base = named.group("base")
+    number = 2
+    while True:
+        candidate = input_path.with_name(f"{base}.results.{number}{suffix}")
+        if not candidate.exists() and candidate.resolve() != input_path.resolve():
+            return candidate
+        number += 1
+
+
+def check_results_path(results_path: Path, input_path: Path) -> None:
+    """Fail before any work if the results cannot be written there (exit 2, nothing sent)."""
+    if results_path.resolve() == input_path.resolve():
+        raise UsageError(
+            f"{results_path}: the results file would overwrite the input; choose another "
+            "--results path."
+        )
+    if results_path.suffix.lower() not in {".csv", ".tsv", ".txt", ".xlsx"}:
+        raise UsageError(f"{results_path}: a results file must end in .csv, .tsv, .txt or .xlsx.")
+    folder = results_path.parent
+    if not folder.is_dir():
+        raise ResultsPathError(
+            f"{results_path}: the folder {folder} does not exist; create it or choose another "
+            "--results path."
+        )
+    if results_path.is_dir():
+        raise ResultsPathError(f"{results_path}: is a folder; give a file name for --results.")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".lac-batch-check-"):
+            pass
+    except OSError as error:
+        raise ResultsPathError(
+            f"{results_path}: cannot write in {folder} ({error.strerror or error}); choose "
+            "another --results path."
+        ) from None
+    if results_path.exists() and not os.access(results_path, os.W_OK):
+        raise ResultsPathError(
+            f"{results_path}: exists and cannot be overwritten (read-only); choose another "
+            "--results path."
+        )
+
+
+def _csv_bytes(table: RawTable, results: Sequence[RowResult], delimiter: str) -> bytes:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerow([*RESULT_COLUMNS, *(escape_csv_cell(header) for header in table.headers)])
+    for result, cells in zip(results, table.rows, strict=True):
+        writer.writerow(
+            [
+                *(escape_csv_cell(str(cell)) for cell in result.cells()),
+                *(escape_csv_cell(cell) for cell in cells),
+            ]
+        )
+    # UTF-8 with a byte-order mark, so Excel shows ä and ö instead of mojibake.
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def _column_widths(table: RawTable, results: Sequence[RowResult]) -> list[int]:
+    headers = [*RESULT_COLUMNS, *table.headers]
+    widths = [len(header) for header in headers]
+    for result, cells in list(zip(results, table.rows, strict=True))[:_MAX_WIDTH_SAMPLE_ROWS]:
+        for position, value in enumerate([*result.cells(), *cells]):
+            longest_line = max((len(line) for line in str(value).splitlines()), default=0)
+            widths[position] = max(widths[position], longest_line)
+    return [min(width + 2, _MAX_COLUMN_WIDTH) for width in widths]
+
+
+def _write_xlsx(path: Path, table: RawTable, results: Sequence[RowResult]) -> None:
+    # constant_memory streams rows to disk, so a large results file does not sit in memory.
+    workbook = xlsxwriter.Workbook(
+        str(path), {"constant_memory": True, "strings_to_numbers": False}
+    )
+    try:
+        sheet = workbook.add_worksheet("results")
+        bold = workbook.add_format({"bold": True})
+        headers = [*RESULT_COLUMNS, *table.headers]
+        for position, width in enumerate(_column_widths(table, results)):
+            sheet.set_column(position, position, width)
+        for position, header in enumerate(headers):
+            sheet.write_string(0, position, header, bold)
+        for line, (result, cells) in enumerate(zip(results, table.rows, strict=True), start=1):
+            for position, value in enumerate(result.cells()):
+                if isinstance(value, int):
+                    sheet.write_number(line, position, value)
+                elif value:
+                    sheet.write_string(line, position, value)
+            for position, text in enumerate(cells, start=len(RESULT_COLUMNS)):
+                if text:
+                    # write_string, never write(): a value starting with "=" stays text.
+                    sheet.write_string(line, position, text)
+        sheet.freeze_panes(1, 0)
+        sheet.autofilter(0, 0, max(len(results), 1), len(headers) - 1)
+    finally:
+        workbook.close()
+
+
+def _write_atomically(path: Path, table: RawTable, results: Sequence[RowResult]) -> None:
+    handle, temporary_name = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix
+    )
+    temporary = Path(temporary_name)
+    try:
+        if path.suffix.lower() == ".xlsx":
+            os.close(handle)
+            _write_xlsx(temporary, table, results)
+        else:
+            delimiter = table.delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(_csv_bytes(table, results, delimiter))
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+
+
+def write_results(path: Path, table: RawTable, results: Sequence[RowResult]) -> ResultsWritten:
+    """Write ``results`` (one per row of ``table``, same order) atomically to ``path``.
+
+    If the final write fails (on Windows: the file is open in Excel), the results go to a
+    timestamped name beside it and the returned value says so.
+    """
+    if len(results) != len(table.rows):
+        raise ValueError(f"{len(results)} results for {len(table.rows)} rows")
+    try:
+        _write_atomically(path, table, results)
+        return ResultsWritten(path)
+    except OSError as error:
+        stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+        fallback = path.with_name(f"{path.stem}.{stamp}{path.suffix}")
+        try:
+            _write_atomically(fallback, table, results)
+        except OSError as second_error:
+            raise ResultsPathError(
+                f"{path}: the results could not be written ({error.strerror or error}), nor "
+                f"to {fallback} ({second_error.strerror or second_error})."
+            ) from None
+        return ResultsWritten(fallback, f"{path} could not be written ({error.strerror or error})")

@@ -1,0 +1,210 @@
+"""What a valid row is: one pandera schema, and how its failures become per-row issues.
+
+The frame the schema checks has one column per recognised input column, named by its 0-based
+position. Text columns hold the cell text; typed ``metadata`` columns hold the converted value,
+``None`` for an empty cell, or the :class:`~lac_batch.cells.CellValueError` that says why the
+text does not convert, so each cell is converted once and the schema only has to point at it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from itertools import pairwise
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from lac_batch.cells import CellValueError, MetadataType, convert_cell
+from lac_batch.columns import REQUIRED_FIELDS, ColumnPlan, ColumnSpec, Field
+from lac_batch.payload import MetadataEntry, metadata_collisions
+
+with warnings.catch_warnings():
+    # pandera warns on import about optional backends we do not use.
+    warnings.simplefilter("ignore")
+    import pandera.pandas as pa
+    from pandera.errors import SchemaErrors
+
+__all__ = ["RowIssue", "build_schema", "check_rows", "converted_frame", "metadata_entries"]
+
+
+@dataclass(frozen=True, slots=True)
+class RowIssue:
+    """One thing wrong with one row: where, what kind (``code``), and what would fix it."""
+
+    row_number: int
+    column: str | None
+    """The column's header as written in the file, or None for the row as a whole."""
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.column}: {self.message}" if self.column else self.message
+
+
+# Check name → code and message of the issue it reports. Typed cells carry their own message.
+_CHECK_MESSAGES = {
+    "required": ("required", "is empty; every request needs a value here"),
+    "no_control_characters": (
+        "control_character",
+        "contains a control character (a tab, line break or invisible character); remove it",
+    ),
+    "converts": ("bad_value", ""),
+    "json_object": ("not_json_object", 'is not a JSON object; write e.g. {"key": "value"}'),
+    "metadata_keys_unique": ("metadata_collision", ""),
+}
+_CONTROL_PATTERN = r"[\x00-\x1f\x7f]"
+
+
+def _column_name(spec: ColumnSpec) -> str:
+    return str(spec.position)
+
+
+def _convert(text: str, value_type: MetadataType) -> Any:
+    if not text.strip():
+        return None
+    try:
+        return convert_cell(text, value_type)
+    except CellValueError as error:
+        return error
+
+
+def converted_frame(plan: ColumnPlan, rows: Sequence[Sequence[str]]) -> pd.DataFrame:
+    """The frame :func:`build_schema` checks: one column per recognised column, row order kept."""
+    columns: dict[str, list[Any]] = {}
+    for spec in plan.columns:
+        texts = [row[spec.position] for row in rows]
+        if spec.field is Field.METADATA:
+            columns[_column_name(spec)] = [_convert(text, MetadataType.JSON) for text in texts]
+        elif spec.field is Field.METADATA_VALUE and spec.value_type is not MetadataType.STR:
+            columns[_column_name(spec)] = [_convert(text, spec.value_type) for text in texts]
+        else:
+            columns[_column_name(spec)] = texts
+    return pd.DataFrame(columns, dtype=object)
+
+
+def _is_problem(value: Any) -> bool:
+    return isinstance(value, CellValueError)
+
+
+def _is_object_or_empty(value: Any) -> bool:
+    return value is None or isinstance(value, (dict, CellValueError))
+
+
+def metadata_entries(plan: ColumnPlan, values: Sequence[Any]) -> list[MetadataEntry]:
+    """(label, key path, value) for every filled ``metadata.<key>`` cell of one frame row."""
+    entries: list[MetadataEntry] = []
+    for index, spec in enumerate(plan.columns):
+        if spec.field is not Field.METADATA_VALUE:
+            continue
+        value = values[index]
+        if spec.value_type is MetadataType.STR:
+            value = value.strip()
+            if not value:
+                continue
+        elif value is None:
+            continue
+        entries.append((spec.label, spec.key_path, value))
+    return entries
+
+
+def _may_collide(plan: ColumnPlan) -> bool:
+    """Whether any two metadata sources could fill the same key (checked per row only then)."""
+    paths = [spec.key_path for spec in plan.metadata_values]
+    if plan.by_field(Field.METADATA) is not None and paths:
+        return True
+    ordered = sorted(paths)
+    return any(later[: len(earlier)] == earlier for earlier, later in pairwise(ordered))
+
+
+def _row_collisions(plan: ColumnPlan) -> Callable[[Sequence[Any]], list[str]]:
+    json_spec = plan.by_field(Field.METADATA)
+    json_index = plan.columns.index(json_spec) if json_spec is not None else None
+
+    def collisions(values: Sequence[Any]) -> list[str]:
+        json_object = values[json_index] if json_index is not None else None
+        if not isinstance(json_object, dict):
+            json_object = None
+        label = json_spec.label if json_spec is not None else None
+        return metadata_collisions(json_object, label, metadata_entries(plan, values))
+
+    return collisions
+
+
+def build_schema(plan: ColumnPlan) -> pa.DataFrameSchema:
+    """The single statement of what a valid row is, for the columns of ``plan``."""
+    columns: dict[str, pa.Column] = {}
+    for spec in plan.columns:
+        checks: list[pa.Check] = []
+        if spec.field in REQUIRED_FIELDS:
+            checks.append(pa.Check(lambda s: s.str.strip().ne(""), name="required"))
+        if spec.field in (*REQUIRED_FIELDS, Field.CUSTOMER_ID):
+            checks.append(
+                pa.Check(
+                    lambda s: ~s.str.contains(_CONTROL_PATTERN, regex=True),
+                    name="no_control_characters",
+                )
+            )
+        if spec.field is Field.METADATA:
+            checks.append(pa.Check(_is_object_or_empty, element_wise=True, name="json_object"))
+        if spec.field in (Field.METADATA, Field.METADATA_VALUE):
+            checks.append(
+                pa.Check(lambda value: not _is_problem(value), element_wise=True, name="converts")
+            )
+        columns[_column_name(spec)] = pa.Column(checks=checks, nullable=True, coerce=False)
+    frame_checks: list[pa.Check] = []
+    if _may_collide(plan):
+        collisions = _row_collisions(plan)
+        frame_checks.append(
+            pa.Check(
+                lambda frame: pd.Series(
+                    [not collisions(values) for values in frame.itertuples(index=False)],
+                    index=frame.index,
+                ),
+                name="metadata_keys_unique",
+            )
+        )
+    return pa.DataFrameSchema(columns, checks=frame_checks, strict=False, ordered=False)
+
+
+def check_rows(
+    plan: ColumnPlan, frame: pd.DataFrame, row_numbers: Sequence[int]
+) -> dict[int, list[RowIssue]]:
+    """Issues per frame position (0-based), for every failing cell and row, in column order."""
+    schema = build_schema(plan)
+    try:
+        schema.validate(frame, lazy=True)
+    except SchemaErrors as errors:
+        failures = errors.failure_cases
+    else:
+        return {}
+    by_name = {_column_name(spec): spec for spec in plan.columns}
+    order = {_column_name(spec): place for place, spec in enumerate(plan.columns)}
+    collisions = _row_collisions(plan)
+    issues: dict[int, list[tuple[int, RowIssue]]] = {}
+    for column, check, index in zip(
+        failures["column"], failures["check"], failures["index"], strict=True
+    ):
+        if index is None or pd.isna(index):
+            continue
+        position = int(index)
+        row_number = row_numbers[position]
+        code, message = _CHECK_MESSAGES.get(str(check), ("invalid", str(check)))
+        spec = by_name.get(str(column))
+        if code == "metadata_collision":
+            values = list(frame.iloc[position])
+            found = [RowIssue(row_number, None, code, text) for text in collisions(values)]
+            issues.setdefault(position, []).extend((len(order), issue) for issue in found)
+            continue
+        if spec is None:
+            continue
+        if code == "bad_value":
+            message = str(frame.iat[position, order[str(column)]])
+        issues.setdefault(position, []).append(
+            (order[str(column)], RowIssue(row_number, spec.label, code, message))
+        )
+    return {
+        position: [issue for _, issue in sorted(found, key=lambda pair: pair[0])]
+        for position, found in issues.items()
+    }

@@ -1,0 +1,53 @@
+"""The shape every reader produces: a header row and data rows of exact cell text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+__all__ = ["CellProblem", "FileFormat", "RawTable"]
+
+
+class FileFormat(StrEnum):
+    CSV = "csv"
+    XLSX = "xlsx"
+    XLS = "xls"
+    ODS = "ods"
+
+    @property
+    def is_spreadsheet(self) -> bool:
+        return self is not FileFormat.CSV
+
+
+@dataclass(frozen=True, slots=True)
+class CellProblem:
+    """Something wrong with a cell that only the reader can see (a formula with no saved value)."""
+
+    row_number: int
+    position: int | None
+    """0-based column position, or None for the row as a whole."""
+    code: str
+    message: str
+
+
+@dataclass
+class RawTable:
+    """A sheet as a person sees it: ``row_numbers[i]`` is the row Excel would show for row ``i``.
+
+    Every cell is text: CSV cells exactly as in the file, spreadsheet cells converted
+    (whole numbers without ``.0``, dates as ``YYYY-MM-DD``, booleans ``true``/``false``). Fully
+    empty rows are left out but still count in the numbering. Each row has ``len(headers)`` cells.
+    """
+
+    path: Path
+    file_format: FileFormat
+    headers: list[str]
+    rows: list[list[str]]
+    row_numbers: list[int]
+    sheet: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    problems: list[CellProblem] = field(default_factory=list)
+    was_results_file: bool = False
+    """The input was a results file of lac-batch; its result block has been dropped."""
