@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from lac_batch.errors import HeaderError, InputFileError, LacBatchError, ResultsPathError, UsageError
+from lac_batch.errors import (
+    HeaderError,
+    InputFileError,
+    LacBatchError,
+    ResultsPathError,
+    UsageError,
+)
 from lac_batch.exit_codes import ExitCode
+from lac_batch.results import RowResult, write_results
 from lac_batch.status import Status
+from lac_batch.validation import RequestSheet, RowVerdict, ValidationReport, read_requests, validate
 
 try:
     __version__ = version("lac-batch")
@@ -18,8 +26,15 @@ __all__ = [
     "HeaderError",
     "InputFileError",
     "LacBatchError",
+    "RequestSheet",
     "ResultsPathError",
+    "RowResult",
+    "RowVerdict",
     "Status",
     "UsageError",
+    "ValidationReport",
     "__version__",
+    "read_requests",
+    "validate",
+    "write_results",
 ]

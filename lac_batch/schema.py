@@ -9,9 +9,9 @@ text does not convert, so each cell is converted once and the schema only has to
 from __future__ import annotations
 
 import warnings
-from itertools import pairwise
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import pandas as pd
@@ -183,6 +183,8 @@ def check_rows(
     order = {_column_name(spec): place for place, spec in enumerate(plan.columns)}
     collisions = _row_collisions(plan)
     issues: dict[int, list[tuple[int, RowIssue]]] = {}
+    # A frame-wide check is reported once per column of the failing row; report it once.
+    collided: set[int] = set()
     for column, check, index in zip(
         failures["column"], failures["check"], failures["index"], strict=True
     ):
@@ -193,6 +195,9 @@ def check_rows(
         code, message = _CHECK_MESSAGES.get(str(check), ("invalid", str(check)))
         spec = by_name.get(str(column))
         if code == "metadata_collision":
+            if position in collided:
+                continue
+            collided.add(position)
             values = list(frame.iloc[position])
             found = [RowIssue(row_number, None, code, text) for text in collisions(values)]
             issues.setdefault(position, []).extend((len(order), issue) for issue in found)

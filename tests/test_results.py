@@ -1,0 +1,209 @@
+"""The results file: where it goes, what it holds, and that it reads back as the original rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+import pytest
+import xlsxwriter
+from conftest import HEADER, csv_text, run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lac_batch.errors import ResultsPathError, UsageError
+from lac_batch.reader import read_table
+from lac_batch.results import (
+    RESULT_COLUMNS,
+    RowResult,
+    check_results_path,
+    default_results_path,
+    escape_csv_cell,
+    unescape_csv_cell,
+    write_results,
+)
+from lac_batch.status import Status
+from lac_batch.table import FileFormat
+
+
+@pytest.mark.parametrize(
+    ("name", "file_format", "expected"),
+    [
+        ("orders.csv", FileFormat.CSV, "orders.results.csv"),
+        ("orders.tsv", FileFormat.CSV, "orders.results.tsv"),
+        ("orders.txt", FileFormat.CSV, "orders.results.csv"),
+        ("orders.xlsm", FileFormat.XLSX, "orders.results.xlsx"),
+        ("orders.ods", FileFormat.ODS, "orders.results.xlsx"),
+        ("orders.results.csv", FileFormat.CSV, "orders.results.2.csv"),
+        ("orders.results.2.xlsx", FileFormat.XLSX, "orders.results.3.xlsx"),
+    ],
+)
+def test_default_results_path(
+    tmp_path: Path, name: str, file_format: FileFormat, expected: str
+) -> None:
+    assert default_results_path(tmp_path / name, file_format) == tmp_path / expected
+
+
+def test_numbered_name_skips_existing_files(tmp_path: Path) -> None:
+    (tmp_path / "orders.results.2.csv").write_text("x")
+    assert default_results_path(tmp_path / "orders.results.csv", FileFormat.CSV) == (
+        tmp_path / "orders.results.3.csv"
+    )
+
+
+def test_results_never_overwrite_the_input(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("connection_key,request_type\na,b\n")
+    with pytest.raises(UsageError, match="overwrite the input"):
+        check_results_path(path, path)
+    outcome = run_cli("validate", path, "--results", path)
+    assert outcome.exit_code == 2
+    assert path.read_text() == "connection_key,request_type\na,b\n"
+
+
+def test_unwritable_destination_is_refused_before_reading(tmp_path: Path) -> None:
+    with pytest.raises(ResultsPathError, match="does not exist"):
+        check_results_path(tmp_path / "missing" / "out.csv", tmp_path / "in.csv")
+    outcome = run_cli(
+        "validate", tmp_path / "does-not-exist.csv", "--results", tmp_path / "missing" / "out.csv"
+    )
+    assert outcome.exit_code == 2
+    assert "folder" in outcome.stderr
+
+
+def _table(tmp_path: Path, rows: list[list[str]], name: str = "in.csv"):  # type: ignore[no-untyped-def]
+    path = tmp_path / name
+    path.write_text(csv_text(rows), encoding="utf-8")
+    return read_table(path)
+
+
+def test_failed_final_write_falls_back_to_timestamped_name(tmp_path: Path) -> None:
+    table = _table(tmp_path, [HEADER, ["a", "b", "", ""]])
+    blocked = tmp_path / "out.csv"
+    blocked.mkdir()  # like a file held open by Excel on Windows: the rename onto it fails
+    written = write_results(blocked, table, [RowResult(2, Status.VALID)])
+    assert written.fallback_reason is not None
+    assert written.path.parent == tmp_path
+    assert written.path.name.startswith("out.") and written.path.suffix == ".csv"
+    assert read_table(written.path).rows == [["a", "b", "", ""]]
+
+
+def test_no_temporary_file_is_left_behind(tmp_path: Path) -> None:
+    table = _table(tmp_path, [HEADER, ["a", "b", "", ""]])
+    write_results(tmp_path / "out.xlsx", table, [RowResult(2, Status.VALID)])
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.csv", "out.xlsx"]
+
+
+@pytest.mark.parametrize("text", ["=SUM(A1)", "+1", "-5", "@cmd", "\tx", "\rx", "'quoted", "''"])
+def test_csv_injection_prefix_round_trips(text: str) -> None:
+    escaped = escape_csv_cell(text)
+    assert escaped == "'" + text
+    assert unescape_csv_cell(escaped) == text
+
+
+def test_csv_results_layout_and_bom(tmp_path: Path) -> None:
+    table = _table(tmp_path, [HEADER, ["=1+1", "b", "007", "-5"]])
+    write_results(tmp_path / "out.csv", table, [RowResult(2, Status.INVALID, error="bad")])
+    raw = (tmp_path / "out.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    lines = raw.decode("utf-8-sig").splitlines()
+    assert lines[0] == ",".join([*RESULT_COLUMNS, *HEADER])
+    assert lines[1] == "2,invalid,,,bad,,'=1+1,b,007,'-5"
+
+
+def test_csv_results_keep_the_input_delimiter(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("connection_key;request_type\na;b\n")
+    write_results(tmp_path / "out.csv", read_table(path), [RowResult(2, Status.VALID)])
+    assert (tmp_path / "out.csv").read_text(encoding="utf-8-sig").splitlines()[1] == (
+        "2;valid;;;;;a;b"
+    )
+
+
+def test_xlsx_results_are_formatted_and_keep_text_as_text(tmp_path: Path) -> None:
+    table = _table(tmp_path, [HEADER, ["=1+1", "b", "007", "note"]])
+    write_results(
+        tmp_path / "out.xlsx", table, [RowResult(2, Status.ACCEPTED, "evt_1", 202, "", 1)]
+    )
+    sheet = openpyxl.load_workbook(tmp_path / "out.xlsx").active
+    assert sheet.freeze_panes == "A2"
+    assert sheet.auto_filter.ref == "A1:J2"
+    assert all(cell.font.bold for cell in sheet[1])
+    values = [cell.value for cell in sheet[2]]
+    assert values == [2, "accepted", "evt_1", 202, None, 1, "=1+1", "b", "007", "note"]
+    assert sheet["G2"].data_type == "s"
+    assert sheet.column_dimensions["A"].width > 0
+
+
+def test_user_status_column_further_right_survives(tmp_path: Path) -> None:
+    table = _table(tmp_path, [[*HEADER, "Status"], ["a", "b", "", "", "mine"]])
+    write_results(tmp_path / "out.csv", table, [RowResult(2, Status.VALID)])
+    again = read_table(tmp_path / "out.csv")
+    assert again.was_results_file
+    assert again.headers == [*HEADER, "Status"]
+    assert again.rows == [["a", "b", "", "", "mine"]]
+
+
+# --- round trips: input → results → input reads the same rows -----------------------------
+
+cell_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    max_size=12,
+)
+row_strategy = st.lists(
+    st.tuples(st.text(alphabet="abcxyz=+-@'", min_size=1, max_size=5), cell_text, cell_text),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=row_strategy, delimiter=st.sampled_from([",", ";", "\t"]))
+def test_csv_round_trip(tmp_path: Path, rows: list[tuple[str, str, str]], delimiter: str) -> None:
+    source = tmp_path / "rt.csv"
+    source.write_bytes(
+        csv_text([["connection_key", "request_type", "note"], *map(list, rows)], delimiter).encode(
+            "utf-8"
+        )
+    )
+    original = read_table(source)
+    results = tmp_path / "rt.results.csv"
+    write_results(results, original, [RowResult(n, Status.VALID) for n in original.row_numbers])
+    again = read_table(results)
+    assert again.headers == original.headers
+    assert again.rows == original.rows
+    assert again.delimiter == delimiter
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=row_strategy)
+def test_xlsx_round_trip(tmp_path: Path, rows: list[tuple[str, str, str]]) -> None:
+    source = tmp_path / "rt.xlsx"
+    workbook = xlsxwriter.Workbook(str(source))
+    sheet = workbook.add_worksheet()
+    sheet.write_row(0, 0, ["connection_key", "request_type", "note"])
+    for line, row in enumerate(rows, start=1):
+        for column, text in enumerate(row):
+            sheet.write_string(line, column, text)
+    workbook.close()
+    original = read_table(source)
+    results = tmp_path / "rt.results.xlsx"
+    write_results(results, original, [RowResult(n, Status.VALID) for n in original.row_numbers])
+    again = read_table(results)
+    assert again.headers == original.headers
+    assert again.rows == original.rows
+
+
+def test_validate_round_trip_through_cli(tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text(csv_text([HEADER, ["=cmd", "-5", "'x", "+1"], ["", "b", "", ""]]))
+    assert run_cli("validate", path).exit_code == 1
+    first = read_table(path)
+    again = read_table(tmp_path / "orders.results.csv")
+    assert (again.headers, again.rows) == (first.headers, first.rows)
+    assert run_cli("validate", tmp_path / "orders.results.csv").exit_code == 1
+    assert (tmp_path / "orders.results.2.csv").exists()

@@ -1,0 +1,219 @@
+"""What a valid row is, what body it becomes, and how every problem is reported."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import csv_text
+
+from lac_batch.validation import ValidationReport, read_requests, validate
+
+
+def check(
+    tmp_path: Path, rows: Sequence[Sequence[str]], *, allow_duplicates: bool = False
+) -> ValidationReport:
+    path = tmp_path / "in.csv"
+    path.write_text(csv_text(rows), encoding="utf-8")
+    return validate(read_requests(path), allow_duplicates=allow_duplicates)
+
+
+def bodies(report: ValidationReport) -> list[dict[str, Any]]:
+    return [row.body for row in report.valid_rows]
+
+
+def test_body_has_only_filled_keys(tmp_path: Path) -> None:
+    report = check(
+        tmp_path,
+        [
+            ["connection_key", "request_type", "customer_id", "note"],
+            [" bank ", " setup ", "", ""],
+            ["bank", "change", "0123456-7", "  keep  me  "],
+        ],
+    )
+    assert bodies(report) == [
+        {"connection_key": "bank", "request_type": "setup"},
+        {
+            "connection_key": "bank",
+            "request_type": "change",
+            "customer_id": "0123456-7",
+            "note": "  keep  me  ",
+        },
+    ]
+
+
+def test_header_names_match_loosely(tmp_path: Path) -> None:
+    report = check(
+        tmp_path,
+        [
+            [" Connection Key ", "REQUEST-TYPE", "Customer_ID", "Note", "Metadata.Contact Email"],
+            ["a", "b", "c", "d", "e@x.fi"],
+        ],
+    )
+    assert bodies(report) == [
+        {
+            "connection_key": "a",
+            "request_type": "b",
+            "customer_id": "c",
+            "note": "d",
+            "metadata": {"Contact Email": "e@x.fi"},
+        }
+    ]
+
+
+def test_metadata_columns_nest_and_convert(tmp_path: Path) -> None:
+    report = check(
+        tmp_path,
+        [
+            [
+                "connection_key",
+                "request_type",
+                "metadata.contact.email",
+                "metadata.amount:float",
+                "metadata.count:int",
+                "metadata.active:bool",
+                "metadata.start:date",
+                "metadata.extra:json",
+                "metadata.empty",
+            ],
+            ["a", "b", "x@y.fi", "1 234,50", "7", "kyllä", "31.3.2026", '{"k": [1, 2]}', ""],
+        ],
+    )
+    assert bodies(report) == [
+        {
+            "connection_key": "a",
+            "request_type": "b",
+            "metadata": {
+                "contact": {"email": "x@y.fi"},
+                "amount": 1234.5,
+                "count": 7,
+                "active": True,
+                "start": "2026-03-31",
+                "extra": {"k": [1, 2]},
+            },
+        }
+    ]
+
+
+def test_metadata_json_column_merges_with_key_columns(tmp_path: Path) -> None:
+    report = check(
+        tmp_path,
+        [
+            ["connection_key", "request_type", "metadata", "metadata.b.c"],
+            ["a", "b", '{"a": 1, "b": {"d": 2}}', "3"],
+        ],
+    )
+    assert bodies(report)[0]["metadata"] == {"a": 1, "b": {"c": "3", "d": 2}}
+
+
+def test_every_error_of_every_row_is_reported(tmp_path: Path) -> None:
+    report = check(
+        tmp_path,
+        [
+            ["connection_key", "request_type", "customer_id", "metadata", "metadata.n:int"],
+            ["", "  ", "", "", "12,5"],
+            ["a\tb", "x", "id\n2", "[1]", ""],
+            ["a", "b", "", "{bad", "1"],
+            ["ok", "ok", "", "", ""],
+        ],
+    )
+    assert report.flatten() == [
+        (2, "connection_key", "required"),
+        (2, "request_type", "required"),
+        (2, "metadata.n:int", "bad_value"),
+        (3, "connection_key", "control_character"),
+        (3, "customer_id", "control_character"),
+        (3, "metadata", "not_json_object"),
+        (4, "metadata", "bad_value"),
+    ]
+    assert [str(issue) for issue in report.issues][2] == (
+        "metadata.n:int: '12,5' is not a whole number"
+    )
+    assert report.counts["valid"] == 1
+
+
+def test_same_key_twice_is_a_row_error_naming_both_columns(tmp_path: Path) -> None:
+    report = check(
+        tmp_path,
+        [
+            ["connection_key", "request_type", "metadata.a", "metadata.a:int"],
+            ["k", "t", "1", "2"],
+            ["k", "t", "1", ""],
+        ],
+    )
+    assert report.flatten() == [(2, None, "metadata_collision")]
+    assert "metadata.a and metadata.a:int" in str(report.issues[0])
+
+
+def test_value_and_parent_both_filled_is_a_row_error(tmp_path: Path) -> None:
+    report = check(
+        tmp_path,
+        [
+            ["connection_key", "request_type", "metadata.a", "metadata.a.b"],
+            ["k", "t", "1", "2"],
+            ["k", "t", "", "2"],
+        ],
+    )
+    assert report.flatten() == [(2, None, "metadata_collision")]
+    message = str(report.issues[0])
+    assert "metadata.a" in message and "metadata.a.b" in message
+
+
+def test_json_column_key_also_given_as_column_collides(tmp_path: Path) -> None:
+    report = check(
+        tmp_path,
+        [["connection_key", "request_type", "metadata", "metadata.a"], ["k", "t", '{"a": 1}', "2"]],
+    )
+    assert report.flatten() == [(2, None, "metadata_collision")]
+    assert "metadata and metadata.a" in str(report.issues[0])
+
+
+def test_later_duplicate_is_invalid_and_names_first_row(tmp_path: Path) -> None:
+    report = check(
+        tmp_path, [["connection_key", "request_type"], ["a", "b"], ["c", "d"], [" a ", "b"]]
+    )
+    assert report.flatten() == [(4, None, "duplicate")]
+    assert str(report.issues[0]).startswith("duplicate of row 2")
+
+
+def test_allow_duplicates_numbers_each_copy(tmp_path: Path) -> None:
+    report = check(
+        tmp_path,
+        [["connection_key", "request_type"], ["a", "b"], ["a", "b"]],
+        allow_duplicates=True,
+    )
+    assert report.valid
+    assert [row.occurrence for row in report.rows] == [1, 2]
+
+
+def test_unknown_columns_warn_once(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("connection_key,request_type,colour,size\na,b,red,\n")
+    sheet = read_requests(path)
+    assert sheet.plan.unknown == ("colour", "size")
+    assert len(sheet.warnings) == 1
+    assert "'colour', 'size'" in sheet.warnings[0]
+
+
+def test_unknown_type_suffix_is_a_header_error(tmp_path: Path) -> None:
+    from lac_batch.errors import HeaderError
+
+    path = tmp_path / "in.csv"
+    path.write_text("connection_key,request_type,metadata.n:integer\na,b,1\n")
+    with pytest.raises(HeaderError, match=":integer"):
+        read_requests(path)
+
+
+def test_numbers_from_excel_keep_integer_text_for_customer_id(tmp_path: Path) -> None:
+    import openpyxl
+
+    path = tmp_path / "in.xlsx"
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["connection_key", "request_type", "customer_id", "metadata.n:int"])
+    workbook.active.append(["a", "b", 12345, 7.0])
+    workbook.save(path)
+    assert bodies(validate(read_requests(path))) == [
+        {"connection_key": "a", "request_type": "b", "customer_id": "12345", "metadata": {"n": 7}}
+    ]
