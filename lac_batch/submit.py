@@ -1,0 +1,329 @@
+"""Sending valid rows: pacing, concurrency, the retry policy, and stopping cleanly.
+
+Every job given to :meth:`Submitter.run` comes back with exactly one :class:`RowResult`, whatever
+happens: answers, network failures, a refused key, an interruption. What is resent is decided in
+:meth:`Submitter._deliver` from the :class:`~lac_batch.api.OutcomeKind` alone:
+
+    ACCEPTED       → accepted
+    REJECTED       → rejected (three 404s before any other answer: wrong base URL, stop)
+    AUTH_REFUSED   → stop the run; this row and all unsent rows → not_sent
+    RATE_LIMITED   → pause every worker for Retry-After (or backoff), resend; not counted as an
+                     attempt, but a row waits at most max_wait in all, then failed
+    NOT_DELIVERED  → backoff with jitter, resend up to max_attempts, then failed
+    AMBIGUOUS      → unknown; with retry_ambiguous, resend with the same Idempotency-Key up to
+                     max_attempts (still unknown if none of them is answered)
+
+A row that had an AMBIGUOUS attempt never ends ``failed`` or ``not_sent``: it may have been
+processed, so it ends ``unknown`` unless a later attempt is answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from lac_batch.api import Attempt, LacClient, OutcomeKind
+from lac_batch.pacing import StartPacer
+from lac_batch.results import RowResult
+from lac_batch.status import Status
+
+__all__ = [
+    "DEFAULT_SETTINGS",
+    "WRONG_BASE_URL_AFTER_404S",
+    "Job",
+    "StopReason",
+    "SubmitObserver",
+    "SubmitRun",
+    "SubmitSettings",
+    "Submitter",
+]
+
+WRONG_BASE_URL_AFTER_404S = 3
+
+
+@dataclass(frozen=True)
+class SubmitSettings:
+    rate: float = 5.0
+    """Requests started per second, at most."""
+    concurrency: int = 4
+    """Requests in flight, at most."""
+    timeout: float = 30.0
+    max_attempts: int = 5
+    max_wait: float = 15 * 60.0
+    """Seconds one row may spend waiting on 429 answers in all."""
+    retry_ambiguous: bool = False
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+
+
+DEFAULT_SETTINGS = SubmitSettings()
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One valid row to send."""
+
+    row_number: int
+    body_json: str
+    idempotency_key: str
+
+
+class StopReason(StrEnum):
+    AUTH_REFUSED = "auth_refused"
+    WRONG_BASE_URL = "wrong_base_url"
+    INTERRUPTED = "interrupted"
+
+
+class SubmitObserver(Protocol):
+    """Told about every attempt before it leaves, and every row's final result."""
+
+    def attempt_starting(self, job: Job, attempt_number: int) -> None: ...
+
+    def row_finished(self, job: Job, result: RowResult) -> None: ...
+
+
+@dataclass
+class SubmitRun:
+    results: dict[int, RowResult] = field(default_factory=dict)
+    stop_reason: StopReason | None = None
+    stop_message: str = ""
+
+
+_AMBIGUOUS_ADVICE = (
+    "the request may have been processed: check the LAC portal before sending it again, or "
+    "rerun with --retry-ambiguous (resends with the same Idempotency-Key)"
+)
+
+
+@dataclass
+class _RowState:
+    attempts: int = 0
+    counted: int = 0
+    rate_limited_wait: float = 0.0
+    maybe_processed: bool = False
+    last: Attempt | None = None
+
+
+class Submitter:
+    """Sends jobs through a :class:`LacClient` under the pacing and retry policy of ``settings``."""
+
+    def __init__(
+        self,
+        client: LacClient,
+        settings: SubmitSettings = DEFAULT_SETTINGS,
+        observers: Sequence[SubmitObserver] = (),
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client = client
+        self._settings = settings
+        self._observers = list(observers)
+        self._rng = rng or random.Random()
+        self._run = SubmitRun()
+        self._stop_event: asyncio.Event | None = None
+        self._workers: list[asyncio.Task[None]] = []
+        self._answers_seen = 0
+        self._not_found_seen = 0
+
+    # --- stopping -------------------------------------------------------------------------
+
+    @property
+    def stopping(self) -> bool:
+        return self._run.stop_reason is not None
+
+    def request_stop(self, reason: StopReason, message: str) -> None:
+        """Start no new request; in-flight ones finish. The first reason given is kept."""
+        if self._run.stop_reason is None:
+            self._run.stop_reason = reason
+            self._run.stop_message = message
+        if self._stop_event is not None:
+            self._stop_event.set()
+
+    def force_stop(self) -> None:
+        """Abandon in-flight requests too (a second Ctrl-C); their rows end ``unknown``."""
+        self.request_stop(StopReason.INTERRUPTED, "interrupted")
+        for worker in self._workers:
+            worker.cancel()
+
+    # --- the run --------------------------------------------------------------------------
+
+    async def run(self, jobs: Sequence[Job]) -> SubmitRun:
+        """Send every job; return exactly one result per job, keyed by row number."""
+        self._stop_event = asyncio.Event()
+        if self.stopping:
+            self._stop_event.set()
+        pacer = StartPacer(self._settings.rate)
+        queue: asyncio.Queue[Job] = asyncio.Queue()
+        for job in jobs:
+            queue.put_nowait(job)
+        self._workers = [
+            asyncio.create_task(self._worker(queue, pacer))
+            for _ in range(max(1, min(self._settings.concurrency, len(jobs))))
+        ]
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        for job in jobs:
+            if job.row_number not in self._run.results:
+                self._finish(job, self._unsent(job, _RowState()))
+        return self._run
+
+    async def _worker(self, queue: asyncio.Queue[Job], pacer: StartPacer) -> None:
+        while not queue.empty():
+            job = queue.get_nowait()
+            state = _RowState()
+            try:
+                result = await self._deliver(job, state, pacer)
+            except asyncio.CancelledError:
+                self._finish(job, self._unsent(job, state, in_flight=True))
+                raise
+            self._finish(job, result)
+
+    def _finish(self, job: Job, result: RowResult) -> None:
+        if job.row_number in self._run.results:
+            return
+        self._run.results[job.row_number] = result
+        for observer in self._observers:
+            observer.row_finished(job, result)
+
+    # --- one row --------------------------------------------------------------------------
+
+    def _backoff(self, attempt_number: int) -> float:
+        ceiling = min(
+            self._settings.backoff_cap, self._settings.backoff_base * 2 ** (attempt_number - 1)
+        )
+        return self._rng.uniform(0, ceiling)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake at once when the run is stopped."""
+        assert self._stop_event is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop_event.wait(), timeout=max(0.0, seconds))
+
+    def _unsent(self, job: Job, state: _RowState, *, in_flight: bool = False) -> RowResult:
+        """The result of a row the run stopped before it was settled."""
+        reason = self._run.stop_message or "the run stopped"
+        last = state.last
+        if in_flight or state.maybe_processed:
+            what = "stopped while waiting for the answer" if in_flight else last and last.error
+            return RowResult(
+                job.row_number,
+                Status.UNKNOWN,
+                http_status=last.http_status if last else None,
+                error=f"{what}; {_AMBIGUOUS_ADVICE}",
+                attempts=state.attempts,
+            )
+        error = f"not sent: {reason}"
+        if last is not None:
+            error += f" (after {state.attempts} attempts; last: {last.error})"
+        return RowResult(
+            job.row_number,
+            Status.NOT_SENT,
+            http_status=last.http_status if last else None,
+            error=error,
+            attempts=state.attempts or None,
+        )
+
+    def _exhausted(self, job: Job, state: _RowState, why: str) -> RowResult:
+        last = state.last
+        assert last is not None
+        status = Status.UNKNOWN if state.maybe_processed else Status.FAILED
+        advice = _AMBIGUOUS_ADVICE if state.maybe_processed else "safe to send again"
+        return RowResult(
+            job.row_number,
+            status,
+            http_status=last.http_status,
+            error=f"{why}; last: {last.error}; {advice}",
+            attempts=state.attempts,
+        )
+
+    def _note_answer(self, attempt: Attempt) -> None:
+        """Watch for a wrong base URL: the first answers all 404."""
+        if attempt.http_status is None:
+            return
+        self._answers_seen += 1
+        if attempt.http_status == 404:
+            self._not_found_seen += 1
+            if self._not_found_seen == self._answers_seen == WRONG_BASE_URL_AFTER_404S:
+                self.request_stop(
+                    StopReason.WRONG_BASE_URL,
+                    f"the first {WRONG_BASE_URL_AFTER_404S} requests all got 404 Not Found: the "
+                    f"base URL looks wrong ({self._client.url}); the production base URL ends "
+                    "in /portal",
+                )
+
+    async def _deliver(self, job: Job, state: _RowState, pacer: StartPacer) -> RowResult:
+        settings = self._settings
+        while True:
+            if self.stopping:
+                return self._unsent(job, state)
+            assert self._stop_event is not None
+            if not await pacer.wait_turn(self._stop_event):
+                return self._unsent(job, state)
+            state.attempts += 1
+            for observer in self._observers:
+                observer.attempt_starting(job, state.attempts)
+            attempt = await self._client.send(job.body_json, job.idempotency_key)
+            state.last = attempt
+            self._note_answer(attempt)
+            kind = attempt.kind
+            if kind is OutcomeKind.ACCEPTED:
+                return RowResult(
+                    job.row_number,
+                    Status.ACCEPTED,
+                    attempt.event_id,
+                    attempt.http_status,
+                    attempt.error,
+                    state.attempts,
+                )
+            if kind is OutcomeKind.REJECTED:
+                return RowResult(
+                    job.row_number,
+                    Status.REJECTED,
+                    http_status=attempt.http_status,
+                    error=attempt.error,
+                    attempts=state.attempts,
+                )
+            if kind is OutcomeKind.AUTH_REFUSED:
+                problem = (
+                    "the API key was refused (401): it is invalid, revoked or expired"
+                    if attempt.http_status == 401
+                    else "the API key may not send requests (403): it needs write scope"
+                )
+                self.request_stop(
+                    StopReason.AUTH_REFUSED, f"{problem}; server said {attempt.error}"
+                )
+                return RowResult(
+                    job.row_number,
+                    Status.NOT_SENT,
+                    http_status=attempt.http_status,
+                    error=f"not sent: {problem}",
+                    attempts=state.attempts,
+                )
+            if kind is OutcomeKind.RATE_LIMITED:
+                wait = attempt.retry_after
+                if wait is None:
+                    wait = self._backoff(state.counted + 1)
+                if state.rate_limited_wait + wait > settings.max_wait:
+                    return self._exhausted(
+                        job, state, f"rate limited (429) for longer than {settings.max_wait:g} s"
+                    )
+                state.rate_limited_wait += wait
+                pacer.pause_until(asyncio.get_running_loop().time() + wait)
+                continue
+            state.counted += 1
+            if kind is OutcomeKind.AMBIGUOUS:
+                state.maybe_processed = True
+                if not settings.retry_ambiguous:
+                    return RowResult(
+                        job.row_number,
+                        Status.UNKNOWN,
+                        http_status=attempt.http_status,
+                        error=f"{attempt.error}; {_AMBIGUOUS_ADVICE}",
+                        attempts=state.attempts,
+                    )
+            if state.counted >= settings.max_attempts:
+                return self._exhausted(job, state, f"gave up after {state.attempts} attempts")
+            await self._pause(max(attempt.retry_after or 0.0, self._backoff(state.counted)))

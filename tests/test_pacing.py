@@ -1,0 +1,67 @@
+"""Start slots: a fixed grid at 1/R (plus headroom), no catch-up bursts, a shared pause."""
+
+from __future__ import annotations
+
+import asyncio
+from itertools import pairwise
+
+import pytest
+
+from lac_batch.pacing import HEADROOM, StartPacer
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_slots_form_a_grid_that_never_exceeds_the_rate() -> None:
+    clock = FakeClock()
+    pacer = StartPacer(10, clock)
+    slots = [pacer._take_slot() for _ in range(25)]
+    assert slots[0] == 100.0
+    assert all(b - a == pytest.approx(HEADROOM / 10) for a, b in pairwise(slots))
+    assert max(sum(1 for s in slots if start <= s < start + 1) for start in slots) <= 10
+
+
+def test_a_late_caller_takes_the_next_slot_instead_of_bursting() -> None:
+    clock = FakeClock()
+    pacer = StartPacer(10, clock)
+    pacer._take_slot()
+    clock.now += 5  # nobody asked for five seconds
+    first, second = pacer._take_slot(), pacer._take_slot()
+    assert first == 105.0
+    assert second == pytest.approx(105.0 + HEADROOM / 10)
+
+
+def test_pause_moves_every_later_slot() -> None:
+    clock = FakeClock()
+    pacer = StartPacer(10, clock)
+    pacer._take_slot()
+    pacer.pause_until(130.0)
+    assert pacer._take_slot() == 130.0
+
+
+def test_waiting_callers_are_released_in_order_and_stop_wakes_them() -> None:
+    async def go() -> tuple[list[int], bool]:
+        pacer = StartPacer(50)
+        order: list[int] = []
+
+        async def worker(number: int) -> None:
+            if await pacer.wait_turn():
+                order.append(number)
+
+        await asyncio.gather(*(worker(number) for number in range(5)))
+        stop = asyncio.Event()
+        pacer.pause_until(asyncio.get_running_loop().time() + 60)
+        waiting = asyncio.create_task(pacer.wait_turn(stop))
+        await asyncio.sleep(0.01)
+        stop.set()
+        return order, await asyncio.wait_for(waiting, 1)
+
+    order, released = asyncio.run(go())
+    assert order == [0, 1, 2, 3, 4]
+    assert released is False
