@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import xlsxwriter
@@ -308,6 +308,20 @@ def measure(command: Sequence[str], log_path: Path, timeout: float) -> Measureme
     return Measurement(elapsed, cpu, rss, process.returncode, output)
 
 
+def measure_best(
+    command: Sequence[str], log_path: Path, timeout: float, repeat: int
+) -> Measurement:
+    """The fastest of ``repeat`` runs, with the largest peak RSS seen in any of them.
+
+    Other jobs on a shared 2-core machine only ever add time, so the minimum is the figure
+    closest to the job's own cost; memory does not benefit from that noise, so its maximum stays.
+    """
+    runs = [measure(command, log_path, timeout) for _ in range(max(repeat, 1))]
+    best = min(runs, key=lambda run: run.seconds)
+    peaks = [run.rss_mib for run in runs if run.rss_mib is not None]
+    return replace(best, rss_mib=max(peaks) if peaks else None)
+
+
 def validate_command(input_path: Path, results_path: Path) -> list[str]:
     # The console script is a wrapper around this same call; -c avoids depending on PATH.
     return [
@@ -366,7 +380,7 @@ def _table(rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     lines = [
         "  ".join(
-            cell.ljust(width) if column in (0, 5, 6) else cell.rjust(width)
+            cell.ljust(width) if column in (0, 6, 7) else cell.rjust(width)
             for column, (cell, width) in enumerate(zip(row, widths, strict=True))
         )
         for row in rows
@@ -402,6 +416,12 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="keep generated inputs here for later runs (default: a temporary folder)",
     )
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs per case; the fastest is reported (use 3 on a busy machine)",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=600, help="seconds before one case is killed"
     )
     arguments = parser.parse_args(argv)
@@ -417,15 +437,19 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
         f"inputs in {workdir}",
         flush=True,
     )
-    table = [["case", "rows", "seconds", "rows/s", "peak RSS MB", "target", "result"]]
+    table = [["case", "rows", "seconds", "CPU s", "rows/s", "peak RSS MB", "target", "result"]]
     notes: list[str] = []
 
     # The fixed cost every case pays before reading a single row.
-    baseline = measure(
-        [sys.executable, "-c", "import lac_batch.cli"], workdir / "startup.log", arguments.timeout
+    baseline = measure_best(
+        [sys.executable, "-c", "import lac_batch.cli"],
+        workdir / "startup.log",
+        arguments.timeout,
+        arguments.repeat,
     )
     table.append(
-        ["startup (imports)", "-", f"{baseline.seconds:.2f}", "-", _mib(baseline)] + ["-"] * 2
+        ["startup (imports)", "-", f"{baseline.seconds:.2f}", _cpu(baseline), "-", _mib(baseline)]
+        + ["-"] * 2
     )
 
     cases = [("csv", rows) for rows in arguments.rows_csv]
@@ -435,10 +459,11 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
         case = prepare_input(workdir, file_format, rows)
         results_path = workdir / f"{case.path.stem}.results.{file_format}"
         print(f"running validate on {case.path.name} …", flush=True)
-        measurement = measure(
+        measurement = measure_best(
             validate_command(case.path, results_path),
             workdir / f"{case.path.stem}.log",
             arguments.timeout,
+            arguments.repeat,
         )
         target = TARGETS.get((file_format, rows))
         table.append(
@@ -446,18 +471,18 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
                 case.name,
                 f"{rows:,}",
                 f"{measurement.seconds:.2f}",
+                _cpu(measurement),
                 f"{rows / measurement.seconds:,.0f}",
                 _mib(measurement),
                 target.describe() if target else "-",
                 verdict(target, measurement),
             ]
         )
-        cpu = "n/a" if measurement.cpu_seconds is None else f"{measurement.cpu_seconds:.2f} s"
         size = results_path.stat().st_size if results_path.exists() else 0
         notes.append(
             f"{case.name}: input {case.path.stat().st_size / 1024**2:.1f} MB "
             f"(prepared in {case.generate_seconds:.1f} s), results {size / 1024**2:.1f} MB, "
-            f"CPU {cpu}; counts {check_output(case, measurement)}"
+            f"counts {check_output(case, measurement)}"
         )
         results_path.unlink(missing_ok=True)
 
@@ -466,6 +491,10 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
     print()
     for note in notes:
         print(note)
+
+
+def _cpu(measurement: Measurement) -> str:
+    return "n/a" if measurement.cpu_seconds is None else f"{measurement.cpu_seconds:.2f}"
 
 
 def _mib(measurement: Measurement) -> str:
