@@ -7,7 +7,7 @@ clock): its inverse is what the sandbox alone could serve on one core, and when 
 more per request than that, the client, not the sandbox, sets the pace. Every request is a
 valid POST with the write key and must get 202; each run is bounded by ``--requests``.
 
-    .venv/bin/python benchmarks/sandbox.py [--requests 3000] [--concurrency 8 32]
+    .venv/bin/python benchmarks/sandbox.py [--requests 3000] [--concurrency 8 32] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import httpx
 
@@ -54,25 +55,49 @@ def sandbox_cpu_clock() -> Callable[[], float] | None:
     return lambda: time.clock_gettime(clock_id)
 
 
+@dataclass(frozen=True)
+class Measurement:
+    requests_per_s: float
+    events: int
+    cpu_s_per_request: float | None
+    """The sandbox thread's CPU time per request, where the platform can tell."""
+
+
+def measure(requests: int, concurrency: int) -> Measurement:
+    """One run against a fresh sandbox."""
+    with running_sandbox() as sandbox:
+        url = sandbox.base_url + "/service-connections/requests"
+        cpu_clock = sandbox_cpu_clock()
+        cpu_before = cpu_clock() if cpu_clock else 0.0
+        rate = asyncio.run(drive(url, requests, concurrency))
+        cpu_per_request = (cpu_clock() - cpu_before) / requests if cpu_clock else None
+        return Measurement(rate, len(sandbox.events()), cpu_per_request)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs per concurrency; the fastest is reported (use 3 on a busy machine)",
+    )
     arguments = parser.parse_args()
-    requests = arguments.requests
     for concurrency in arguments.concurrency:
-        with running_sandbox() as sandbox:
-            url = sandbox.base_url + "/service-connections/requests"
-            cpu_clock = sandbox_cpu_clock()
-            cpu_before = cpu_clock() if cpu_clock else 0.0
-            rate = asyncio.run(drive(url, requests, concurrency))
-            cpu_per_request = (cpu_clock() - cpu_before) / requests if cpu_clock else None
-            accepted = len(sandbox.events())
-        line = f"concurrency {concurrency:>3}: {rate:6.0f} requests/s, {accepted} events"
-        if cpu_per_request is not None:
+        # Other jobs on a shared machine only ever slow a run down: the fastest is the figure
+        # closest to the sandbox's and the client's own cost.
+        runs = [measure(arguments.requests, concurrency) for _ in range(max(arguments.repeat, 1))]
+        best = max(runs, key=lambda run: run.requests_per_s)
+        line = (
+            f"concurrency {concurrency:>3}: {best.requests_per_s:6.0f} requests/s, "
+            f"{best.events} events"
+        )
+        if best.cpu_s_per_request is not None:
             line += (
-                f"; sandbox CPU {cpu_per_request * 1e6:4.0f} µs/request"
-                f" (alone: ~{1 / cpu_per_request:5.0f} requests/s on one core)"
+                f"; sandbox CPU {best.cpu_s_per_request * 1e6:4.0f} µs/request"
+                f" (alone: ~{1 / best.cpu_s_per_request:5.0f} requests/s on one core)"
             )
         print(line)
 
