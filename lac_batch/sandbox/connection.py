@@ -6,7 +6,9 @@ Only the server holds the socket. So the sandbox runs uvicorn with its own HTTP 
 :class:`DroppableH11Protocol`, passed as ``uvicorn.Config(http=...)`` (the documented way to
 choose a protocol class). It is uvicorn's h11 protocol that, for each connection, adds an ASGI
 scope extension :data:`DROP_EXTENSION` whose ``"drop"`` callable closes that connection's asyncio
-transport.
+transport. The scope reaches the endpoint unchanged through Starlette; the other way in, the
+private ``transport`` of the uvicorn object behind the ``send`` callable, does not, because
+Starlette wraps ``send`` before the endpoint sees it.
 
 :class:`ConnectionDrop` is what an endpoint returns to use it: it calls ``drop`` and then waits
 for the server's ``http.disconnect``. Closing the transport makes asyncio call uvicorn's
