@@ -21,7 +21,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	@touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(BIN)/lac-batch validate samples/requests.xlsx
+	$(BIN)/lac-batch submit --sandbox samples/requests.xlsx
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check lac_batch tests benchmarks

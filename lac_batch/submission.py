@@ -7,29 +7,34 @@ of the input ends with exactly one status in the results file, whatever happens.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 import signal
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lac_batch.api import LacClient, build_http_client
 from lac_batch.credentials import ApiKey, normalise_base_url
 from lac_batch.exit_codes import ExitCode, most_severe
-from lac_batch.fingerprint import request_fingerprint
+from lac_batch.ledger import Ledger, LedgerError, SendingMark
+from lac_batch.ledger_recorder import LedgerRecorder
+from lac_batch.rerun import Action, PlannedRow, plan_rows
 from lac_batch.results import ResultsWritten, RowResult, write_results
 from lac_batch.status import Status
 from lac_batch.submit import Job, StopReason, SubmitObserver, SubmitRun, SubmitSettings, Submitter
 from lac_batch.validation import RequestSheet, ValidationReport, validate
 
-__all__ = ["SubmitOptions", "SubmitOutcome", "build_jobs", "submit_sheet"]
+__all__ = ["LedgerUse", "SubmitOptions", "SubmitOutcome", "file_digest", "submit_sheet"]
 
 _STOP_EXIT_CODES = {
     StopReason.INTERRUPTED: ExitCode.INTERRUPTED,
     StopReason.AUTH_REFUSED: ExitCode.AUTH_REFUSED,
     StopReason.WRONG_BASE_URL: ExitCode.UNUSABLE,
+    StopReason.RECORDING_FAILED: ExitCode.UNUSABLE,
 }
 _OK_STATUSES = frozenset({Status.ACCEPTED, Status.SKIPPED})
 
@@ -45,6 +50,22 @@ class SubmitOptions:
     ca_bundle: Path | None = None
     handle_signals: bool = False
     """Install Ctrl-C/SIGTERM handlers (the CLI does; a library caller may not want them)."""
+    account: str | None = None
+    """Names the company in fingerprints and the ledger; None: a hash of the API key."""
+
+    @property
+    def account_name(self) -> str:
+        return self.account or self.api_key.account_hash
+
+
+@dataclass(frozen=True)
+class LedgerUse:
+    """The ledger of a run (its lock already held and interrupted records recovered)."""
+
+    ledger: Ledger
+    force: bool = False
+    resend_unknown: bool = False
+    command: str = "submit"
 
 
 @dataclass
@@ -54,24 +75,29 @@ class SubmitOutcome:
     written: ResultsWritten
     exit_code: ExitCode
     run: SubmitRun | None = None
+    planned: list[PlannedRow] = field(default_factory=list)
 
     @property
     def counts(self) -> Counter[Status]:
         return Counter(result.status for result in self.results)
 
+    @property
+    def accepted_elsewhere(self) -> int:
+        """Rows sent although the same request was accepted under another account."""
+        return sum(1 for row in self.planned if "under another account" in row.note)
 
-def build_jobs(report: ValidationReport, base_url: str, account: str) -> list[Job]:
-    """One job per valid row, its Idempotency-Key the row's fingerprint."""
-    normalised = normalise_base_url(base_url)
-    return [
-        Job(
-            row.row_number,
-            row.body_json,
-            request_fingerprint(normalised, account, row.body_json, row.occurrence),
-        )
-        for row in report.valid_rows
-        if row.body_json is not None
-    ]
+    @property
+    def forced(self) -> int:
+        return sum(1 for row in self.planned if "--force" in row.note)
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's content, read in blocks: the identity of an input in the ledger."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @contextmanager
@@ -109,18 +135,30 @@ def _stop_on_signals(submitter: Submitter) -> Iterator[None]:
 
 
 async def _send(
-    jobs: Sequence[Job], options: SubmitOptions, observers: Sequence[SubmitObserver]
+    jobs: Sequence[Job],
+    options: SubmitOptions,
+    observers: Sequence[SubmitObserver],
+    recorder: LedgerRecorder | None,
 ) -> SubmitRun:
     settings = options.settings
+    gates = [recorder] if recorder is not None else []
     async with build_http_client(
         timeout=settings.timeout, concurrency=settings.concurrency, ca_bundle=options.ca_bundle
     ) as http:
         client = LacClient(http, options.base_url, options.api_key)
-        submitter = Submitter(client, settings, observers)
-        if not options.handle_signals:
-            return await submitter.run(jobs)
-        with _stop_on_signals(submitter):
-            return await submitter.run(jobs)
+        submitter = Submitter(client, settings, [*observers, *gates], gates=gates)
+        if options.handle_signals:
+            with _stop_on_signals(submitter):
+                run = await submitter.run(jobs)
+        else:
+            run = await submitter.run(jobs)
+    if recorder is not None:
+        try:
+            await recorder.aclose()
+        except LedgerError as error:
+            run.stop_reason = run.stop_reason or StopReason.RECORDING_FAILED
+            run.stop_message = run.stop_message or f"the ledger could not be written: {error}"
+    return run
 
 
 def _exit_code(results: Sequence[RowResult], run: SubmitRun | None, dry_run: bool) -> ExitCode:
@@ -131,19 +169,62 @@ def _exit_code(results: Sequence[RowResult], run: SubmitRun | None, dry_run: boo
     return most_severe(*codes)
 
 
+def _with_note(result: RowResult, note: str) -> RowResult:
+    if not note:
+        return result
+    error = f"{note}; {result.error}" if result.error else note
+    return replace(result, error=error)
+
+
+def _sending_marks(
+    planned: Sequence[PlannedRow], options: SubmitOptions, file_name: str, run_id: int
+) -> dict[str, SendingMark]:
+    normalised = normalise_base_url(options.base_url)
+    return {
+        row.fingerprint: SendingMark(
+            fingerprint=row.fingerprint,
+            base_url=normalised,
+            account=options.account_name,
+            key_hash=options.api_key.account_hash,
+            body_json=row.body_json,
+            occurrence=row.occurrence,
+            generation=row.generation,
+            file_name=file_name,
+            row_number=row.row_number,
+            run_id=run_id,
+        )
+        for row in planned
+        if row.action is Action.SEND
+    }
+
+
 def submit_sheet(
     sheet: RequestSheet,
     results_path: Path,
     options: SubmitOptions,
     observers_for: Callable[[int], Sequence[SubmitObserver]] = lambda total: (),
+    ledger: LedgerUse | None = None,
 ) -> SubmitOutcome:
     """Validate ``sheet``, send its valid rows, write the results file, decide the exit code.
 
-    ``observers_for(number_of_jobs)`` gives the observers (progress display, ledger) of the run.
+    ``observers_for(number_of_jobs)`` gives the observers (e.g. the progress display). With a
+    ``ledger``, rows it knows are skipped or held as its rules say, every attempt is committed as
+    ``sending`` before it leaves, and the run is recorded with one line per input row.
     """
     report = validate(sheet, allow_duplicates=options.allow_duplicates)
     by_row = {row.row_number: row.result() for row in report.rows}
     run: SubmitRun | None = None
+    planned: list[PlannedRow] = []
+    run_id: int | None = None
+    if ledger is not None and not options.dry_run:
+        run_id = ledger.ledger.start_run(
+            pid=os.getpid(),
+            command=ledger.command,
+            file_path=sheet.path.resolve(),
+            file_hash=file_digest(sheet.path),
+            account=options.account_name,
+            base_url=normalise_base_url(options.base_url),
+        )
     invalid = report.counts[Status.INVALID]
     if options.require_all_valid and invalid:
         for row in report.valid_rows:
@@ -153,9 +234,36 @@ def submit_sheet(
                 error=f"not sent: --require-all-valid and {invalid} rows are invalid",
             )
     elif not options.dry_run:
-        jobs = build_jobs(report, options.base_url, options.api_key.account_hash)
-        run = asyncio.run(_send(jobs, options, observers_for(len(jobs))))
-        by_row.update(run.results)
+        planned = plan_rows(
+            report,
+            ledger.ledger if ledger is not None else None,
+            base_url=options.base_url,
+            account=options.account_name,
+            force=ledger is not None and ledger.force,
+            resend_unknown=ledger is not None and ledger.resend_unknown,
+        )
+        jobs = [
+            Job(plan.row_number, plan.body_json, plan.fingerprint)
+            for plan in planned
+            if plan.action is Action.SEND
+        ]
+        recorder = None
+        if ledger is not None and run_id is not None:
+            marks = _sending_marks(planned, options, sheet.path.name, run_id)
+            recorder = LedgerRecorder(ledger.ledger, marks)
+        run = asyncio.run(_send(jobs, options, observers_for(len(jobs)), recorder))
+        for plan in planned:
+            result = run.results.get(plan.row_number) if plan.action is Action.SEND else None
+            by_row[plan.row_number] = _with_note(result or plan.settled_result(), plan.note)
     results = [by_row[row_number] for row_number in sheet.table.row_numbers]
     written = write_results(results_path, sheet.table, results)
-    return SubmitOutcome(report, results, written, _exit_code(results, run, options.dry_run), run)
+    exit_code = _exit_code(results, run, options.dry_run)
+    if ledger is not None and run_id is not None:
+        fingerprints = {plan.row_number: plan.fingerprint for plan in planned}
+        ledger.ledger.finish_run(
+            run_id,
+            [(fingerprints.get(result.row_number, ""), result) for result in results],
+            results_path=written.path,
+            exit_code=int(exit_code),
+        )
+    return SubmitOutcome(report, results, written, exit_code, run, planned)

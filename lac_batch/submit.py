@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_SETTINGS",
     "WRONG_BASE_URL_AFTER_404S",
     "Job",
+    "SendGate",
     "StopReason",
     "SubmitObserver",
     "SubmitRun",
@@ -77,6 +78,8 @@ class StopReason(StrEnum):
     AUTH_REFUSED = "auth_refused"
     WRONG_BASE_URL = "wrong_base_url"
     INTERRUPTED = "interrupted"
+    RECORDING_FAILED = "recording_failed"
+    """The ledger could not be written, so nothing more may be sent."""
 
 
 class SubmitObserver(Protocol):
@@ -85,6 +88,13 @@ class SubmitObserver(Protocol):
     def attempt_starting(self, job: Job, attempt_number: int) -> None: ...
 
     def row_finished(self, job: Job, result: RowResult) -> None: ...
+
+
+class SendGate(Protocol):
+    """Awaited before every attempt; the attempt leaves only if it returns (the ledger's
+    ``sending`` commit). An exception stops the run: nothing is sent that was not recorded."""
+
+    async def before_send(self, job: Job, attempt_number: int) -> None: ...
 
 
 @dataclass
@@ -118,10 +128,12 @@ class Submitter:
         settings: SubmitSettings = DEFAULT_SETTINGS,
         observers: Sequence[SubmitObserver] = (),
         rng: random.Random | None = None,
+        gates: Sequence[SendGate] = (),
     ) -> None:
         self._client = client
         self._settings = settings
         self._observers = list(observers)
+        self._gates = list(gates)
         self._rng = rng or random.Random()
         self._run = SubmitRun()
         self._stop_event: asyncio.Event | None = None
@@ -261,6 +273,14 @@ class Submitter:
                 return self._unsent(job, state)
             assert self._stop_event is not None
             if not await pacer.wait_turn(self._stop_event):
+                return self._unsent(job, state)
+            try:
+                for gate in self._gates:
+                    await gate.before_send(job, state.attempts + 1)
+            except Exception as error:
+                self.request_stop(
+                    StopReason.RECORDING_FAILED, f"the ledger could not be written: {error}"
+                )
                 return self._unsent(job, state)
             state.attempts += 1
             for observer in self._observers:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from lac_batch.cli import main
+from lac_batch.sandbox import SANDBOX_WRITE_KEY, Sandbox, running_sandbox
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
@@ -64,8 +65,28 @@ def write_csv(tmp_path: Path) -> WriteCsv:
 HEADER = ["connection_key", "request_type", "customer_id", "note"]
 
 
+@pytest.fixture(autouse=True)
+def private_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own ledger: none ever touches the user's real one."""
+    path = tmp_path / "ledger" / "ledger.sqlite3"
+    monkeypatch.setenv("LAC_LEDGER", str(path))
+    monkeypatch.delenv("LAC_ACCOUNT", raising=False)
+    return path
+
+
 def read_results_csv(path: Path) -> list[dict[str, str]]:
     """The rows of a CSV results file as dicts, result block included (values as written)."""
     text = path.read_text(encoding="utf-8-sig")
     delimiter = max(",;\t", key=text.splitlines()[0].count)
     return list(csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter))
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """A sandbox on 127.0.0.1 with the default keys and no faults (change with set_faults)."""
+    with running_sandbox() as server:
+        yield server
+
+
+def sandbox_env(server: Sandbox, key: str = SANDBOX_WRITE_KEY) -> dict[str, str]:
+    return {"LAC_API_KEY": key, "LAC_BASE_URL": server.base_url}

@@ -1,0 +1,171 @@
+"""Pieces every ``lac-batch`` command shares: error handling, reading options, the ledger."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+import click
+import platformdirs
+
+from lac_batch.errors import LacBatchError
+from lac_batch.ledger import Ledger
+from lac_batch.reader import SUFFIX_FORMATS
+from lac_batch.results import check_results_path, default_results_path
+from lac_batch.run_lock import RunLock
+from lac_batch.validation import RequestSheet, read_requests
+
+__all__ = [
+    "LEDGER_ENV",
+    "default_ledger_path",
+    "file_options",
+    "guarded",
+    "ledger_option",
+    "locked_ledger",
+    "read_sheet",
+    "results_destination",
+    "results_option",
+    "row_options",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+LEDGER_ENV = "LAC_LEDGER"
+
+
+def guarded(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn a LacBatchError into its one-paragraph message and exit code, never a traceback."""
+
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except LacBatchError as error:
+            click.echo(f"Error: {error}", err=True)
+            sys.exit(int(error.exit_code))
+
+    run.__name__ = command.__name__
+    run.__doc__ = command.__doc__
+    return run
+
+
+def _apply(
+    command: Callable[P, R], options: list[Callable[[Callable[P, R]], Callable[P, R]]]
+) -> Callable[P, R]:
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def file_options(command: Callable[P, R]) -> Callable[P, R]:
+    """How to read the input file: --sheet, --encoding, --delimiter."""
+    return _apply(
+        command,
+        [
+            click.option("--sheet", help="Worksheet to read (default: the only one that fits)."),
+            click.option("--encoding", help="Text encoding of a CSV file (default: detected)."),
+            click.option(
+                "--delimiter", help="CSV delimiter: ',', ';' or a tab (default: sniffed)."
+            ),
+        ],
+    )
+
+
+def row_options(command: Callable[P, R]) -> Callable[P, R]:
+    """What counts as a valid row: --strict, --allow-duplicates."""
+    return _apply(
+        command,
+        [
+            click.option("--strict", is_flag=True, help="Treat unknown columns as an error."),
+            click.option(
+                "--allow-duplicates",
+                is_flag=True,
+                help="Send rows with identical bodies as separate requests.",
+            ),
+        ],
+    )
+
+
+def results_option(command: Callable[P, R]) -> Callable[P, R]:
+    return click.option(
+        "--results",
+        "results_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Where to write the results file (default: <input>.results.<ext>).",
+    )(command)
+
+
+def ledger_option(command: Callable[P, R]) -> Callable[P, R]:
+    return click.option(
+        "--ledger",
+        "ledger_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help=f"The ledger file (default: ${LEDGER_ENV}, else the user's state directory).",
+    )(command)
+
+
+def default_ledger_path() -> Path:
+    """``--ledger`` > ``LAC_LEDGER`` > ``<user state dir>/lac-batch/ledger.sqlite3``."""
+    configured = os.environ.get(LEDGER_ENV)
+    if configured:
+        return Path(configured)
+    return platformdirs.user_state_path("lac-batch", appauthor=False) / "ledger.sqlite3"
+
+
+@contextmanager
+def locked_ledger(ledger_path: Path | None) -> Iterator[Ledger]:
+    """Hold the run lock (exit 4 if another run has it), open the ledger, recover crashes."""
+    path = ledger_path or default_ledger_path()
+    with RunLock(path):
+        ledger = Ledger.open(path)
+        try:
+            recovered = ledger.recover_interrupted()
+            if recovered:
+                click.echo(
+                    f"Warning: {recovered} requests were being sent when an earlier run stopped; "
+                    "they are now 'unknown' (they may have been processed).",
+                    err=True,
+                )
+            yield ledger
+        finally:
+            ledger.close()
+
+
+def delimiter_value(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";"}.get(value.lower(), value)
+
+
+def read_sheet(
+    input_path: Path,
+    sheet: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    strict: bool = False,
+) -> RequestSheet:
+    request_sheet = read_requests(
+        input_path,
+        sheet=sheet,
+        encoding=encoding,
+        delimiter=delimiter_value(delimiter),
+        strict=strict,
+    )
+    for warning in request_sheet.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    return request_sheet
+
+
+def results_destination(input_path: Path, results_path: Path | None) -> Path:
+    """The checked results path: ``--results`` or the default beside the input."""
+    file_format = SUFFIX_FORMATS.get(input_path.suffix.lower())
+    if results_path is None and file_format is not None:
+        results_path = default_results_path(input_path, file_format)
+    if results_path is None:
+        # The input's extension is not one we read; reading it will say so.
+        return input_path.with_name(f"{input_path.stem}.results.csv")
+    check_results_path(results_path, input_path)
+    return results_path

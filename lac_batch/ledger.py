@@ -1,0 +1,504 @@
+"""The SQLite ledger: every request ever sent, and every run with one line per input row.
+
+One record per request fingerprint (its ``Idempotency-Key``) holds its state:
+
+    sending   committed before the request leaves; still there after a crash → unknown
+    accepted  202, with its event_id
+    rejected  the server refused it
+    failed    surely not processed (not delivered, or refused key): safe to send again
+    unknown   may have been processed
+
+No API key is stored: only ``key_hash``, a short one-way hash to tell keys apart. The schema is
+versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` brings any older file up to date.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from lac_batch.errors import LacBatchError
+from lac_batch.results import RowResult
+from lac_batch.status import Status
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "Ledger",
+    "LedgerError",
+    "RequestRecord",
+    "RequestState",
+    "RunSummary",
+    "SendingMark",
+    "body_hash",
+    "utc_now",
+]
+
+
+class LedgerError(LacBatchError):
+    """The ledger file cannot be used (not a database, read-only, newer schema); exit 2."""
+
+
+class RequestState(StrEnum):
+    SENDING = "sending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+# A row's final status → the state of its request record. NOT_SENT after an attempt means the
+# key was refused or the run stopped between retries: the server did not process it.
+_STATE_OF_STATUS = {
+    Status.ACCEPTED: RequestState.ACCEPTED,
+    Status.REJECTED: RequestState.REJECTED,
+    Status.FAILED: RequestState.FAILED,
+    Status.UNKNOWN: RequestState.UNKNOWN,
+    Status.NOT_SENT: RequestState.FAILED,
+}
+
+_V1 = """
+CREATE TABLE requests (
+    fingerprint TEXT PRIMARY KEY,
+    base_url TEXT NOT NULL,
+    account TEXT NOT NULL,
+    key_hash TEXT NOT NULL,
+    body_hash TEXT NOT NULL,
+    occurrence INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    event_id TEXT NOT NULL DEFAULT '',
+    http_status INTEGER,
+    error TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    first_at TEXT NOT NULL,
+    last_at TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    row_number INTEGER NOT NULL,
+    run_id INTEGER,
+    body TEXT NOT NULL
+);
+CREATE INDEX requests_identity ON requests (base_url, account, body_hash, occurrence, generation);
+CREATE INDEX requests_body ON requests (base_url, body_hash, state);
+CREATE INDEX requests_last_at ON requests (last_at);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    pid INTEGER NOT NULL,
+    command TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    file_path TEXT NOT NULL,
+    file_hash TEXT NOT NULL,
+    account TEXT NOT NULL,
+    base_url TEXT NOT NULL,
+    results_path TEXT NOT NULL DEFAULT '',
+    counts TEXT NOT NULL DEFAULT '{}',
+    exit_code INTEGER
+);
+CREATE INDEX runs_file ON runs (file_hash, ended_at);
+CREATE TABLE run_rows (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    row_number INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    event_id TEXT NOT NULL DEFAULT '',
+    http_status INTEGER,
+    error TEXT NOT NULL DEFAULT '',
+    attempts INTEGER,
+    PRIMARY KEY (run_id, row_number)
+);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1}
+"""Schema version → the SQL that brings version - 1 up to it."""
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def body_hash(body_json: str) -> str:
+    return hashlib.sha256(body_json.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    fingerprint: str
+    state: RequestState
+    generation: int
+    event_id: str
+    http_status: int | None
+    error: str
+    attempts: int
+    first_at: str
+    last_at: str
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendingMark:
+    """What is committed as ``sending`` before one attempt of one request leaves."""
+
+    fingerprint: str
+    base_url: str
+    account: str
+    key_hash: str
+    body_json: str
+    occurrence: int
+    generation: int
+    file_name: str
+    row_number: int
+    run_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    id: int
+    started_at: str
+    ended_at: str | None
+    pid: int
+    command: str
+    file_name: str
+    file_path: str
+    file_hash: str
+    account: str
+    base_url: str
+    results_path: str
+    counts: dict[str, int]
+    exit_code: int | None
+
+
+_RECORD_COLUMNS = (
+    "fingerprint, state, generation, event_id, http_status, error, attempts, first_at, last_at, "
+    "account"
+)
+_RUN_COLUMNS = (
+    "id, started_at, ended_at, pid, command, file_name, file_path, file_hash, account, base_url, "
+    "results_path, counts, exit_code"
+)
+
+
+def _record(row: tuple[Any, ...]) -> RequestRecord:
+    return RequestRecord(
+        fingerprint=row[0],
+        state=RequestState(row[1]),
+        generation=row[2],
+        event_id=row[3],
+        http_status=row[4],
+        error=row[5],
+        attempts=row[6],
+        first_at=row[7],
+        last_at=row[8],
+        account=row[9],
+    )
+
+
+def _run(row: tuple[Any, ...]) -> RunSummary:
+    counts = json.loads(row[11])
+    names = [column.strip() for column in _RUN_COLUMNS.split(",")]
+    fields = dict(zip(names, row, strict=True))
+    fields["counts"] = {str(key): int(value) for key, value in counts.items()}
+    return RunSummary(**fields)
+
+
+class Ledger:
+    """One open ledger file. Not thread-safe: use it from one thread at a time."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = connection
+
+    @classmethod
+    def open(cls, path: Path) -> Ledger:
+        """Open (create if needed) and migrate the ledger at ``path``; LedgerError if unusable."""
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # check_same_thread=False: the submitter writes from one worker thread at a time.
+            connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as error:
+            raise LedgerError(f"{path}: the ledger cannot be opened ({error}).") from None
+        ledger = cls(path, connection)
+        try:
+            ledger._prepare()
+        except sqlite3.DatabaseError as error:
+            connection.close()
+            raise LedgerError(cls._explain(path, error)) from None
+        return ledger
+
+    @staticmethod
+    def _explain(path: Path, error: sqlite3.Error) -> str:
+        text = str(error)
+        if "not a database" in text or "malformed" in text:
+            return (
+                f"{path}: is not a lac-batch ledger (not a valid SQLite database). Move it aside "
+                "or point --ledger / LAC_LEDGER at another file."
+            )
+        if "readonly" in text or "read-only" in text:
+            return (
+                f"{path}: the ledger is read-only; lac-batch must be able to write it. Fix its "
+                "permissions or point --ledger / LAC_LEDGER elsewhere."
+            )
+        return f"{path}: the ledger cannot be used ({text})."
+
+    def _prepare(self) -> None:
+        db = self._db
+        db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before it returns, so `sending` survives a power cut too.
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=10000")
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(
+                f"the ledger has schema version {version}, newer than this lac-batch "
+                f"({SCHEMA_VERSION}); upgrade lac-batch"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self._transaction():
+                for statement in MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {target}")
+        # Take the write lock once now, so a read-only ledger fails before any work starts.
+        with self._transaction():
+            pass
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; any sqlite3 failure becomes a LedgerError naming the file."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise LedgerError(self._explain(self.path, error)) from None
+
+    # --- requests -------------------------------------------------------------------------
+
+    def recover_interrupted(self) -> int:
+        """Records left ``sending`` by a run that died become ``unknown``; returns how many."""
+        with self._transaction() as db:
+            return db.execute(
+                "UPDATE requests SET state = ?, error = ?, last_at = ? WHERE state = ?",
+                (
+                    RequestState.UNKNOWN.value,
+                    "a run stopped (crash, kill, power loss) while this request was being "
+                    "sent; it may have been processed",
+                    utc_now(),
+                    RequestState.SENDING.value,
+                ),
+            ).rowcount
+
+    def latest_record(
+        self, base_url: str, account: str, body_digest: str, occurrence: int
+    ) -> RequestRecord | None:
+        """The newest generation's record of this request, if it was ever sent."""
+        row = self._db.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM requests WHERE base_url = ? AND account = ? "
+            "AND body_hash = ? AND occurrence = ? ORDER BY generation DESC LIMIT 1",
+            (base_url, account, body_digest, occurrence),
+        ).fetchone()
+        return None if row is None else _record(row)
+
+    def accepted_elsewhere(
+        self, base_url: str, account: str, body_digest: str
+    ) -> RequestRecord | None:
+        """The first acceptance of the same body at the same API under another account."""
+        row = self._db.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM requests WHERE base_url = ? AND body_hash = ? "
+            "AND state = ? AND account != ? ORDER BY first_at LIMIT 1",
+            (base_url, body_digest, RequestState.ACCEPTED.value, account),
+        ).fetchone()
+        return None if row is None else _record(row)
+
+    def record_state(self, fingerprint: str) -> RequestRecord | None:
+        row = self._db.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM requests WHERE fingerprint = ?", (fingerprint,)
+        ).fetchone()
+        return None if row is None else _record(row)
+
+    def write_batch(
+        self, marks: Sequence[SendingMark], outcomes: Sequence[tuple[str, RowResult]]
+    ) -> None:
+        """In one transaction: mark attempts ``sending`` and settle finished requests."""
+        now = utc_now()
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO requests (fingerprint, base_url, account, key_hash, body_hash, "
+                "occurrence, generation, state, attempts, first_at, last_at, file_name, "
+                "row_number, run_id, body) VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', 1, ?, ?, ?, "
+                "?, ?, ?) ON CONFLICT (fingerprint) DO UPDATE SET state = 'sending', "
+                "attempts = attempts + 1, last_at = excluded.last_at, file_name = "
+                "excluded.file_name, row_number = excluded.row_number, run_id = excluded.run_id, "
+                "key_hash = excluded.key_hash",
+                [
+                    (
+                        mark.fingerprint,
+                        mark.base_url,
+                        mark.account,
+                        mark.key_hash,
+                        body_hash(mark.body_json),
+                        mark.occurrence,
+                        mark.generation,
+                        now,
+                        now,
+                        mark.file_name,
+                        mark.row_number,
+                        mark.run_id,
+                        mark.body_json,
+                    )
+                    for mark in marks
+                ],
+            )
+            db.executemany(
+                "UPDATE requests SET state = ?, event_id = ?, http_status = ?, error = ?, "
+                "last_at = ? WHERE fingerprint = ?",
+                [
+                    (
+                        _STATE_OF_STATUS[result.status].value,
+                        result.event_id,
+                        result.http_status,
+                        result.error,
+                        now,
+                        fingerprint,
+                    )
+                    for fingerprint, result in outcomes
+                    if result.status in _STATE_OF_STATUS
+                ],
+            )
+
+    # --- runs -----------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        *,
+        pid: int,
+        command: str,
+        file_path: Path,
+        file_hash: str,
+        account: str,
+        base_url: str,
+    ) -> int:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO runs (started_at, pid, command, file_name, file_path, file_hash, "
+                "account, base_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    utc_now(),
+                    pid,
+                    command,
+                    file_path.name,
+                    str(file_path),
+                    file_hash,
+                    account,
+                    base_url,
+                ),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def finish_run(
+        self,
+        run_id: int,
+        rows: Sequence[tuple[str, RowResult]],
+        *,
+        results_path: Path,
+        exit_code: int,
+    ) -> None:
+        """Store one line per input row (fingerprint or '', result) and close the run."""
+        counts: dict[str, int] = {}
+        for _, result in rows:
+            counts[result.status.value] = counts.get(result.status.value, 0) + 1
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO run_rows (run_id, row_number, fingerprint, status, "
+                "event_id, http_status, error, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        run_id,
+                        result.row_number,
+                        fingerprint,
+                        result.status.value,
+                        result.event_id,
+                        result.http_status,
+                        result.error,
+                        result.attempts,
+                    )
+                    for fingerprint, result in rows
+                ],
+            )
+            db.execute(
+                "UPDATE runs SET ended_at = ?, results_path = ?, counts = ?, exit_code = ? "
+                "WHERE id = ?",
+                (utc_now(), str(results_path), json.dumps(counts), exit_code, run_id),
+            )
+
+    def runs(self, limit: int = 20) -> list[RunSummary]:
+        rows = self._db.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [_run(row) for row in rows]
+
+    def unfinished_run(self) -> RunSummary | None:
+        """The newest run that has not ended (running now, or crashed)."""
+        row = self._db.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE ended_at IS NULL ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else _run(row)
+
+    def latest_finished_run(self, file_hash: str, file_name: str) -> RunSummary | None:
+        """The newest finished run of this file content, else of a file with this name."""
+        for column, value in (("file_hash", file_hash), ("file_name", file_name)):
+            row = self._db.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE {column} = ? AND ended_at IS NOT NULL "
+                "ORDER BY id DESC LIMIT 1",
+                (value,),
+            ).fetchone()
+            if row is not None:
+                return _run(row)
+        return None
+
+    def run_rows(self, run_id: int) -> list[RowResult]:
+        rows = self._db.execute(
+            "SELECT row_number, status, event_id, http_status, error, attempts FROM run_rows "
+            "WHERE run_id = ? ORDER BY row_number",
+            (run_id,),
+        ).fetchall()
+        return [
+            RowResult(int(row[0]), Status(row[1]), row[2], row[3], row[4], row[5]) for row in rows
+        ]
+
+    def prune(self, older_than: timedelta) -> tuple[int, int]:
+        """Delete request records last touched, and runs ended, before now - ``older_than``.
+
+        Records still ``sending`` are kept: they belong to a run that may yet need recovery.
+        """
+        cutoff = (datetime.now(UTC) - older_than).isoformat(timespec="microseconds")
+        with self._transaction() as db:
+            requests = db.execute(
+                "DELETE FROM requests WHERE last_at < ? AND state != ?",
+                (cutoff, RequestState.SENDING.value),
+            ).rowcount
+            runs = db.execute(
+                "DELETE FROM runs WHERE ended_at IS NOT NULL AND ended_at < ?", (cutoff,)
+            ).rowcount
+        return requests, runs
