@@ -6,6 +6,9 @@
 Each case runs the real command (read, pandera validation, request bodies, results file) in a
 fresh Python process, so the peak RSS is that job's alone, interpreter and imports included.
 It is a measurement, not a test: the exit code is 0 whether or not the targets are met.
+
+Other jobs on the machine stretch wall time; with ``--repeat 3`` the fastest run is reported, and
+the CPU column (user + system time of the job) shows its own cost either way. MB means MiB.
 """
 
 from __future__ import annotations
