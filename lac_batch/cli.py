@@ -21,7 +21,9 @@ from lac_batch.cli_common import (
     row_options,
 )
 from lac_batch.cli_ledger import ledger_group, report_command
+from lac_batch.cli_run import config_group, run_command
 from lac_batch.cli_submit import submit_command
+from lac_batch.cli_template import template_command
 from lac_batch.exit_codes import ExitCode
 from lac_batch.results import write_results
 from lac_batch.sandbox.command import sandbox_command
@@ -69,5 +71,13 @@ def validate_command(
     sys.exit(int(ExitCode.OK if report.valid else ExitCode.ROWS_NOT_OK))
 
 
-for command in (submit_command, sandbox_command, report_command, ledger_group):
+for command in (
+    submit_command,
+    run_command,
+    config_group,
+    sandbox_command,
+    report_command,
+    ledger_group,
+    template_command,
+):
     main.add_command(command)

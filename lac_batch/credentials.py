@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
+import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -17,6 +19,7 @@ __all__ = [
     "PRODUCTION_BASE_URL",
     "ApiKey",
     "check_base_url",
+    "check_private_file",
     "load_api_key",
     "normalise_base_url",
 ]
@@ -44,16 +47,41 @@ class ApiKey:
         """``text`` with every occurrence of the key replaced (a server might echo it back)."""
         return text.replace(self._secret, "[api key]") if self._secret else text
 
+    def masked(self) -> str:
+        """``lac_sk_…abcd``: enough to tell which key is in use, too little to use it."""
+        prefix = "lac_sk_" if self._secret.startswith("lac_sk_") else ""
+        return f"{prefix}…{self._secret[-4:]}" if len(self._secret) > 12 else "…"
+
     def __repr__(self) -> str:
         return "ApiKey(***)"
 
     __str__ = __repr__
 
 
-def load_api_key(key_file: Path | None, environ: dict[str, str] | None = None) -> ApiKey:
-    """The key from ``--api-key-file`` or ``LAC_API_KEY``; a clear error when there is none."""
-    environ = dict(os.environ) if environ is None else environ
+def check_private_file(path: Path) -> None:
+    """Refuse a secret file that others can read, as ssh does (POSIX only)."""
+    if os.name != "posix":
+        return
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return  # reading it will say what is wrong
+    if mode & 0o077:
+        raise UsageError(
+            f"{path}: the key file can be read by other users (mode {mode:04o}); make it "
+            f"private with: chmod 600 {path}"
+        )
+
+
+def load_api_key(
+    key_file: Path | None,
+    environ: Mapping[str, str] | None = None,
+    env_name: str = API_KEY_ENV,
+) -> ApiKey:
+    """The key from a key file, else from ``env_name``; a clear error when there is none."""
+    environ = os.environ if environ is None else environ
     if key_file is not None:
+        check_private_file(key_file)
         try:
             text = key_file.read_text(encoding="utf-8-sig").strip()
         except OSError as error:
@@ -63,10 +91,10 @@ def load_api_key(key_file: Path | None, environ: dict[str, str] | None = None) -
         if not text:
             raise UsageError(f"{key_file}: the API key file is empty.")
         return ApiKey(text)
-    text = environ.get(API_KEY_ENV, "").strip()
+    text = environ.get(env_name, "").strip()
     if not text:
         raise UsageError(
-            f"no API key: set the {API_KEY_ENV} environment variable or give --api-key-file "
+            f"no API key: set the {env_name} environment variable or give --api-key-file "
             "PATH (a file holding only the key). Keys are minted in the LAC portal under "
             "Settings → API access; submitting needs a write-scoped key. Use --sandbox to try "
             "the tool without one."

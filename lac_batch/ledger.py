@@ -477,6 +477,17 @@ class Ledger:
                 return _run(row)
         return None
 
+    def completed_run_of_content(
+        self, file_hash: str, account: str, base_url: str
+    ) -> RunSummary | None:
+        """A run that went through every row of this exact content (exit 0 or 1), if any."""
+        row = self._db.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE file_hash = ? AND account = ? "
+            "AND base_url = ? AND exit_code IN (0, 1) ORDER BY id DESC LIMIT 1",
+            (file_hash, account, base_url),
+        ).fetchone()
+        return None if row is None else _run(row)
+
     def run_rows(self, run_id: int) -> list[RowResult]:
         rows = self._db.execute(
             "SELECT row_number, status, event_id, http_status, error, attempts FROM run_rows "

@@ -169,6 +169,7 @@ def test_missing_key_is_an_error_before_reading(tmp_path: Path) -> None:
 def test_key_file_is_read(tmp_path: Path, sandbox: Sandbox) -> None:
     key_file = tmp_path / "key.txt"
     key_file.write_text("lac_sk_sandbox_write\n")
+    key_file.chmod(0o600)
     path = sample(tmp_path)
     outcome = run_cli(
         "submit",
@@ -211,3 +212,12 @@ def test_wrong_base_url_stops_and_mentions_portal(tmp_path: Path, sandbox: Sandb
     assert outcome.exit_code == 2
     assert "/portal" in outcome.stderr
     assert status_counts(results_of(path)) == {"rejected": 3, "not_sent": 33}
+
+
+def test_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
+    key_file = tmp_path / "key.txt"
+    key_file.write_text("lac_sk_sandbox_write\n")
+    key_file.chmod(0o644)
+    outcome = run_cli("submit", sample(tmp_path), "--api-key-file", key_file)
+    assert outcome.exit_code == 2
+    assert "chmod 600" in outcome.stderr

@@ -1,0 +1,275 @@
+"""``lac-batch run``: one pass over the inbox, as a scheduler runs it every few minutes.
+
+Each pass takes the ledger's lock, then submits every ready spreadsheet in the inbox, oldest
+first: results go to ``results/``, the input to ``archive/`` with a timestamp; a file that cannot
+be read at all goes to ``failed/`` with a ``.error.txt`` saying why. A pass that stops early (a
+refused key, an interruption, a wrong base URL, a ledger failure) leaves the current and the
+remaining files in the inbox for the next pass; the ledger skips what was already accepted.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lac_batch.credentials import normalise_base_url
+from lac_batch.errors import InputFileError
+from lac_batch.exit_codes import ExitCode, most_severe
+from lac_batch.inbox import (
+    Folders,
+    archive_name,
+    move_without_overwriting,
+    ready_files,
+    unique_path,
+)
+from lac_batch.ledger import Ledger
+from lac_batch.reader import SUFFIX_FORMATS
+from lac_batch.results import default_results_path
+from lac_batch.run_lock import RunLock, RunLockedError
+from lac_batch.run_log import RunLog
+from lac_batch.submission import LedgerUse, SubmitOptions, file_digest, submit_sheet
+from lac_batch.summary import format_counts
+from lac_batch.validation import read_requests
+
+__all__ = ["FileOutcome", "PassOutcome", "run_pass", "stop_flag"]
+
+
+@dataclass
+class FileOutcome:
+    source: Path
+    exit_code: ExitCode
+    line: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    stopped_run: bool = False
+    """The pass must not go on to the next file (key refused, interrupted, …)."""
+
+
+@dataclass
+class PassOutcome:
+    exit_code: ExitCode
+    files: list[FileOutcome] = field(default_factory=list)
+
+
+@contextmanager
+def stop_flag() -> Iterator[threading.Event]:
+    """An event set by Ctrl-C or SIGTERM between files (while sending, submit handles them)."""
+    stop = threading.Event()
+    wanted = [signal.SIGINT, signal.SIGTERM]
+    previous = {number: signal.getsignal(number) for number in wanted}
+
+    def on_signal(number: int, frame: object) -> None:
+        stop.set()
+
+    for number in wanted:
+        signal.signal(number, on_signal)
+    try:
+        yield stop
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _rearm(stop: threading.Event) -> None:
+    """Submit restores default handlers after sending; point them back at the stop flag."""
+
+    def on_signal(number: int, frame: object) -> None:
+        stop.set()
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, on_signal)
+
+
+def _results_path(source: Path, folders: Folders) -> Path:
+    file_format = SUFFIX_FORMATS[source.suffix.lower()]
+    name = default_results_path(folders.results / source.name, file_format).name
+    return unique_path(folders.results / name)
+
+
+def _move_to_failed(source: Path, folders: Folders, reason: str) -> Path:
+    moved = move_without_overwriting(source, folders.failed / source.name)
+    note = moved.with_name(moved.name + ".error.txt")
+    note.write_text(
+        f"{datetime.now().astimezone().isoformat(timespec='seconds')}\n"
+        f"lac-batch could not read {source.name}:\n\n{reason}\n\n"
+        "Fix the file and put it back into the inbox.\n",
+        encoding="utf-8",
+    )
+    return moved
+
+
+def _process_file(
+    source: Path,
+    folders: Folders,
+    options: SubmitOptions,
+    ledger: Ledger,
+    reading: dict[str, Any],
+) -> FileOutcome:
+    digest = file_digest(source)
+    earlier = ledger.completed_run_of_content(
+        digest, options.account_name, normalise_base_url(options.base_url)
+    )
+    if earlier is not None:
+        moved = move_without_overwriting(source, archive_name(source, folders.archive))
+        return FileOutcome(
+            source,
+            ExitCode.OK,
+            f"{source.name}: same content as run {earlier.id} of {earlier.file_name} "
+            f"({earlier.started_at[:19]}); not processed again (the ledger has its rows); "
+            f"archived as {moved}",
+            {"file": source.name, "already_processed_by_run": earlier.id, "archived": str(moved)},
+        )
+    if source.suffix.lower() not in SUFFIX_FORMATS:
+        reason = f"{source}: is not a spreadsheet lac-batch reads ({', '.join(SUFFIX_FORMATS)})."
+        return _unreadable(source, folders, reason)
+    try:
+        sheet = read_requests(source, **reading)
+    except InputFileError as error:
+        return _unreadable(source, folders, str(error))
+    results_path = _results_path(source, folders)
+    outcome = submit_sheet(sheet, results_path, options, ledger=LedgerUse(ledger, command="run"))
+    run = outcome.run
+    fields: dict[str, Any] = {
+        "file": source.name,
+        "rows": len(outcome.results),
+        "counts": {status.value: count for status, count in outcome.counts.items()},
+        "results": str(outcome.written.path),
+        "exit_code": int(outcome.exit_code),
+    }
+    counts = format_counts(outcome.counts)
+    if run is not None and run.stop_reason is not None:
+        fields["stopped"] = run.stop_message
+        return FileOutcome(
+            source,
+            outcome.exit_code,
+            f"{source.name}: {len(outcome.results)} rows: {counts}; stopped: {run.stop_message}; "
+            f"left in the inbox; results: {outcome.written.path}",
+            fields,
+            stopped_run=True,
+        )
+    moved = move_without_overwriting(source, archive_name(source, folders.archive))
+    fields["archived"] = str(moved)
+    return FileOutcome(
+        source,
+        outcome.exit_code,
+        f"{source.name}: {len(outcome.results)} rows: {counts}; results: "
+        f"{outcome.written.path}; archived as {moved}",
+        fields,
+    )
+
+
+def _unreadable(source: Path, folders: Folders, reason: str) -> FileOutcome:
+    moved = _move_to_failed(source, folders, reason)
+    return FileOutcome(
+        source,
+        ExitCode.ROWS_NOT_OK,
+        f"{source.name}: cannot be read; moved to {moved} ({reason})",
+        {"file": source.name, "failed": str(moved), "error": reason},
+    )
+
+
+def run_pass(
+    *,
+    folders: Folders,
+    options: SubmitOptions,
+    ledger_path: Path,
+    lock_warn_after_s: float,
+    settle_seconds: float,
+    log: RunLog,
+    stop: threading.Event,
+    reading: dict[str, Any] | None = None,
+    on_file: Callable[[FileOutcome], None] | None = None,
+) -> PassOutcome:
+    """Process every ready file of the inbox once; never raises for a bad input file."""
+    folders.create()
+    lock = RunLock(ledger_path)
+    try:
+        lock.acquire()
+    except RunLockedError as error:
+        holder = error.holder
+        held_s = (
+            (datetime.now(UTC) - holder.started_at).total_seconds()
+            if holder.started_at is not None
+            else 0.0
+        )
+        if held_s > lock_warn_after_s:
+            log.error("lock_held_too_long", str(error), held_seconds=round(held_s), pid=holder.pid)
+            return PassOutcome(ExitCode.LOCKED)
+        log.info(
+            "lock_held",
+            f"another run is still busy ({holder.describe()}); nothing to do this time",
+            quiet=True,
+            pid=holder.pid,
+        )
+        return PassOutcome(ExitCode.OK)
+    try:
+        ledger = Ledger.open(ledger_path)
+        try:
+            return _pass(folders, options, ledger, settle_seconds, log, stop, reading, on_file)
+        finally:
+            ledger.close()
+    finally:
+        lock.release()
+
+
+def _pass(
+    folders: Folders,
+    options: SubmitOptions,
+    ledger: Ledger,
+    settle_seconds: float,
+    log: RunLog,
+    stop: threading.Event,
+    reading: dict[str, Any] | None,
+    on_file: Callable[[FileOutcome], None] | None,
+) -> PassOutcome:
+    recovered = ledger.recover_interrupted()
+    if recovered:
+        log.warning(
+            "recovered",
+            f"{recovered} requests were being sent when an earlier run stopped; they are now "
+            "'unknown' (they may have been processed)",
+            requests=recovered,
+        )
+    files, settling = ready_files(folders.inbox, settle_seconds)
+    for path in settling:
+        log.info("settling", f"{path.name}: still changing; left for the next run", quiet=True)
+    if not files:
+        log.info("idle", "nothing to do", quiet=True)
+        return PassOutcome(ExitCode.OK)
+    started = datetime.now(UTC)
+    outcome = PassOutcome(ExitCode.OK)
+    for source in files:
+        if stop.is_set():
+            break
+        result = _process_file(source, folders, options, ledger, reading or {})
+        _rearm(stop)
+        outcome.files.append(result)
+        (log.info if result.exit_code is ExitCode.OK else log.warning)(
+            "file", result.line, **result.fields
+        )
+        if on_file is not None:
+            on_file(result)
+        if result.stopped_run:
+            break
+    codes = [result.exit_code for result in outcome.files]
+    if stop.is_set():
+        codes.append(ExitCode.INTERRUPTED)
+    outcome.exit_code = most_severe(*codes)
+    left = len(files) - len(outcome.files) + sum(1 for f in outcome.files if f.stopped_run)
+    seconds = (datetime.now(UTC) - started).total_seconds()
+    log.info(
+        "run",
+        f"run: {len(outcome.files)} of {len(files)} files processed in {seconds:.1f} s"
+        + (f", {left} left in the inbox" if left else "")
+        + f"; exit {int(outcome.exit_code)}",
+        files=len(outcome.files),
+        left_in_inbox=left,
+        seconds=round(seconds, 1),
+        exit_code=int(outcome.exit_code),
+    )
+    return outcome
