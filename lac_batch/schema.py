@@ -53,6 +53,7 @@ _CHECK_MESSAGES = {
     "converts": ("bad_value", ""),
     "json_object": ("not_json_object", 'is not a JSON object; write e.g. {"key": "value"}'),
     "metadata_keys_unique": ("metadata_collision", ""),
+    "has_api_key": ("no_api_key", ""),
 }
 _CONTROL_PATTERN = r"[\x00-\x1f\x7f]"
 
@@ -132,13 +133,26 @@ def _row_collisions(plan: ColumnPlan) -> Callable[[Sequence[Any]], list[str]]:
     return collisions
 
 
-def build_schema(plan: ColumnPlan) -> pa.DataFrameSchema:
-    """The single statement of what a valid row is, for the columns of ``plan``."""
+def build_schema(
+    plan: ColumnPlan, customers_with_keys: frozenset[str] | None = None
+) -> pa.DataFrameSchema:
+    """The single statement of what a valid row is, for the columns of ``plan``.
+
+    With ``customers_with_keys`` (a keys file is in use) every row's ``customer_id`` must be
+    one of them, since it selects the API key the row is sent with.
+    """
     columns: dict[str, pa.Column] = {}
     for spec in plan.columns:
         checks: list[pa.Check] = []
         if spec.field in REQUIRED_FIELDS:
             checks.append(pa.Check(lambda s: s.str.strip().ne(""), name="required"))
+        if spec.field is Field.CUSTOMER_ID and customers_with_keys is not None:
+            checks.append(
+                pa.Check(
+                    lambda s, known=customers_with_keys: s.str.strip().isin(known),
+                    name="has_api_key",
+                )
+            )
         if spec.field in (*REQUIRED_FIELDS, Field.CUSTOMER_ID):
             checks.append(
                 pa.Check(
@@ -169,10 +183,13 @@ def build_schema(plan: ColumnPlan) -> pa.DataFrameSchema:
 
 
 def check_rows(
-    plan: ColumnPlan, frame: pd.DataFrame, row_numbers: Sequence[int]
+    plan: ColumnPlan,
+    frame: pd.DataFrame,
+    row_numbers: Sequence[int],
+    customers_with_keys: frozenset[str] | None = None,
 ) -> dict[int, list[RowIssue]]:
     """Issues per frame position (0-based), for every failing cell and row, in column order."""
-    schema = build_schema(plan)
+    schema = build_schema(plan, customers_with_keys)
     try:
         schema.validate(frame, lazy=True)
     except SchemaErrors as errors:
@@ -206,6 +223,13 @@ def check_rows(
             continue
         if code == "bad_value":
             message = str(frame.iat[position, order[str(column)]])
+        elif code == "no_api_key":
+            customer = str(frame.iat[position, order[str(column)]]).strip()
+            message = (
+                f"no API key configured for customer '{customer}'; add it to the keys file"
+                if customer
+                else "is empty; with a keys file every row needs the customer_id that picks its key"
+            )
         issues.setdefault(position, []).append(
             (order[str(column)], RowIssue(row_number, spec.label, code, message))
         )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lac_batch.columns import ColumnPlan, Field, column_letter, plan_columns
+from lac_batch.errors import HeaderError
 from lac_batch.payload import assemble_metadata, build_body, canonical_json
 from lac_batch.reader import read_table
 from lac_batch.results import RowResult
@@ -168,16 +169,28 @@ def _bodies(sheet: RequestSheet, frame_rows: Sequence[Sequence[Any]]) -> list[st
     return bodies
 
 
-def validate(sheet: RequestSheet, *, allow_duplicates: bool = False) -> ValidationReport:
+def validate(
+    sheet: RequestSheet,
+    *,
+    allow_duplicates: bool = False,
+    customers_with_keys: frozenset[str] | None = None,
+) -> ValidationReport:
     """Check every row of ``sheet`` and build the request body of each valid one.
 
     Every issue of every row is reported. Two rows with the same body: the later one is invalid
     ("duplicate of row N") unless ``allow_duplicates``, in which case each copy is numbered by its
-    ``occurrence`` so it becomes a request of its own.
+    ``occurrence`` so it becomes a request of its own. With ``customers_with_keys`` (a keys
+    file), a row whose ``customer_id`` has no key is invalid.
     """
     table = sheet.table
     frame = converted_frame(sheet.plan, table.rows)
-    schema_issues = check_rows(sheet.plan, frame, table.row_numbers)
+    if customers_with_keys is not None and sheet.plan.by_field(Field.CUSTOMER_ID) is None:
+        raise HeaderError(
+            sheet.path,
+            "has no customer_id column, but a keys file is in use: each row's customer_id picks "
+            "the API key it is sent with. Add the column, or submit without --keys-file.",
+        )
+    schema_issues = check_rows(sheet.plan, frame, table.row_numbers, customers_with_keys)
     reader_issues = _reader_issues(sheet)
     positions_ok = [
         position
