@@ -213,10 +213,14 @@ class LacClient:
     def url(self) -> str:
         return self._url
 
-    async def send(self, body_json: str, idempotency_key: str) -> Attempt:
-        """POST one canonical body; never raises for network trouble, returns what it proved."""
+    async def send(
+        self, body_json: str, idempotency_key: str, key: ApiKey | None = None
+    ) -> Attempt:
+        """POST one canonical body with ``key`` (default: the client's); never raises for
+        network trouble, returns what it proved."""
+        key = key or self._key
         headers = {
-            "Authorization": f"Bearer {self._key.reveal()}",
+            "Authorization": f"Bearer {key.reveal()}",
             "Content-Type": "application/json",
             "Idempotency-Key": idempotency_key,
         }
@@ -225,5 +229,5 @@ class LacClient:
                 self._url, content=body_json.encode("utf-8"), headers=headers
             )
         except httpx.TransportError as error:
-            return classify_exception(error, self._key)
-        return classify_response(response, self._key)
+            return classify_exception(error, key)
+        return classify_response(response, key)

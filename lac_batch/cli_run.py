@@ -12,7 +12,9 @@ from lac_batch.cli_common import default_ledger_path, guarded
 from lac_batch.cli_settings import (
     config_option,
     effective_settings,
+    load_credentials,
     load_key,
+    secrets_of,
     setting_options,
     submit_options_from,
 )
@@ -48,9 +50,11 @@ def run_command(config_path: Path | None, once: bool, **flags: Any) -> None:
     lock_warn_after; 130: interrupted.
     """
     settings = effective_settings(config_path, flags)
-    key = load_key(settings)
-    options = submit_options_from(settings, key, handle_signals=True)
-    log = setup_run_log(settings["log_format"], settings.path("log_file"), secret=key.reveal())
+    key, company_keys = load_credentials(settings)
+    options = submit_options_from(settings, key, company_keys=company_keys, handle_signals=True)
+    log = setup_run_log(
+        settings["log_format"], settings.path("log_file"), secrets=secrets_of(key, company_keys)
+    )
     try:
         sys.exit(int(_run(settings, options, log, once)))
     finally:

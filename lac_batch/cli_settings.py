@@ -19,13 +19,16 @@ from lac_batch.config import (
     resolve_settings,
 )
 from lac_batch.credentials import ApiKey, check_base_url, load_api_key
+from lac_batch.keys_file import KeysFile, load_keys_file
 from lac_batch.submission import SubmitOptions
 from lac_batch.submit import SubmitSettings
 
 __all__ = [
     "config_option",
     "effective_settings",
+    "load_credentials",
     "load_key",
+    "secrets_of",
     "setting_options",
     "submit_options_from",
 ]
@@ -89,6 +92,20 @@ def effective_settings(config_path: Path | None, flags: Mapping[str, Any]) -> Ef
 
 def load_key(settings: EffectiveSettings) -> ApiKey:
     return load_api_key(settings.path("api_key_file"), env_name=settings["api_key_env"])
+
+
+def load_credentials(settings: EffectiveSettings) -> tuple[ApiKey, KeysFile | None]:
+    """The run's one key, or with a keys file every company's key (and an unused blank)."""
+    keys_file = settings.path("keys_file")
+    if keys_file is not None:
+        return ApiKey(""), load_keys_file(keys_file)
+    return load_key(settings), None
+
+
+def secrets_of(key: ApiKey, company_keys: KeysFile | None) -> list[str]:
+    """Every key in use, for scrubbing log lines."""
+    keys = company_keys.keys if company_keys is not None else [key]
+    return [item.reveal() for item in keys if item.reveal()]
 
 
 def submit_options_from(settings: EffectiveSettings, key: ApiKey, **choices: Any) -> SubmitOptions:

@@ -23,7 +23,7 @@ from lac_batch.cli_common import (
 from lac_batch.cli_settings import (
     config_option,
     effective_settings,
-    load_key,
+    load_credentials,
     setting_options,
     submit_options_from,
 )
@@ -52,6 +52,7 @@ _SETTINGS_OF_SUBMIT = (
     "ca_bundle",
     "ledger",
     "log_format",
+    "keys_file",
 )
 
 
@@ -104,13 +105,16 @@ def submit_command(
                 "--sandbox brings its own URL and key; drop --base-url and --api-key-file."
             )
         key = ApiKey(SANDBOX_WRITE_KEY)
-    elif dry_run:
+        company_keys = None
+    elif dry_run and not settings["keys_file"]:
         key = ApiKey("")  # nothing is sent, so no key is needed to look at the bodies
+        company_keys = None
     else:
-        key = load_key(settings)
+        key, company_keys = load_credentials(settings)
     options = submit_options_from(
         settings,
         key,
+        company_keys=company_keys,
         allow_duplicates=allow_duplicates,
         dry_run=dry_run,
         require_all_valid=require_all_valid,

@@ -170,6 +170,16 @@ SETTINGS: tuple[Setting, ...] = (
         is_path=True,
     ),
     Setting(
+        "keys_file",
+        "keys_file",
+        "LAC_KEYS_FILE",
+        "--keys-file",
+        _path,
+        None,
+        "TOML file giving each customer_id its own API key (many companies in one sheet)",
+        is_path=True,
+    ),
+    Setting(
         "account",
         "account",
         "LAC_ACCOUNT",

@@ -11,6 +11,7 @@ anything, with force           send again as a new generation, and say so
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -19,7 +20,7 @@ from lac_batch.fingerprint import request_fingerprint
 from lac_batch.ledger import Ledger, RequestRecord, RequestState, body_hash
 from lac_batch.results import RowResult
 from lac_batch.status import Status
-from lac_batch.validation import ValidationReport
+from lac_batch.validation import RowVerdict, ValidationReport
 
 __all__ = ["Action", "PlannedRow", "plan_rows"]
 
@@ -42,6 +43,8 @@ class PlannedRow:
     earlier: RequestRecord | None = None
     note: str = ""
     """Said in the row's error column even when it is accepted (e.g. sent again with --force)."""
+    account: str = ""
+    """The account the row is sent for (its fingerprint and ledger records carry it)."""
 
     def settled_result(self) -> RowResult:
         """The result of a row that is not sent (SKIP or HOLD)."""
@@ -91,21 +94,27 @@ def plan_rows(
     ledger: Ledger | None,
     *,
     base_url: str,
-    account: str,
+    account: str | Callable[[RowVerdict], str],
     force: bool = False,
     resend_unknown: bool = False,
 ) -> list[PlannedRow]:
-    """One plan per valid row, in file order; without a ledger every row is sent."""
+    """One plan per valid row, in file order; without a ledger every row is sent.
+
+    ``account`` names whose request each row is: one name, or a function of the row (a keys
+    file gives each company its own account).
+    """
     normalised = normalise_base_url(base_url)
+    account_of = account if callable(account) else (lambda row: account)
     planned: list[PlannedRow] = []
     for row in report.valid_rows:
+        row_account = account_of(row)
         assert row.body_json is not None
         record = None
         note = ""
         if ledger is not None:
             digest = body_hash(row.body_json)
-            record = ledger.latest_record(normalised, account, digest, row.occurrence)
-            elsewhere = ledger.accepted_elsewhere(normalised, account, digest)
+            record = ledger.latest_record(normalised, row_account, digest, row.occurrence)
+            elsewhere = ledger.accepted_elsewhere(normalised, row_account, digest)
             if elsewhere is not None:
                 note = (
                     f"the same request was accepted on {elsewhere.first_at[:10]} under another "
@@ -113,7 +122,7 @@ def plan_rows(
                 )
         action, generation, said = _decide(record, force=force, resend_unknown=resend_unknown)
         fingerprint = request_fingerprint(
-            normalised, account, row.body_json, row.occurrence, generation
+            normalised, row_account, row.body_json, row.occurrence, generation
         )
         planned.append(
             PlannedRow(
@@ -125,6 +134,7 @@ def plan_rows(
                 action,
                 record,
                 "; ".join(text for text in (said, note) if text),
+                row_account,
             )
         )
     return planned

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
@@ -28,19 +29,20 @@ class _QuietFilter(logging.Filter):
 
 
 class _ScrubFilter(logging.Filter):
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secrets: Sequence[str]) -> None:
         super().__init__()
-        self._secret = secret
+        self._secrets = [secret for secret in secrets if secret]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self._secret and self._secret in record.getMessage():
-            record.msg = record.getMessage().replace(self._secret, "[api key]")
-            record.args = None
-        fields = getattr(record, "fields", None)
-        if self._secret and fields and self._secret in json.dumps(fields, default=str):
-            record.fields = json.loads(
-                json.dumps(fields, default=str).replace(self._secret, "[api key]")
-            )
+        for secret in self._secrets:
+            if secret in record.getMessage():
+                record.msg = record.getMessage().replace(secret, "[api key]")
+                record.args = None
+            fields = getattr(record, "fields", None)
+            if fields and secret in json.dumps(fields, default=str):
+                record.fields = json.loads(
+                    json.dumps(fields, default=str).replace(secret, "[api key]")
+                )
         return True
 
 
@@ -95,7 +97,7 @@ def setup_run_log(
     log_format: str,
     log_file: Path | None = None,
     *,
-    secret: str = "",
+    secrets: Sequence[str] = (),
     console: TextIO | None = None,
 ) -> RunLog:
     """A fresh logger writing to the console (not quiet lines) and, if given, a rotating file."""
@@ -106,7 +108,7 @@ def setup_run_log(
         handler.close()
         logger.removeHandler(handler)
     formatter: logging.Formatter = _JsonFormatter() if log_format == "json" else _TextFormatter()
-    scrub = _ScrubFilter(secret)
+    scrub = _ScrubFilter(secrets)
     console_handler = logging.StreamHandler(console or sys.stderr)
     console_handler.addFilter(_QuietFilter())
     handlers: list[logging.Handler] = [console_handler]

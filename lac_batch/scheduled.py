@@ -142,12 +142,14 @@ def _process_file(
         "exit_code": int(outcome.exit_code),
     }
     counts = format_counts(outcome.counts)
-    if run is not None and run.stop_reason is not None:
-        fields["stopped"] = run.stop_message
+    if run is not None and (run.stop_reason is not None or run.refused):
+        # A refused key (of one company or all) keeps the file in the inbox: once the key is
+        # fixed, the next pass sends what was not sent, and the ledger skips the rest.
+        fields["stopped"] = run.stop_message or "; ".join(run.refused.values())
         return FileOutcome(
             source,
             outcome.exit_code,
-            f"{source.name}: {len(outcome.results)} rows: {counts}; stopped: {run.stop_message}; "
+            f"{source.name}: {len(outcome.results)} rows: {counts}; stopped: {fields['stopped']}; "
             f"left in the inbox; results: {outcome.written.path}",
             fields,
             stopped_run=True,

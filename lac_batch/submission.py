@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import signal
 import sys
@@ -20,13 +21,14 @@ from pathlib import Path
 from lac_batch.api import LacClient, build_http_client
 from lac_batch.credentials import ApiKey, normalise_base_url
 from lac_batch.exit_codes import ExitCode, most_severe
+from lac_batch.keys_file import CompanyKey, KeysFile
 from lac_batch.ledger import Ledger, LedgerError, SendingMark
 from lac_batch.ledger_recorder import LedgerRecorder
 from lac_batch.rerun import Action, PlannedRow, plan_rows
 from lac_batch.results import ResultsWritten, RowResult, write_results
 from lac_batch.status import Status
 from lac_batch.submit import Job, StopReason, SubmitObserver, SubmitRun, SubmitSettings, Submitter
-from lac_batch.validation import RequestSheet, ValidationReport, validate
+from lac_batch.validation import RequestSheet, RowVerdict, ValidationReport, validate
 
 __all__ = ["LedgerUse", "SubmitOptions", "SubmitOutcome", "file_digest", "submit_sheet"]
 
@@ -52,10 +54,37 @@ class SubmitOptions:
     """Install Ctrl-C/SIGTERM handlers (the CLI does; a library caller may not want them)."""
     account: str | None = None
     """Names the company in fingerprints and the ledger; None: a hash of the API key."""
+    company_keys: KeysFile | None = None
+    """One key per customer_id (a keys file); then ``api_key`` and ``account`` are unused."""
 
     @property
     def account_name(self) -> str:
+        """The account a run is recorded under (a keys file's runs, under the file's name)."""
+        if self.company_keys is not None:
+            return f"keys file {self.company_keys.path.name}"
         return self.account or self.api_key.account_hash
+
+    def company_of(self, row: RowVerdict) -> CompanyKey:
+        """The keys file entry that sends ``row`` (validation made sure there is one)."""
+        assert self.company_keys is not None and row.body_json is not None
+        customer_id = str(json.loads(row.body_json).get("customer_id", ""))
+        return self.company_keys.by_customer[customer_id]
+
+    def account_of(self, row: RowVerdict) -> str:
+        return self.company_of(row).account if self.company_keys else self.account_name
+
+    def key_hash_of(self, account: str) -> str:
+        if self.company_keys is None:
+            return self.api_key.account_hash
+        keys = {entry.account: entry.key for entry in self.company_keys.by_customer.values()}
+        return keys[account].account_hash
+
+    @property
+    def keys_by_account(self) -> dict[str, ApiKey]:
+        """The key of every job's account ("" is the run's one key)."""
+        if self.company_keys is None:
+            return {"": self.api_key}
+        return {entry.account: entry.key for entry in self.company_keys.by_customer.values()}
 
 
 @dataclass(frozen=True)
@@ -146,7 +175,9 @@ async def _send(
         timeout=settings.timeout, concurrency=settings.concurrency, ca_bundle=options.ca_bundle
     ) as http:
         client = LacClient(http, options.base_url, options.api_key)
-        submitter = Submitter(client, settings, [*observers, *gates], gates=gates)
+        submitter = Submitter(
+            client, settings, [*observers, *gates], gates=gates, keys=options.keys_by_account
+        )
         if options.handle_signals:
             with _stop_on_signals(submitter):
                 run = await submitter.run(jobs)
@@ -166,6 +197,9 @@ def _exit_code(results: Sequence[RowResult], run: SubmitRun | None, dry_run: boo
     codes = [ExitCode.OK if all(r.status in ok for r in results) else ExitCode.ROWS_NOT_OK]
     if run is not None and run.stop_reason is not None:
         codes.append(_STOP_EXIT_CODES[run.stop_reason])
+    if run is not None and run.refused:
+        # One company's refused key makes the run exit 3 even when the others went through.
+        codes.append(ExitCode.AUTH_REFUSED)
     return most_severe(*codes)
 
 
@@ -184,8 +218,8 @@ def _sending_marks(
         row.fingerprint: SendingMark(
             fingerprint=row.fingerprint,
             base_url=normalised,
-            account=options.account_name,
-            key_hash=options.api_key.account_hash,
+            account=row.account,
+            key_hash=options.key_hash_of(row.account),
             body_json=row.body_json,
             occurrence=row.occurrence,
             generation=row.generation,
@@ -211,7 +245,13 @@ def submit_sheet(
     ``ledger``, rows it knows are skipped or held as its rules say, every attempt is committed as
     ``sending`` before it leaves, and the run is recorded with one line per input row.
     """
-    report = validate(sheet, allow_duplicates=options.allow_duplicates)
+    report = validate(
+        sheet,
+        allow_duplicates=options.allow_duplicates,
+        customers_with_keys=(
+            options.company_keys.customers if options.company_keys is not None else None
+        ),
+    )
     by_row = {row.row_number: row.result() for row in report.rows}
     run: SubmitRun | None = None
     planned: list[PlannedRow] = []
@@ -238,12 +278,18 @@ def submit_sheet(
             report,
             ledger.ledger if ledger is not None else None,
             base_url=options.base_url,
-            account=options.account_name,
+            account=options.account_of,
             force=ledger is not None and ledger.force,
             resend_unknown=ledger is not None and ledger.resend_unknown,
         )
+        # Job.account picks the key: "" (the run's one key) unless a keys file is in use.
         jobs = [
-            Job(plan.row_number, plan.body_json, plan.fingerprint)
+            Job(
+                plan.row_number,
+                plan.body_json,
+                plan.fingerprint,
+                plan.account if options.company_keys is not None else "",
+            )
             for plan in planned
             if plan.action is Action.SEND
         ]

@@ -22,12 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
 from lac_batch.api import Attempt, LacClient, OutcomeKind
+from lac_batch.credentials import ApiKey
 from lac_batch.pacing import StartPacer
 from lac_batch.results import RowResult
 from lac_batch.status import Status
@@ -72,6 +73,8 @@ class Job:
     row_number: int
     body_json: str
     idempotency_key: str
+    account: str = ""
+    """Whose key sends it (a keys file's account name); "" for the one key of the run."""
 
 
 class StopReason(StrEnum):
@@ -102,6 +105,8 @@ class SubmitRun:
     results: dict[int, RowResult] = field(default_factory=dict)
     stop_reason: StopReason | None = None
     stop_message: str = ""
+    refused: dict[str, str] = field(default_factory=dict)
+    """Account → why its key was refused (401/403); its rows were not sent."""
 
 
 _AMBIGUOUS_ADVICE = (
@@ -129,8 +134,11 @@ class Submitter:
         observers: Sequence[SubmitObserver] = (),
         rng: random.Random | None = None,
         gates: Sequence[SendGate] = (),
+        keys: Mapping[str, ApiKey] | None = None,
     ) -> None:
         self._client = client
+        self._keys = dict(keys or {})
+        self._accounts: set[str] = set()
         self._settings = settings
         self._observers = list(observers)
         self._gates = list(gates)
@@ -168,6 +176,7 @@ class Submitter:
         self._stop_event = asyncio.Event()
         if self.stopping:
             self._stop_event.set()
+        self._accounts = {job.account for job in jobs}
         pacer = StartPacer(self._settings.rate)
         queue: asyncio.Queue[Job] = asyncio.Queue()
         for job in jobs:
@@ -238,6 +247,14 @@ class Submitter:
             attempts=state.attempts or None,
         )
 
+    def _unsent_refused(self, job: Job, state: _RowState) -> RowResult:
+        """A row whose account's key was refused by an earlier answer: never sent with it."""
+        result = self._unsent(job, state)
+        if result.status is Status.NOT_SENT and not state.attempts:
+            reason = self._run.refused[job.account].split("; server said", 1)[0]
+            return replace(result, error=f"not sent: {reason}")
+        return result
+
     def _exhausted(self, job: Job, state: _RowState, why: str) -> RowResult:
         last = state.last
         assert last is not None
@@ -266,14 +283,31 @@ class Submitter:
                     "in /portal",
                 )
 
+    def _refuse(self, account: str, attempt: Attempt) -> str:
+        """Stop sending with this account's key; stop the run once every key is refused."""
+        whose = f"the API key of account {account}" if account else "the API key"
+        problem = (
+            f"{whose} was refused (401): it is invalid, revoked or expired"
+            if attempt.http_status == 401
+            else f"{whose} may not send requests (403): it needs write scope"
+        )
+        self._run.refused.setdefault(account, f"{problem}; server said {attempt.error}")
+        if self._accounts <= set(self._run.refused):
+            self.request_stop(StopReason.AUTH_REFUSED, self._run.refused[account])
+        return problem
+
     async def _deliver(self, job: Job, state: _RowState, pacer: StartPacer) -> RowResult:
         settings = self._settings
         while True:
             if self.stopping:
                 return self._unsent(job, state)
+            if job.account in self._run.refused:
+                return self._unsent_refused(job, state)
             assert self._stop_event is not None
             if not await pacer.wait_turn(self._stop_event):
                 return self._unsent(job, state)
+            if job.account in self._run.refused:
+                return self._unsent_refused(job, state)
             try:
                 for gate in self._gates:
                     await gate.before_send(job, state.attempts + 1)
@@ -285,7 +319,9 @@ class Submitter:
             state.attempts += 1
             for observer in self._observers:
                 observer.attempt_starting(job, state.attempts)
-            attempt = await self._client.send(job.body_json, job.idempotency_key)
+            attempt = await self._client.send(
+                job.body_json, job.idempotency_key, self._keys.get(job.account)
+            )
             state.last = attempt
             self._note_answer(attempt)
             kind = attempt.kind
@@ -307,14 +343,7 @@ class Submitter:
                     attempts=state.attempts,
                 )
             if kind is OutcomeKind.AUTH_REFUSED:
-                problem = (
-                    "the API key was refused (401): it is invalid, revoked or expired"
-                    if attempt.http_status == 401
-                    else "the API key may not send requests (403): it needs write scope"
-                )
-                self.request_stop(
-                    StopReason.AUTH_REFUSED, f"{problem}; server said {attempt.error}"
-                )
+                problem = self._refuse(job.account, attempt)
                 return RowResult(
                     job.row_number,
                     Status.NOT_SENT,
