@@ -53,6 +53,7 @@ class ProgressReporter:
         self._clock = clock
         self._counts: Counter[Status] = Counter()
         self._starts: deque[float] = deque()
+        self._first_start: float | None = None
         self._last_line = clock()
         self._progress: Progress | None = None
         self._task_id: TaskID | None = None
@@ -79,14 +80,21 @@ class ProgressReporter:
 
     @property
     def rate(self) -> float:
-        """Requests started per second over the last few seconds."""
+        """Requests started per second over the last few seconds (or since the first start)."""
         now = self._clock()
         while self._starts and now - self._starts[0] > _RATE_WINDOW_S:
             self._starts.popleft()
-        return len(self._starts) / _RATE_WINDOW_S
+        if self._first_start is None:
+            return 0.0
+        # Early in a run the window is not full yet: divide by the time actually covered.
+        covered = min(_RATE_WINDOW_S, max(now - self._first_start, 1.0))
+        return len(self._starts) / covered
 
     def attempt_starting(self, job: Job, attempt_number: int) -> None:
-        self._starts.append(self._clock())
+        moment = self._clock()
+        if self._first_start is None:
+            self._first_start = moment
+        self._starts.append(moment)
 
     def row_finished(self, job: Job, result: RowResult) -> None:
         self._counts[result.status] += 1

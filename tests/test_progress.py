@@ -1,0 +1,51 @@
+"""Progress lines off a terminal: plain or JSON, with counts and the current rate."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from lac_batch.progress import LogFormat, ProgressReporter
+from lac_batch.results import RowResult
+from lac_batch.status import Status
+from lac_batch.submit import Job
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def feed(reporter: ProgressReporter, clock: Clock, count: int, per_second: float) -> None:
+    for number in range(count):
+        job = Job(number + 2, "{}", f"k{number}")
+        reporter.attempt_starting(job, 1)
+        clock.now += 1 / per_second
+        reporter.row_finished(job, RowResult(number + 2, Status.ACCEPTED, "evt", 202))
+
+
+def test_plain_lines_every_few_seconds_and_at_the_end() -> None:
+    stream, clock = io.StringIO(), Clock()
+    reporter = ProgressReporter(60, stream=stream, clock=clock)
+    feed(reporter, clock, 60, per_second=4)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "progress: 20/60 rows, accepted 20, 4.0 req/s"
+    assert lines[-1] == "progress: 60/60 rows, accepted 60, 4.0 req/s"
+    assert len(lines) == 3
+
+
+def test_json_lines_have_stable_fields() -> None:
+    stream, clock = io.StringIO(), Clock()
+    reporter = ProgressReporter(3, log_format=LogFormat.JSON, stream=stream, clock=clock)
+    feed(reporter, clock, 3, per_second=2)
+    line = json.loads(stream.getvalue().splitlines()[-1])
+    assert line == {
+        "event": "progress",
+        "done": 3,
+        "total": 3,
+        "counts": {"accepted": 3},
+        "rate_per_s": 2.0,
+    }
