@@ -16,13 +16,13 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
-
-import xlsxwriter
 
 from lac_batch.errors import ResultsPathError, UsageError
 from lac_batch.status import Status
 from lac_batch.table import FileFormat, RawTable
+from lac_batch.xlsx_writer import write_sheet
 
 __all__ = [
     "RESULT_COLUMNS",
@@ -194,7 +194,8 @@ def _csv_bytes(table: RawTable, results: Sequence[RowResult], delimiter: str) ->
 def _column_widths(table: RawTable, results: Sequence[RowResult]) -> list[int]:
     headers = [*RESULT_COLUMNS, *table.headers]
     widths = [len(header) for header in headers]
-    for result, cells in list(zip(results, table.rows, strict=True))[:_MAX_WIDTH_SAMPLE_ROWS]:
+    sample = islice(zip(results, table.rows, strict=False), _MAX_WIDTH_SAMPLE_ROWS)
+    for result, cells in sample:
         for position, value in enumerate([*result.cells(), *cells]):
             longest_line = max((len(line) for line in str(value).splitlines()), default=0)
             widths[position] = max(widths[position], longest_line)
@@ -202,32 +203,16 @@ def _column_widths(table: RawTable, results: Sequence[RowResult]) -> list[int]:
 
 
 def _write_xlsx(path: Path, table: RawTable, results: Sequence[RowResult]) -> None:
-    # constant_memory streams rows to disk, so a large results file does not sit in memory.
-    workbook = xlsxwriter.Workbook(
-        str(path), {"constant_memory": True, "strings_to_numbers": False}
+    # Text cells stay text (never formulas); row, http_status and attempts are numbers.
+    write_sheet(
+        path,
+        [*RESULT_COLUMNS, *table.headers],
+        lambda: (
+            [*result.cells(), *cells] for result, cells in zip(results, table.rows, strict=True)
+        ),
+        len(results),
+        _column_widths(table, results),
     )
-    try:
-        sheet = workbook.add_worksheet("results")
-        bold = workbook.add_format({"bold": True})
-        headers = [*RESULT_COLUMNS, *table.headers]
-        for position, width in enumerate(_column_widths(table, results)):
-            sheet.set_column(position, position, width)
-        for position, header in enumerate(headers):
-            sheet.write_string(0, position, header, bold)
-        for line, (result, cells) in enumerate(zip(results, table.rows, strict=True), start=1):
-            for position, value in enumerate(result.cells()):
-                if isinstance(value, int):
-                    sheet.write_number(line, position, value)
-                elif value:
-                    sheet.write_string(line, position, value)
-            for position, text in enumerate(cells, start=len(RESULT_COLUMNS)):
-                if text:
-                    # write_string, never write(): a value starting with "=" stays text.
-                    sheet.write_string(line, position, text)
-        sheet.freeze_panes(1, 0)
-        sheet.autofilter(0, 0, max(len(results), 1), len(headers) - 1)
-    finally:
-        workbook.close()
 
 
 def _write_atomically(path: Path, table: RawTable, results: Sequence[RowResult]) -> None:
