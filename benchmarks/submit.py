@@ -1,0 +1,409 @@
+"""Benchmark of ``lac-batch submit`` against the embedded sandbox: pacing accuracy and overhead.
+
+    .venv/bin/python benchmarks/submit.py            # 1,000 paced rows, 3,000 unthrottled
+    .venv/bin/python benchmarks/submit.py --quick    # 200 / 500 rows (smoke test)
+
+Cases (each a function returning result rows, so later cases slot into ``CASES``):
+
+- ``rate 50``: 1,000 rows at ``--rate 50 --concurrency 4``. Judged from the sandbox's own event
+  times, not the client's clock, because the promise is about what the server sees: achieved rate
+  (n - 1) / (last - first) >= 97 % of 50, and no one-second window holding more than 50 events.
+- ``unthrottled``: 3,000 rows at a rate the pacer never waits for, against a plain
+  ``httpx.AsyncClient`` loop sending the same bodies and headers at the same concurrency. lac-batch
+  is timed end to end (validate, send, results file) and, separately, as a send-only estimate:
+  end to end minus a dry run (validate and results file, nothing sent) of the same sheet.
+  Baseline and lac-batch alternate (``--rounds``, default twice each) and the best run of each
+  counts, because the 2-core box is noisy and client and sandbox share one interpreter. CPU per
+  row (the whole process, sandbox thread included) is printed too: it is steadier than wall time.
+
+Every measured run gets a fresh sandbox, so no run sees another's events or idempotency records.
+It is a measurement, not a test: the exit code is 0 whether or not the targets are met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from lac_batch.api import ENDPOINT_PATH
+from lac_batch.credentials import ApiKey, normalise_base_url
+from lac_batch.fingerprint import request_fingerprint
+from lac_batch.results import RowResult
+from lac_batch.sandbox import SANDBOX_WRITE_KEY, SandboxEvent, running_sandbox
+from lac_batch.status import Status
+from lac_batch.submission import SubmitOptions, SubmitOutcome, submit_sheet
+from lac_batch.submit import Job, SubmitObserver, SubmitSettings
+from lac_batch.validation import RequestSheet, ValidationReport, read_requests, validate
+
+HEADERS = ("connection_key", "request_type", "note", "metadata.n:int")
+PACED_RATE = 50.0
+PACED_CONCURRENCY = 4
+ACHIEVED_RATE_SHARE = 0.97
+UNTHROTTLED_RATE = 1e6
+"""Far above anything loopback can reach, so the pacer hands out slots without sleeping."""
+BASELINE_SHARE = 0.85
+ROUNDS = 2
+KEY = ApiKey(SANDBOX_WRITE_KEY)
+
+
+@dataclass(frozen=True)
+class Config:
+    workdir: Path
+    paced_rows: int
+    unthrottled_rows: int
+    concurrencies: tuple[int, ...]
+    rounds: int
+
+
+@dataclass(frozen=True)
+class Timing:
+    seconds: float
+    cpu_seconds: float
+    """Process CPU, sandbox thread included: steadier than wall time on a shared 2-core box."""
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class Result:
+    case: str
+    rows: int
+    timing: Timing
+    target: str
+    passed: bool | None
+    """None for a reference row that has no target of its own (the baseline)."""
+    note: str = ""
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.timing.seconds if self.timing.seconds > 0 else float("nan")
+
+    @property
+    def cpu_ms_per_row(self) -> float:
+        return self.timing.cpu_seconds / self.rows * 1e3
+
+
+Case = Callable[[Config], list[Result]]
+
+
+# --- input -------------------------------------------------------------------------------
+
+
+def write_rows(path: Path, count: int) -> Path:
+    """``count`` valid rows, each body distinct, so every row is its own request and event."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADERS)
+        for index in range(count):
+            writer.writerow((f"bank:bench-{index}", "setup", f"benchmark row {index}", index))
+    return path
+
+
+def load_sheet(config: Config, count: int) -> RequestSheet:
+    return read_requests(write_rows(config.workdir / f"rows-{count}.csv", count))
+
+
+# --- running lac-batch -------------------------------------------------------------------
+
+
+def run_submit(
+    sheet: RequestSheet,
+    results: Path,
+    base_url: str,
+    settings: SubmitSettings,
+    dry_run: bool,
+    observers: Sequence[SubmitObserver] = (),
+) -> tuple[SubmitOutcome, Timing]:
+    options = SubmitOptions(base_url=base_url, api_key=KEY, settings=settings, dry_run=dry_run)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    # Never lac-batch's progress display: it writes to stderr and would cost time measured here.
+    outcome = submit_sheet(sheet, results, options, observers_for=lambda total: observers)
+    return outcome, Timing(time.perf_counter() - started, time.process_time() - cpu_started)
+
+
+def check_delivery(outcome: SubmitOutcome, events: Sequence[SandboxEvent], rows: int) -> str:
+    """Empty if every row was accepted once; else what went wrong, so a figure is not trusted."""
+    accepted = outcome.counts[Status.ACCEPTED]
+    if accepted == rows and len(events) == rows:
+        return ""
+    counts = ", ".join(f"{status} {count}" for status, count in sorted(outcome.counts.items()))
+    return f"NOT ALL ACCEPTED: {counts}; {len(events)} sandbox events"
+
+
+# --- case: rate 50 -----------------------------------------------------------------------
+
+
+def event_seconds(events: Sequence[SandboxEvent]) -> list[float]:
+    return sorted(datetime.fromisoformat(event.time).timestamp() for event in events)
+
+
+def busiest_window(times: Sequence[float], width: float = 1.0) -> int:
+    """Most events in any [t, t + width) with t an event time (sorted input).
+
+    Starting windows only at event times is enough: sliding a window's start forward to its first
+    event never loses an event from it.
+    """
+    most = 0
+    end = 0
+    for start, moment in enumerate(times):
+        while end < len(times) and times[end] < moment + width:
+            end += 1
+        most = max(most, end - start)
+    return most
+
+
+class StartClock:
+    """Wall-clock time of every attempt as it leaves, on the clock the sandbox stamps events with.
+
+    Comparing its busiest window with the sandbox's tells the pacer's own bursts apart from
+    bunching on the way to the server.
+    """
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def attempt_starting(self, job: Job, attempt_number: int) -> None:
+        self.times.append(time.time())
+
+    def row_finished(self, job: Job, result: RowResult) -> None:
+        pass
+
+
+def case_rate_50(config: Config) -> list[Result]:
+    rows = config.paced_rows
+    sheet = load_sheet(config, rows)
+    settings = SubmitSettings(rate=PACED_RATE, concurrency=PACED_CONCURRENCY)
+    starts = StartClock()
+    with running_sandbox() as sandbox:
+        outcome, timing = run_submit(
+            sheet,
+            config.workdir / "results-paced.csv",
+            sandbox.base_url,
+            settings,
+            False,
+            observers=(starts,),
+        )
+        events = sandbox.events()
+    problem = check_delivery(outcome, events, rows)
+    times = event_seconds(events)
+    span = times[-1] - times[0] if len(times) > 1 else 0.0
+    achieved = (len(times) - 1) / span if span > 0 else float("nan")
+    busiest = busiest_window(times)
+    floor = PACED_RATE * ACHIEVED_RATE_SHARE
+    passed = achieved >= floor and busiest <= PACED_RATE and not problem
+    note = (
+        f"sandbox events: achieved {achieved:.2f}/s ({achieved / PACED_RATE:.1%} of "
+        f"{PACED_RATE:g}), busiest 1-s window {busiest}; client starts: busiest 1-s window "
+        f"{busiest_window(sorted(starts.times))}; rows/s column is end to end"
+    )
+    return [
+        Result(
+            f"rate {PACED_RATE:g} (c{PACED_CONCURRENCY})",
+            rows,
+            timing,
+            f"events >= {floor:g}/s, window <= {PACED_RATE:g}",
+            passed,
+            "; ".join(filter(None, [note, problem])),
+        )
+    ]
+
+
+# --- case: unthrottled -------------------------------------------------------------------
+
+
+async def plain_httpx(url: str, bodies: Sequence[tuple[str, str]], concurrency: int) -> int:
+    """What a hand-written client does: N workers, one shared pool, no policy. Returns 202s."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    pending = iter(bodies)
+    accepted = 0
+    async with httpx.AsyncClient(limits=limits, trust_env=False) as client:
+
+        async def worker() -> None:
+            nonlocal accepted
+            for body_json, idempotency_key in pending:
+                response = await client.post(
+                    url,
+                    content=body_json.encode("utf-8"),
+                    headers={
+                        "Authorization": f"Bearer {SANDBOX_WRITE_KEY}",
+                        "Content-Type": "application/json",
+                        "Idempotency-Key": idempotency_key,
+                    },
+                )
+                accepted += response.status_code == 202
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return accepted
+
+
+def run_baseline(report: ValidationReport, concurrency: int) -> Timing:
+    with running_sandbox() as sandbox:
+        url = sandbox.base_url + ENDPOINT_PATH
+        # The exact bodies and Idempotency-Keys lac-batch sends here, prepared outside the timing.
+        base = normalise_base_url(sandbox.base_url)
+        bodies = [
+            (
+                row.body_json,
+                request_fingerprint(base, KEY.account_hash, row.body_json, row.occurrence),
+            )
+            for row in report.valid_rows
+            if row.body_json is not None
+        ]
+        started, cpu_started = time.perf_counter(), time.process_time()
+        # asyncio.run inside the timing, as submit_sheet does, so both pay for a loop and a pool.
+        accepted = asyncio.run(plain_httpx(url, bodies, concurrency))
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        events = len(sandbox.events())
+    problem = ""
+    if accepted != len(bodies) or events != len(bodies):
+        problem = f"baseline: {accepted} accepted, {events} sandbox events"
+    return Timing(seconds, cpu, problem)
+
+
+def run_lac_batch(sheet: RequestSheet, results: Path, concurrency: int, dry_run: bool) -> Timing:
+    settings = SubmitSettings(rate=UNTHROTTLED_RATE, concurrency=concurrency)
+    with running_sandbox() as sandbox:
+        outcome, timing = run_submit(sheet, results, sandbox.base_url, settings, dry_run)
+        events = sandbox.events()
+    if dry_run:
+        return timing
+    return replace(timing, problem=check_delivery(outcome, events, len(sheet.table.row_numbers)))
+
+
+def unthrottled(config: Config, concurrency: int) -> list[Result]:
+    rows = config.unthrottled_rows
+    sheet = load_sheet(config, rows)
+    report = validate(sheet)
+    results = config.workdir / f"results-unthrottled-c{concurrency}.csv"
+
+    baselines: list[Timing] = []
+    lacs: list[Timing] = []
+    dries: list[Timing] = []
+    for _ in range(config.rounds):
+        baselines.append(run_baseline(report, concurrency))
+        lacs.append(run_lac_batch(sheet, results, concurrency, dry_run=False))
+        # Interleaved with the others so it sees the same state of the box.
+        dries.append(run_lac_batch(sheet, results, concurrency, dry_run=True))
+
+    baseline = min(baselines, key=lambda timing: timing.seconds)
+    lac = min(lacs, key=lambda timing: timing.seconds)
+    dry = min(dries, key=lambda timing: timing.seconds)
+    send = Timing(lac.seconds - dry.seconds, lac.cpu_seconds - dry.cpu_seconds)
+    problem = "; ".join(timing.problem for timing in baselines + lacs if timing.problem)
+    floor = f">= {BASELINE_SHARE:.0%} of baseline"
+
+    def share(timing: Timing) -> float:
+        return baseline.seconds / timing.seconds if timing.seconds > 0 else float("nan")
+
+    def cpu_share(timing: Timing) -> float:
+        return baseline.cpu_seconds / timing.cpu_seconds if timing.cpu_seconds > 0 else 0.0
+
+    def runs(timings: Sequence[Timing]) -> str:
+        return "runs " + ", ".join(f"{rows / t.seconds:,.0f}" for t in timings) + " rows/s"
+
+    def verdict_note(timing: Timing) -> str:
+        return f"{share(timing):.0%} of baseline (by CPU/row: {cpu_share(timing):.0%})"
+
+    label = f"unthrottled c{concurrency}"
+    return [
+        Result(f"{label} httpx loop", rows, baseline, "(baseline)", None, runs(baselines)),
+        Result(
+            f"{label} lac-batch e2e",
+            rows,
+            lac,
+            floor,
+            share(lac) >= BASELINE_SHARE and not problem,
+            "; ".join(filter(None, [verdict_note(lac), runs(lacs), problem])),
+        ),
+        Result(
+            f"{label} lac-batch send",
+            rows,
+            send,
+            floor,
+            share(send) >= BASELINE_SHARE and not problem,
+            f"{verdict_note(send)}; e2e minus a dry run of {dry.seconds:.2f} s "
+            "(validate + results file)",
+        ),
+    ]
+
+
+def case_unthrottled(config: Config) -> list[Result]:
+    return [row for c in config.concurrencies for row in unthrottled(config, c)]
+
+
+CASES: tuple[Case, ...] = (case_rate_50, case_unthrottled)
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+def verdict(passed: bool | None) -> str:
+    return "-" if passed is None else "PASS" if passed else "MISS"
+
+
+def print_table(results: Sequence[Result]) -> None:
+    header = ("case", "rows", "seconds", "rows/s", "CPU ms/row", "target", "")
+    lines = [header] + [
+        (
+            result.case,
+            f"{result.rows:,}",
+            f"{result.timing.seconds:.2f}",
+            f"{result.rows_per_second:,.1f}",
+            f"{result.cpu_ms_per_row:.2f}",
+            result.target,
+            verdict(result.passed),
+        )
+        for result in results
+    ]
+    widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
+    for line in lines:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+    print()
+    for result in results:
+        if result.note:
+            print(f"{result.case}: {result.note}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="200 / 500 rows (smoke test)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        nargs="+",
+        default=[8, 32],
+        help="concurrencies of the unthrottled case (default: 8 32)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=ROUNDS,
+        help=f"alternating baseline/lac-batch runs, best of each counts (default: {ROUNDS})",
+    )
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="lac-batch-bench-") as workdir:
+        config = Config(
+            workdir=Path(workdir),
+            paced_rows=200 if arguments.quick else 1000,
+            unthrottled_rows=500 if arguments.quick else 3000,
+            concurrencies=tuple(arguments.concurrency),
+            rounds=arguments.rounds,
+        )
+        results: list[Result] = []
+        for case in CASES:
+            print(f"running {case.__name__} ...", file=sys.stderr, flush=True)
+            results.extend(case(config))
+    print_table(results)
+
+
+if __name__ == "__main__":
+    main()
