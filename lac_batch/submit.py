@@ -307,11 +307,13 @@ class Submitter:
             if not await pacer.wait_turn(self._stop_event):
                 return self._unsent(job, state)
             if job.account in self._run.refused:
+                pacer.release(sent=False)
                 return self._unsent_refused(job, state)
             try:
                 for gate in self._gates:
                     await gate.before_send(job, state.attempts + 1)
             except Exception as error:
+                pacer.release(sent=False)
                 self.request_stop(
                     StopReason.RECORDING_FAILED, f"the ledger could not be written: {error}"
                 )
@@ -319,9 +321,12 @@ class Submitter:
             state.attempts += 1
             for observer in self._observers:
                 observer.attempt_starting(job, state.attempts)
-            attempt = await self._client.send(
-                job.body_json, job.idempotency_key, self._keys.get(job.account)
-            )
+            try:
+                attempt = await self._client.send(
+                    job.body_json, job.idempotency_key, self._keys.get(job.account)
+                )
+            finally:
+                pacer.release()
             state.last = attempt
             self._note_answer(attempt)
             kind = attempt.kind

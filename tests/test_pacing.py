@@ -18,13 +18,12 @@ class FakeClock:
         return self.now
 
 
-def test_slots_form_a_grid_that_never_exceeds_the_rate() -> None:
+def test_slots_form_a_grid_at_one_over_r() -> None:
     clock = FakeClock()
     pacer = StartPacer(10, clock)
     slots = [pacer._take_slot() for _ in range(25)]
     assert slots[0] == 100.0
     assert all(b - a == pytest.approx(HEADROOM / 10) for a, b in pairwise(slots))
-    assert max(sum(1 for s in slots if start <= s < start + 1) for start in slots) <= 10
 
 
 def test_a_late_caller_takes_the_next_slot_instead_of_bursting() -> None:
@@ -65,3 +64,31 @@ def test_waiting_callers_are_released_in_order_and_stop_wakes_them() -> None:
     order, released = asyncio.run(go())
     assert order == [0, 1, 2, 3, 4]
     assert released is False
+
+
+def test_window_counts_requests_in_flight_and_recently_answered() -> None:
+    clock = FakeClock()
+    pacer = StartPacer(3, clock)
+    pacer._in_flight = 2
+    pacer.release()  # answered at 100.0
+    assert pacer._may_have_been_counted(100.5) == 2
+    assert pacer._may_have_been_counted(101.0) == 1  # the answer left the window
+
+
+def test_a_start_waits_until_the_server_cannot_have_counted_r_in_a_second() -> None:
+    async def go() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        pacer = StartPacer(3)
+        for _ in range(3):
+            assert await pacer.wait_turn()
+        # Three requests in flight: a fourth may not start, whatever the grid says.
+        fourth = asyncio.create_task(pacer.wait_turn())
+        await asyncio.sleep(0.6)
+        assert not fourth.done()
+        answered = loop.time()
+        pacer.release()  # one answer: the server may have counted it just now
+        assert await fourth
+        return answered, loop.time()
+
+    answered, started = asyncio.run(go())
+    assert started >= answered + 1.0
