@@ -15,6 +15,9 @@ Cases (each a function returning result rows, so later cases slot into ``CASES``
   Baseline and lac-batch alternate (``--rounds``, default twice each) and the best run of each
   counts, because the 2-core box is noisy and client and sandbox share one interpreter. CPU per
   row (the whole process, sandbox thread included) is printed too: it is steadier than wall time.
+- ``ledger``: the unthrottled run at concurrency 8 with and without the SQLite ledger (a fresh
+  file each time, every attempt committed as ``sending`` before it leaves), alternating; the
+  ledger should cost under 10 % of the rows/s.
 
 Every measured run gets a fresh sandbox, so no run sees another's events or idempotency records.
 It is a measurement, not a test: the exit code is 0 whether or not the targets are met.
@@ -38,10 +41,11 @@ import httpx
 from lac_batch.api import ENDPOINT_PATH
 from lac_batch.credentials import ApiKey, normalise_base_url
 from lac_batch.fingerprint import request_fingerprint
+from lac_batch.ledger import Ledger
 from lac_batch.results import RowResult
 from lac_batch.sandbox import SANDBOX_WRITE_KEY, SandboxEvent, running_sandbox
 from lac_batch.status import Status
-from lac_batch.submission import SubmitOptions, SubmitOutcome, submit_sheet
+from lac_batch.submission import LedgerUse, SubmitOptions, SubmitOutcome, submit_sheet
 from lac_batch.submit import Job, SubmitObserver, SubmitSettings
 from lac_batch.validation import RequestSheet, ValidationReport, read_requests, validate
 
@@ -340,7 +344,64 @@ def case_unthrottled(config: Config) -> list[Result]:
     return [row for c in config.concurrencies for row in unthrottled(config, c)]
 
 
-CASES: tuple[Case, ...] = (case_rate_50, case_unthrottled)
+LEDGER_COST_LIMIT = 0.10
+LEDGER_CONCURRENCY = 8
+
+
+def run_with_ledger(sheet: RequestSheet, results: Path, ledger_path: Path) -> Timing:
+    """The unthrottled run of ``run_lac_batch``, recording into a fresh ledger."""
+    settings = SubmitSettings(rate=UNTHROTTLED_RATE, concurrency=LEDGER_CONCURRENCY)
+    options = SubmitOptions(base_url="", api_key=KEY, settings=settings)
+    ledger = Ledger.open(ledger_path)
+    try:
+        with running_sandbox() as sandbox:
+            chosen = replace(options, base_url=sandbox.base_url)
+            started, cpu_started = time.perf_counter(), time.process_time()
+            outcome = submit_sheet(
+                sheet, results, chosen, observers_for=lambda total: (), ledger=LedgerUse(ledger)
+            )
+            timing = Timing(time.perf_counter() - started, time.process_time() - cpu_started)
+            events = sandbox.events()
+    finally:
+        ledger.close()
+    return replace(timing, problem=check_delivery(outcome, events, len(sheet.table.row_numbers)))
+
+
+def case_ledger_cost(config: Config) -> list[Result]:
+    """Unthrottled rows/s with and without the ledger, alternating, in the same run."""
+    rows = config.unthrottled_rows
+    sheet = load_sheet(config, rows)
+    results = config.workdir / "results-ledger.csv"
+    without: list[Timing] = []
+    with_ledger: list[Timing] = []
+    for round_number in range(config.rounds):
+        without.append(run_lac_batch(sheet, results, LEDGER_CONCURRENCY, dry_run=False))
+        ledger_path = config.workdir / f"ledger-{round_number}.sqlite3"
+        with_ledger.append(run_with_ledger(sheet, results, ledger_path))
+    plain = min(without, key=lambda timing: timing.seconds)
+    kept = min(with_ledger, key=lambda timing: timing.seconds)
+    cost = 1 - plain.seconds / kept.seconds if kept.seconds > 0 else float("nan")
+    cpu_cost = 1 - plain.cpu_seconds / kept.cpu_seconds if kept.cpu_seconds > 0 else float("nan")
+    problem = "; ".join(timing.problem for timing in without + with_ledger if timing.problem)
+    label = f"ledger c{LEDGER_CONCURRENCY}"
+    return [
+        Result(f"{label} without ledger", rows, plain, "(reference)", None),
+        Result(
+            f"{label} with ledger",
+            rows,
+            kept,
+            f"costs < {LEDGER_COST_LIMIT:.0%}",
+            cost < LEDGER_COST_LIMIT and not problem,
+            "; ".join(
+                filter(
+                    None, [f"ledger costs {cost:.1%} of wall time, {cpu_cost:.1%} of CPU", problem]
+                )
+            ),
+        ),
+    ]
+
+
+CASES: tuple[Case, ...] = (case_rate_50, case_unthrottled, case_ledger_cost)
 
 
 # --- report ------------------------------------------------------------------------------

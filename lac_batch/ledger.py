@@ -340,15 +340,18 @@ class Ledger:
     def write_batch(
         self, marks: Sequence[SendingMark], outcomes: Sequence[tuple[str, RowResult]]
     ) -> None:
-        """In one transaction: mark attempts ``sending`` and settle finished requests."""
+        """In one transaction: mark requests ``sending`` and settle finished ones.
+
+        A mark leaves ``attempts`` alone; an outcome adds the attempts its run made.
+        """
         now = utc_now()
         with self._transaction() as db:
             db.executemany(
                 "INSERT INTO requests (fingerprint, base_url, account, key_hash, body_hash, "
                 "occurrence, generation, state, attempts, first_at, last_at, file_name, "
-                "row_number, run_id, body) VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', 1, ?, ?, ?, "
+                "row_number, run_id, body) VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', 0, ?, ?, ?, "
                 "?, ?, ?) ON CONFLICT (fingerprint) DO UPDATE SET state = 'sending', "
-                "attempts = attempts + 1, last_at = excluded.last_at, file_name = "
+                "last_at = excluded.last_at, file_name = "
                 "excluded.file_name, row_number = excluded.row_number, run_id = excluded.run_id, "
                 "key_hash = excluded.key_hash",
                 [
@@ -372,7 +375,7 @@ class Ledger:
             )
             db.executemany(
                 "UPDATE requests SET state = ?, event_id = ?, http_status = ?, error = ?, "
-                "last_at = ? WHERE fingerprint = ?",
+                "last_at = ?, attempts = attempts + ? WHERE fingerprint = ?",
                 [
                     (
                         _STATE_OF_STATUS[result.status].value,
@@ -380,10 +383,35 @@ class Ledger:
                         result.http_status,
                         result.error,
                         now,
+                        result.attempts or 0,
                         fingerprint,
                     )
                     for fingerprint, result in outcomes
                     if result.status in _STATE_OF_STATUS
+                ],
+            )
+
+    def unmark(self, restores: Sequence[tuple[str, RequestRecord | None]]) -> None:
+        """Undo ``sending`` marks of requests that never left: back to what they were before."""
+        with self._transaction() as db:
+            db.executemany(
+                "DELETE FROM requests WHERE fingerprint = ? AND state = 'sending'",
+                [(fingerprint,) for fingerprint, earlier in restores if earlier is None],
+            )
+            db.executemany(
+                "UPDATE requests SET state = ?, event_id = ?, http_status = ?, error = ?, "
+                "last_at = ? WHERE fingerprint = ? AND state = 'sending'",
+                [
+                    (
+                        earlier.state.value,
+                        earlier.event_id,
+                        earlier.http_status,
+                        earlier.error,
+                        earlier.last_at,
+                        fingerprint,
+                    )
+                    for fingerprint, earlier in restores
+                    if earlier is not None
                 ],
             )
 

@@ -212,10 +212,11 @@ def _with_note(result: RowResult, note: str) -> RowResult:
 
 def _sending_marks(
     planned: Sequence[PlannedRow], options: SubmitOptions, file_name: str, run_id: int
-) -> dict[str, SendingMark]:
+) -> list[SendingMark]:
+    """The ledger records of the requests to send, in the order the submitter takes them."""
     normalised = normalise_base_url(options.base_url)
-    return {
-        row.fingerprint: SendingMark(
+    return [
+        SendingMark(
             fingerprint=row.fingerprint,
             base_url=normalised,
             account=row.account,
@@ -229,7 +230,7 @@ def _sending_marks(
         )
         for row in planned
         if row.action is Action.SEND
-    }
+    ]
 
 
 def submit_sheet(
@@ -296,7 +297,22 @@ def submit_sheet(
         recorder = None
         if ledger is not None and run_id is not None:
             marks = _sending_marks(planned, options, sheet.path.name, run_id)
-            recorder = LedgerRecorder(ledger.ledger, marks)
+            # What each record was before this run, to undo marks of requests that never left.
+            previous = {
+                plan.fingerprint: (
+                    plan.earlier
+                    if plan.earlier is not None and plan.earlier.fingerprint == plan.fingerprint
+                    else None
+                )
+                for plan in planned
+                if plan.action is Action.SEND
+            }
+            recorder = LedgerRecorder(
+                ledger.ledger,
+                marks,
+                previous,
+                lookahead=2 * options.settings.concurrency,
+            )
         run = asyncio.run(_send(jobs, options, observers_for(len(jobs)), recorder))
         for plan in planned:
             result = run.results.get(plan.row_number) if plan.action is Action.SEND else None

@@ -167,3 +167,31 @@ def test_prune_makes_the_ledger_forget(tmp_path: Path, sandbox: Sandbox) -> None
     assert "Deleted 36 request records and 1 runs" in outcome.stdout
     _, _, again = submit(path, sandbox)
     assert statuses(again) == {"accepted": 36}
+
+
+def test_rows_a_refused_key_never_sent_are_sent_by_the_next_run(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    path = sample(tmp_path)
+    refused = run_cli("submit", path, *FAST, env=sandbox_env(sandbox, "lac_sk_not_a_key_0000"))
+    assert refused.exit_code == 3
+    # Marks made ahead for rows that never left were undone: nothing is held as unknown.
+    code, output, rows = submit(path, sandbox)
+    assert (code, statuses(rows)) == (0, {"accepted": 36}), output
+    assert "were being sent when an earlier run stopped" not in output
+
+
+def test_ledger_counts_every_attempt_of_a_retried_request(
+    tmp_path: Path, sandbox: Sandbox, private_ledger: Path
+) -> None:
+    import sqlite3
+
+    sandbox.set_faults(FaultConfig(p_503=1.0))
+    path = sample(tmp_path)
+    submit(path, sandbox, "--max-attempts", "2")
+    sandbox.set_faults(FaultConfig())
+    submit(path, sandbox)
+    with sqlite3.connect(private_ledger) as db:
+        states = db.execute("SELECT state, attempts FROM requests").fetchall()
+    assert len(states) == 36
+    assert set(states) == {("accepted", 3)}
