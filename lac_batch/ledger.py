@@ -118,7 +118,19 @@ CREATE TABLE run_rows (
 );
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1}
+# Version 2: problems that notifications were sent about, so a problem that repeats on every
+# run is told once, and once more when it clears. Read and written by lac_batch.notify.state.
+_V2 = """
+CREATE TABLE notify_problems (
+    kind TEXT PRIMARY KEY,
+    since TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    notified_at TEXT,
+    summary TEXT NOT NULL DEFAULT ''
+);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
 """Schema version → the SQL that brings version - 1 up to it."""
 SCHEMA_VERSION = max(MIGRATIONS)
 
