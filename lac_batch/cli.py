@@ -21,6 +21,7 @@ from lac_batch.cli_common import (
     row_options,
 )
 from lac_batch.cli_ledger import ledger_group, report_command
+from lac_batch.cli_notify import notify_group
 from lac_batch.cli_run import config_group, run_command
 from lac_batch.cli_submit import submit_command
 from lac_batch.cli_template import template_command
@@ -79,5 +80,6 @@ for command in (
     report_command,
     ledger_group,
     template_command,
+    notify_group,
 ):
     main.add_command(command)

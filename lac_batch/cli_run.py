@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from lac_batch.cli_common import default_ledger_path, guarded
+from lac_batch.cli_notify import notify_cannot_start, run_notifier
 from lac_batch.cli_settings import (
     config_option,
     effective_settings,
@@ -22,6 +23,7 @@ from lac_batch.config import SETTINGS, EffectiveSettings
 from lac_batch.errors import LacBatchError
 from lac_batch.exit_codes import ExitCode
 from lac_batch.inbox import Folders
+from lac_batch.notify import Notifier, load_notify_settings
 from lac_batch.run_log import RunLog, setup_run_log
 from lac_batch.scheduled import run_pass, stop_flag
 
@@ -49,19 +51,27 @@ def run_command(config_path: Path | None, once: bool, **flags: Any) -> None:
     2: the run could not start; 3: an API key was refused; 4: the lock was held longer than
     lock_warn_after; 130: interrupted.
     """
-    settings = effective_settings(config_path, flags)
-    key, company_keys = load_credentials(settings)
-    options = submit_options_from(settings, key, company_keys=company_keys, handle_signals=True)
+    try:
+        settings = effective_settings(config_path, flags)
+        notify = load_notify_settings(settings.config)
+        key, company_keys = load_credentials(settings)
+        options = submit_options_from(settings, key, company_keys=company_keys, handle_signals=True)
+    except LacBatchError as error:
+        notify_cannot_start("run", config_path, flags, error)
+        raise
     log = setup_run_log(
         settings["log_format"], settings.path("log_file"), secrets=secrets_of(key, company_keys)
     )
+    notifier = run_notifier(settings, notify, secrets_of(key, company_keys), log)
     try:
-        sys.exit(int(_run(settings, options, log, once)))
+        sys.exit(int(_run(settings, options, log, once, notifier)))
     finally:
         log.close()
 
 
-def _run(settings: EffectiveSettings, options: Any, log: RunLog, once: bool) -> ExitCode:
+def _run(
+    settings: EffectiveSettings, options: Any, log: RunLog, once: bool, notifier: Notifier
+) -> ExitCode:
     folders = folders_of(settings)
     ledger_path = settings.path("ledger") or default_ledger_path()
     with stop_flag() as stop:
@@ -78,7 +88,9 @@ def _run(settings: EffectiveSettings, options: Any, log: RunLog, once: bool) -> 
                 )
             except LacBatchError as error:
                 log.error("run_failed", str(error))
+                notifier.after_run_failure(error)
                 return error.exit_code
+            notifier.after_pass(outcome)
             if (
                 once
                 or stop.is_set()
@@ -104,6 +116,7 @@ def config_group() -> None:
 def check_command(config_path: Path | None) -> None:
     """Validate the config file and print every effective setting and where it came from."""
     settings = effective_settings(config_path, {})
+    notify = load_notify_settings(settings.config)
     source = settings.config.path if settings.config is not None else "none"
     click.echo(f"Config file: {source}")
     width = max(len(setting.name) for setting in SETTINGS)
@@ -117,3 +130,6 @@ def check_command(config_path: Path | None) -> None:
         click.echo(f"  {'api key':<{width}}  (not usable: {error})")
     else:
         click.echo(f"  {'api key':<{width}}  {key.masked()}")
+    if settings.config is not None and "notify" in settings.config.tables:
+        for line in notify.describe():
+            click.echo(line)

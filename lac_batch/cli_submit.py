@@ -20,10 +20,12 @@ from lac_batch.cli_common import (
     results_option,
     row_options,
 )
+from lac_batch.cli_notify import submit_notifier
 from lac_batch.cli_settings import (
     config_option,
     effective_settings,
     load_credentials,
+    secrets_of,
     setting_options,
     submit_options_from,
 )
@@ -76,6 +78,17 @@ _SETTINGS_OF_SUBMIT = (
     is_flag=True,
     help="Send every valid row again, even those already accepted (a new Idempotency-Key).",
 )
+@click.option(
+    "--notify-webhook",
+    metavar="URL",
+    help="Post to this webhook when rows are rejected, failed or unknown, or the key is refused.",
+)
+@click.option(
+    "--notify-email",
+    metavar="ADDRESS",
+    multiple=True,
+    help="Email this address then (repeatable; SMTP settings from [notify.email] of the config).",
+)
 @guarded
 def submit_command(
     input_path: Path,
@@ -91,6 +104,8 @@ def submit_command(
     require_all_valid: bool,
     resend_unknown: bool,
     force: bool,
+    notify_webhook: str | None,
+    notify_email: tuple[str, ...],
     **flags: Any,
 ) -> None:
     """Validate INPUT, send every valid row to the LAC API, and write a results file.
@@ -120,6 +135,9 @@ def submit_command(
         require_all_valid=require_all_valid,
         handle_signals=True,
     )
+    notifier = submit_notifier(
+        settings, notify_webhook, notify_email, secrets_of(key, company_keys), sandbox=sandbox
+    )
     destination = results_destination(input_path, results_path)
     log_format = LogFormat(settings["log_format"])
 
@@ -148,6 +166,8 @@ def submit_command(
         with locked_ledger(settings.path("ledger")) as ledger:
             outcome = send(read(), options.base_url, LedgerUse(ledger, force, resend_unknown))
     _print_summary(input_path, outcome, dry_run)
+    if not dry_run:
+        notifier.after_submit(input_path, outcome)
     sys.exit(int(outcome.exit_code))
 
 
