@@ -28,6 +28,7 @@ __all__ = [
     "EffectiveSettings",
     "Setting",
     "find_config_path",
+    "key_lines",
     "load_config",
     "parse_duration",
     "resolve_settings",
@@ -366,7 +367,7 @@ class ConfigFile:
     """Whole tables kept for other readers (``notify``)."""
 
 
-def _key_lines(text: str) -> dict[str, int]:
+def key_lines(text: str) -> dict[str, int]:
     """Dotted key → line number, for messages (tomllib does not report where a value was)."""
     lines: dict[str, int] = {}
     table = ""
@@ -407,7 +408,7 @@ def load_config(path: Path) -> ConfigFile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: is not valid TOML ({error}).") from None
-    lines = _key_lines(text)
+    lines = key_lines(text)
     problems: list[str] = []
     values: dict[str, Any] = {}
     tables = {name: data[name] for name in ("notify",) if isinstance(data.get(name), dict)}

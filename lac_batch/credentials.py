@@ -20,6 +20,7 @@ __all__ = [
     "ApiKey",
     "check_base_url",
     "check_private_file",
+    "is_loopback",
     "load_api_key",
     "normalise_base_url",
 ]
@@ -109,7 +110,7 @@ def normalise_base_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, "", ""))
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
     try:
@@ -128,7 +129,7 @@ def check_base_url(url: str) -> str:
         )
     if parts.query or parts.fragment:
         raise UsageError(f"'{url}': a base URL has no query string or fragment.")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise UsageError(
             f"'{url}' uses plain http, which would send the API key unencrypted; use https "
             "(plain http is allowed only to this machine: localhost, 127.0.0.1, ::1)."

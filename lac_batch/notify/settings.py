@@ -36,8 +36,8 @@ from urllib.parse import urlsplit
 
 # Two private helpers, used as they are so that a key's line and "this machine" mean the same
 # here as for the rest of the config file and the base URL.
-from lac_batch.config import ConfigError, ConfigFile, _key_lines
-from lac_batch.credentials import _is_loopback
+from lac_batch.config import ConfigError, ConfigFile, key_lines
+from lac_batch.credentials import is_loopback
 from lac_batch.errors import UsageError
 
 __all__ = [
@@ -192,7 +192,7 @@ def _webhook_url(value: Any) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("an https:// URL")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError("an https:// URL (plain http only to this machine)")
     return url
 
@@ -316,7 +316,7 @@ def _email(table: Any, checker: _Checker, folder: Path) -> EmailSettings | None:
         )
     security = values.get("security", Security.STARTTLS)
     host = values.get("host", "")
-    if "user" in values and security is Security.NONE and not _is_loopback(host):
+    if "user" in values and security is Security.NONE and not is_loopback(host):
         checker.problem(
             "notify.email.security",
             "security = 'none' would send the SMTP password unencrypted; use 'starttls' or "
@@ -389,7 +389,7 @@ def read_raw_config(path: Path) -> RawConfig | None:
     try:
         text = path.read_text(encoding="utf-8-sig")
         data = tomllib.loads(text)
-        notify = parse_notify(data.get("notify"), _key_lines(text), path)
+        notify = parse_notify(data.get("notify"), key_lines(text), path)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ConfigError):
         return None
     ledger = data.get("ledger")
