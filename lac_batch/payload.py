@@ -22,9 +22,17 @@ MetadataEntry = tuple[str, tuple[str, ...], Any]
 """(column label, key path, converted value) of one filled ``metadata.<key>`` cell."""
 
 
+# One encoder for every body: json.dumps builds a new one per call, a third of the time of
+# encoding a body. Bodies are trees of cell values and parsed JSON, so the circular-reference
+# bookkeeping has nothing to find.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False
+)
+
+
 def canonical_json(body: Mapping[str, Any]) -> str:
     """The one text of a body: sorted keys, no spaces, UTF-8 kept (for identity and sending)."""
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(body)
 
 
 def _display(path: Sequence[str]) -> str:

@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from operator import itemgetter
 from typing import Any
 
 import pandas as pd
@@ -26,7 +27,15 @@ with warnings.catch_warnings():
     import pandera.pandas as pa
     from pandera.errors import SchemaErrors
 
-__all__ = ["RowIssue", "build_schema", "check_rows", "converted_frame", "metadata_entries"]
+__all__ = [
+    "RowIssue",
+    "build_schema",
+    "check_rows",
+    "converted_frame",
+    "may_collide",
+    "metadata_entries",
+    "metadata_entry_reader",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,22 +80,33 @@ def _convert(text: str, value_type: MetadataType) -> Any:
         return error
 
 
+def _converted_column(texts: Sequence[str], value_type: MetadataType) -> list[Any]:
+    if value_type is MetadataType.JSON:
+        # Parsed objects are mutable, so every cell gets its own.
+        return [_convert(text, value_type) for text in texts]
+    # Typed columns repeat few distinct texts (dates, amounts, yes/no): convert each one once.
+    converted = {text: _convert(text, value_type) for text in dict.fromkeys(texts)}
+    return [converted[text] for text in texts]
+
+
 def converted_frame(plan: ColumnPlan, rows: Sequence[Sequence[str]]) -> pd.DataFrame:
     """The frame :func:`build_schema` checks: one column per recognised column, row order kept."""
     columns: dict[str, list[Any]] = {}
     for spec in plan.columns:
-        texts = [row[spec.position] for row in rows]
+        texts = list(map(itemgetter(spec.position), rows))
         if spec.field is Field.METADATA:
-            columns[_column_name(spec)] = [_convert(text, MetadataType.JSON) for text in texts]
+            columns[_column_name(spec)] = _converted_column(texts, MetadataType.JSON)
         elif spec.field is Field.METADATA_VALUE and spec.value_type is not MetadataType.STR:
-            columns[_column_name(spec)] = [_convert(text, spec.value_type) for text in texts]
+            columns[_column_name(spec)] = _converted_column(texts, spec.value_type)
         else:
             columns[_column_name(spec)] = texts
     return pd.DataFrame(columns, dtype=object)
 
 
-def _is_problem(value: Any) -> bool:
-    return isinstance(value, CellValueError)
+def _converts(column: pd.Series) -> pd.Series:
+    return pd.Series(
+        [not isinstance(value, CellValueError) for value in column], index=column.index, dtype=bool
+    )
 
 
 def _is_object_or_empty(value: Any) -> bool:
@@ -95,22 +115,34 @@ def _is_object_or_empty(value: Any) -> bool:
 
 def metadata_entries(plan: ColumnPlan, values: Sequence[Any]) -> list[MetadataEntry]:
     """(label, key path, value) for every filled ``metadata.<key>`` cell of one frame row."""
-    entries: list[MetadataEntry] = []
-    for index, spec in enumerate(plan.columns):
-        if spec.field is not Field.METADATA_VALUE:
-            continue
-        value = values[index]
-        if spec.value_type is MetadataType.STR:
-            value = value.strip()
-            if not value:
+    return metadata_entry_reader(plan)(values)
+
+
+def metadata_entry_reader(plan: ColumnPlan) -> Callable[[Sequence[Any]], list[MetadataEntry]]:
+    """:func:`metadata_entries` for many rows of one plan: the columns are looked at once."""
+    places = [
+        (index, spec.label, spec.key_path, spec.value_type is MetadataType.STR)
+        for index, spec in enumerate(plan.columns)
+        if spec.field is Field.METADATA_VALUE
+    ]
+
+    def entries(values: Sequence[Any]) -> list[MetadataEntry]:
+        found: list[MetadataEntry] = []
+        for index, label, key_path, is_text in places:
+            value = values[index]
+            if is_text:
+                value = value.strip()
+                if not value:
+                    continue
+            elif value is None:
                 continue
-        elif value is None:
-            continue
-        entries.append((spec.label, spec.key_path, value))
+            found.append((label, key_path, value))
+        return found
+
     return entries
 
 
-def _may_collide(plan: ColumnPlan) -> bool:
+def may_collide(plan: ColumnPlan) -> bool:
     """Whether any two metadata sources could fill the same key (checked per row only then)."""
     paths = [spec.key_path for spec in plan.metadata_values]
     if plan.by_field(Field.METADATA) is not None and paths:
@@ -122,13 +154,14 @@ def _may_collide(plan: ColumnPlan) -> bool:
 def _row_collisions(plan: ColumnPlan) -> Callable[[Sequence[Any]], list[str]]:
     json_spec = plan.by_field(Field.METADATA)
     json_index = plan.columns.index(json_spec) if json_spec is not None else None
+    label = json_spec.label if json_spec is not None else None
+    entries = metadata_entry_reader(plan)
 
     def collisions(values: Sequence[Any]) -> list[str]:
         json_object = values[json_index] if json_index is not None else None
         if not isinstance(json_object, dict):
             json_object = None
-        label = json_spec.label if json_spec is not None else None
-        return metadata_collisions(json_object, label, metadata_entries(plan, values))
+        return metadata_collisions(json_object, label, entries(values))
 
     return collisions
 
@@ -162,13 +195,14 @@ def build_schema(
             )
         if spec.field is Field.METADATA:
             checks.append(pa.Check(_is_object_or_empty, element_wise=True, name="json_object"))
-        if spec.field in (Field.METADATA, Field.METADATA_VALUE):
-            checks.append(
-                pa.Check(lambda value: not _is_problem(value), element_wise=True, name="converts")
-            )
+        if spec.field is Field.METADATA or (
+            spec.field is Field.METADATA_VALUE and spec.value_type is not MetadataType.STR
+        ):
+            # Only converted columns can hold a CellValueError; text columns always convert.
+            checks.append(pa.Check(_converts, name="converts"))
         columns[_column_name(spec)] = pa.Column(checks=checks, nullable=True, coerce=False)
     frame_checks: list[pa.Check] = []
-    if _may_collide(plan):
+    if may_collide(plan):
         collisions = _row_collisions(plan)
         frame_checks.append(
             pa.Check(

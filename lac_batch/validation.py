@@ -9,12 +9,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lac_batch.cells import MetadataType
 from lac_batch.columns import ColumnPlan, Field, column_letter, plan_columns
 from lac_batch.errors import HeaderError
+from lac_batch.gc_pause import collector_paused
 from lac_batch.payload import assemble_metadata, build_body, canonical_json
 from lac_batch.reader import read_table
 from lac_batch.results import RowResult
-from lac_batch.schema import RowIssue, check_rows, converted_frame, metadata_entries
+from lac_batch.schema import (
+    RowIssue,
+    check_rows,
+    converted_frame,
+    may_collide,
+    metadata_entry_reader,
+)
 from lac_batch.status import Status
 from lac_batch.table import RawTable
 
@@ -139,34 +147,94 @@ def _reader_issues(sheet: RequestSheet) -> dict[int, list[RowIssue]]:
     return issues
 
 
-def _bodies(sheet: RequestSheet, frame_rows: Sequence[Sequence[Any]]) -> list[str]:
-    plan = sheet.plan
+def _texts(columns: Sequence[Sequence[Any]], place: int | None, count: int) -> Sequence[str]:
+    """A request field's trimmed text per row ("" throughout when the column is absent)."""
+    if place is None:
+        return [""] * count
+    return [str(value).strip() for value in columns[place]]
+
+
+def _metadata_objects(plan: ColumnPlan, columns: Sequence[Sequence[Any]], count: int) -> list[Any]:
+    """Each row's ``metadata`` object (or None), for a plan where no two columns can collide.
+
+    Built a column at a time: the same objects :func:`assemble_metadata` builds row by row.
+    """
+    leaves: list[tuple[tuple[str, ...], Sequence[Any]]] = []
+    for place, spec in enumerate(plan.columns):
+        if spec.field is not Field.METADATA_VALUE:
+            continue
+        values = columns[place]
+        if spec.value_type is MetadataType.STR:
+            # An empty or blank text cell leaves its key out, as an empty typed cell (None) does.
+            values = [value.strip() or None for value in values]
+        leaves.append((spec.key_path, values))
+    if not leaves:
+        return [None] * count
+    return _nested_objects(leaves, count)
+
+
+def _nested_objects(
+    leaves: Sequence[tuple[tuple[str, ...], Sequence[Any]]], count: int
+) -> list[dict[str, Any]]:
+    """Per row, the object of ``leaves`` (key path, value per row); objects left empty stay out."""
+    objects: list[dict[str, Any]] = [{} for _ in range(count)]
+    children: dict[str, list[tuple[tuple[str, ...], Sequence[Any]]]] = {}
+    for key_path, values in leaves:
+        children.setdefault(key_path[0], []).append((key_path[1:], values))
+    for key, below in children.items():
+        # No collisions: a key is either one value or a parent of values, never both.
+        if not below[0][0]:
+            for target, value in zip(objects, below[0][1], strict=True):
+                if value is not None:
+                    target[key] = value
+        else:
+            for target, inner in zip(objects, _nested_objects(below, count), strict=True):
+                if inner:
+                    target[key] = inner
+    return objects
+
+
+def _bodies(plan: ColumnPlan, columns: Sequence[Sequence[Any]], count: int) -> list[str]:
+    """The canonical body of each row; ``columns[k]`` holds plan column k's checked values."""
     index = {spec.field: place for place, spec in enumerate(plan.columns)}
-    has_metadata = bool(plan.metadata_values) or Field.METADATA in index
+    connection_keys = _texts(columns, index.get(Field.CONNECTION_KEY), count)
+    request_types = _texts(columns, index.get(Field.REQUEST_TYPE), count)
+    customer_ids = _texts(columns, index.get(Field.CUSTOMER_ID), count)
+    note_place = index.get(Field.NOTE)
+    # The note is sent exactly as written; a note of only spaces counts as empty.
+    notes = (
+        [note if note.strip() else "" for note in columns[note_place]]
+        if note_place is not None
+        else [""] * count
+    )
     json_place = index.get(Field.METADATA)
-
-    def text(values: Sequence[Any], wanted: Field) -> str:
-        place = index.get(wanted)
-        return "" if place is None else str(values[place]).strip()
-
-    bodies: list[str] = []
-    for values in frame_rows:
-        metadata = None
-        if has_metadata:
-            json_object = values[json_place] if json_place is not None else None
-            metadata = assemble_metadata(json_object, metadata_entries(plan, values))
-        note_place = index.get(Field.NOTE)
-        note = values[note_place] if note_place is not None else ""
-        body = build_body(
-            text(values, Field.CONNECTION_KEY),
-            text(values, Field.REQUEST_TYPE),
-            customer_id=text(values, Field.CUSTOMER_ID),
-            # The note is sent exactly as written; a note of only spaces counts as empty.
-            note=note if note.strip() else "",
-            metadata=metadata,
+    metadata: Sequence[Any]
+    if json_place is None and not may_collide(plan):
+        metadata = _metadata_objects(plan, columns, count)
+    else:
+        entries = metadata_entry_reader(plan)
+        rows = zip(*columns, strict=True)
+        metadata = [
+            assemble_metadata(
+                values[json_place] if json_place is not None else None, entries(values)
+            )
+            for values in rows
+        ]
+    return [
+        canonical_json(
+            build_body(
+                connection_key, request_type, customer_id=customer_id, note=note, metadata=meta
+            )
         )
-        bodies.append(canonical_json(body))
-    return bodies
+        for connection_key, request_type, customer_id, note, meta in zip(
+            connection_keys,
+            request_types,
+            customer_ids,
+            notes,
+            metadata,
+            strict=True,
+        )
+    ]
 
 
 def validate(
@@ -182,6 +250,13 @@ def validate(
     ``occurrence`` so it becomes a request of its own. With ``customers_with_keys`` (a keys
     file), a row whose ``customer_id`` has no key is invalid.
     """
+    with collector_paused():
+        return _validate(sheet, allow_duplicates, customers_with_keys)
+
+
+def _validate(
+    sheet: RequestSheet, allow_duplicates: bool, customers_with_keys: frozenset[str] | None
+) -> ValidationReport:
     table = sheet.table
     frame = converted_frame(sheet.plan, table.rows)
     if customers_with_keys is not None and sheet.plan.by_field(Field.CUSTOMER_ID) is None:
@@ -197,31 +272,35 @@ def validate(
         for position, row_number in enumerate(table.row_numbers)
         if position not in schema_issues and row_number not in reader_issues
     ]
-    frame_rows = list(frame.iloc[positions_ok].itertuples(index=False, name=None))
-    bodies = dict(zip(positions_ok, _bodies(sheet, frame_rows), strict=True))
+    columns = [frame.iloc[:, place].tolist() for place in range(frame.shape[1])]
+    if len(positions_ok) < len(table.row_numbers):
+        columns = [[column[position] for position in positions_ok] for column in columns]
+    del frame
+    bodies = dict(zip(positions_ok, _bodies(sheet.plan, columns, len(positions_ok)), strict=True))
+    del columns
+    # Body → the row it first appeared in; with --allow-duplicates, how often it was seen.
     first_row: dict[str, int] = {}
     seen: Counter[str] = Counter()
     verdicts: list[RowVerdict] = []
     for position, row_number in enumerate(table.row_numbers):
-        issues = reader_issues.get(row_number, []) + schema_issues.get(position, [])
         body_json = bodies.get(position)
-        occurrence = 1
-        if body_json is not None:
-            seen[body_json] += 1
-            occurrence = seen[body_json]
-            first = first_row.setdefault(body_json, row_number)
-            if occurrence > 1 and not allow_duplicates:
-                issues.append(
-                    RowIssue(
-                        row_number,
-                        None,
-                        "duplicate",
-                        f"duplicate of row {first} (the same request); delete one of them, or "
-                        "use --allow-duplicates to send both",
-                    )
-                )
-        if issues:
+        if body_json is None:
+            issues = reader_issues.get(row_number, []) + schema_issues.get(position, [])
             verdicts.append(RowVerdict(row_number, None, tuple(issues)))
+            continue
+        first = first_row.setdefault(body_json, row_number)
+        if first == row_number:
+            verdicts.append(RowVerdict(row_number, body_json))
+        elif allow_duplicates:
+            seen[body_json] += 1
+            verdicts.append(RowVerdict(row_number, body_json, (), seen[body_json] + 1))
         else:
-            verdicts.append(RowVerdict(row_number, body_json, (), occurrence))
+            duplicate = RowIssue(
+                row_number,
+                None,
+                "duplicate",
+                f"duplicate of row {first} (the same request); delete one of them, or "
+                "use --allow-duplicates to send both",
+            )
+            verdicts.append(RowVerdict(row_number, None, (duplicate,)))
     return ValidationReport(sheet, verdicts)

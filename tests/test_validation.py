@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 from conftest import csv_text
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from lac_batch.columns import Field
+from lac_batch.errors import HeaderError, InputFileError
+from lac_batch.payload import assemble_metadata, build_body, canonical_json
+from lac_batch.schema import converted_frame, metadata_entries
 from lac_batch.validation import ValidationReport, read_requests, validate
 
 
@@ -217,3 +223,78 @@ def test_numbers_from_excel_keep_integer_text_for_customer_id(tmp_path: Path) ->
     assert bodies(validate(read_requests(path))) == [
         {"connection_key": "a", "request_type": "b", "customer_id": "12345", "metadata": {"n": 7}}
     ]
+
+
+# --- bodies are built a column at a time: they must equal the row-at-a-time statement ----------
+
+_CELLS = {
+    "str": st.sampled_from(["", " ", " x ", "ä", "=1", "0"]),
+    "int": st.sampled_from(["", "1", "0", "1 234", "-7", "12,5"]),
+    "float": st.sampled_from(["", "1,5", "2", "0", "1e20", "x"]),
+    "bool": st.sampled_from(["", "yes", "EI", "0", "maybe"]),
+    "date": st.sampled_from(["", "1.1.2026", "2026-02-03", "31.2.2026"]),
+    "json": st.sampled_from(["", "{}", "null", "[]", '{"k": 1}', "0", "false", '""', "{bad"]),
+}
+_KEY_PATHS = st.lists(
+    st.lists(st.sampled_from(["a", "b", "B", "ä", "c d"]), min_size=1, max_size=3).map(tuple),
+    max_size=5,
+    unique=True,
+)
+
+
+@st.composite
+def _request_sheets(draw: st.DrawFn) -> list[list[str]]:
+    headers = ["connection_key", "request_type"]
+    headers += draw(st.sets(st.sampled_from(["customer_id", "note", "metadata"])))
+    kinds: list[str] = []
+    for key_path in draw(_KEY_PATHS):
+        kind = draw(st.sampled_from(sorted(_CELLS)))
+        headers.append("metadata." + ".".join(key_path) + ("" if kind == "str" else ":" + kind))
+        kinds.append(kind)
+    order = draw(st.permutations(range(len(headers))))
+    cell_kinds = ["fixed"] * (len(headers) - len(kinds)) + kinds
+    fixed = st.sampled_from(["", "k", " k ", "  ", '{"a": 1}', "{}"])
+    rows = draw(
+        st.lists(
+            st.tuples(*(_CELLS[kind] if kind != "fixed" else fixed for kind in cell_kinds)),
+            min_size=1,
+            max_size=8,
+        )
+    )
+    return [[headers[i] for i in order], *([row[i] for i in order] for row in rows)]
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=_request_sheets())
+def test_bodies_equal_the_row_at_a_time_assembly(tmp_path: Path, rows: list[list[str]]) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text(csv_text(rows), encoding="utf-8")
+    try:
+        sheet = read_requests(path)
+    except (HeaderError, InputFileError):
+        return  # the same key path with two types, or only blank rows: no bodies to compare
+    report = validate(sheet, allow_duplicates=True)
+    frame = converted_frame(sheet.plan, sheet.table.rows)
+    index = {spec.field: place for place, spec in enumerate(sheet.plan.columns)}
+    for verdict, values in zip(report.rows, frame.itertuples(index=False), strict=True):
+        if not verdict.is_valid:
+            continue
+
+        def text(field: Field, values: Sequence[Any] = values) -> str:
+            return str(values[index[field]]).strip() if field in index else ""
+
+        json_object = values[index[Field.METADATA]] if Field.METADATA in index else None
+        has_metadata = Field.METADATA in index or bool(sheet.plan.metadata_values)
+        note = values[index[Field.NOTE]] if Field.NOTE in index else ""
+        expected = build_body(
+            text(Field.CONNECTION_KEY),
+            text(Field.REQUEST_TYPE),
+            customer_id=text(Field.CUSTOMER_ID),
+            note=note if note.strip() else "",
+            metadata=assemble_metadata(json_object, metadata_entries(sheet.plan, values))
+            if has_metadata
+            else None,
+        )
+        assert verdict.body_json == canonical_json(expected)
