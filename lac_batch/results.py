@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import os
 import re
 import tempfile
@@ -18,8 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
+from typing import TextIO
 
 from lac_batch.errors import ResultsPathError, UsageError
+from lac_batch.gc_pause import collector_paused
 from lac_batch.status import Status
 from lac_batch.table import FileFormat, RawTable
 from lac_batch.xlsx_writer import write_sheet
@@ -42,6 +43,7 @@ RESULT_COLUMNS = ("row", "status", "event_id", "http_status", "error", "attempts
 # a leading apostrophe makes Excel show it as text. "'" itself is in the set so that the one
 # apostrophe the writer adds can always be told apart and removed on the way back in.
 _FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
+_TRIGGER_AT_CELL_START = re.compile("(?:\\A|\x00)[" + re.escape("".join(_FORMULA_TRIGGERS)) + "]")
 _CSV_SUFFIXES = {".csv": ".csv", ".tsv": ".tsv", ".txt": ".csv"}
 _NUMBERED_RESULTS = re.compile(r"(?P<base>.+)\.results(?:\.(?P<number>\d+))?")
 _MAX_WIDTH_SAMPLE_ROWS = 500
@@ -176,19 +178,23 @@ def check_results_path(results_path: Path, input_path: Path) -> None:
         )
 
 
-def _csv_bytes(table: RawTable, results: Sequence[RowResult], delimiter: str) -> bytes:
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
+def _escaped_row(cells: list[str]) -> list[str]:
+    # One search over the joined row finds the rare row with a cell to escape; a NUL inside a
+    # cell can only cause a needless per-cell pass, never a missed one.
+    if _TRIGGER_AT_CELL_START.search("\x00".join(cells)) is None:
+        return cells
+    return [escape_csv_cell(cell) for cell in cells]
+
+
+def _write_csv(
+    stream: TextIO, table: RawTable, results: Sequence[RowResult], delimiter: str
+) -> None:
+    writer = csv.writer(stream, delimiter=delimiter, lineterminator="\r\n")
     writer.writerow([*RESULT_COLUMNS, *(escape_csv_cell(header) for header in table.headers)])
-    for result, cells in zip(results, table.rows, strict=True):
-        writer.writerow(
-            [
-                *(escape_csv_cell(str(cell)) for cell in result.cells()),
-                *(escape_csv_cell(cell) for cell in cells),
-            ]
-        )
-    # UTF-8 with a byte-order mark, so Excel shows ä and ö instead of mojibake.
-    return buffer.getvalue().encode("utf-8-sig")
+    writer.writerows(
+        _escaped_row([*map(str, result.cells()), *cells])
+        for result, cells in zip(results, table.rows, strict=True)
+    )
 
 
 def _column_widths(table: RawTable, results: Sequence[RowResult]) -> list[int]:
@@ -226,8 +232,9 @@ def _write_atomically(path: Path, table: RawTable, results: Sequence[RowResult])
             _write_xlsx(temporary, table, results)
         else:
             delimiter = table.delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(_csv_bytes(table, results, delimiter))
+            # UTF-8 with a byte-order mark, so Excel shows ä and ö instead of mojibake.
+            with os.fdopen(handle, "w", encoding="utf-8-sig", newline="") as stream:
+                _write_csv(stream, table, results, delimiter)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -243,6 +250,13 @@ def write_results(path: Path, table: RawTable, results: Sequence[RowResult]) -> 
     """
     if len(results) != len(table.rows):
         raise ValueError(f"{len(results)} results for {len(table.rows)} rows")
+    with collector_paused():
+        return _write_or_fall_back(path, table, results)
+
+
+def _write_or_fall_back(
+    path: Path, table: RawTable, results: Sequence[RowResult]
+) -> ResultsWritten:
     try:
         _write_atomically(path, table, results)
         return ResultsWritten(path)

@@ -16,6 +16,7 @@ from lac_batch.reader import read_table
 from lac_batch.results import (
     RESULT_COLUMNS,
     RowResult,
+    _escaped_row,
     check_results_path,
     default_results_path,
     escape_csv_cell,
@@ -207,3 +208,15 @@ def test_validate_round_trip_through_cli(tmp_path: Path) -> None:
     assert (again.headers, again.rows) == (first.headers, first.rows)
     assert run_cli("validate", tmp_path / "orders.results.csv").exit_code == 1
     assert (tmp_path / "orders.results.2.csv").exists()
+
+
+@given(
+    cells=st.lists(
+        st.lists(st.sampled_from(["=", "+", "-", "@", "\t", "\r", "'", "\x00", "a", " "])).map(
+            "".join
+        ),
+        max_size=6,
+    )
+)
+def test_row_check_escapes_exactly_as_each_cell_would(cells: list[str]) -> None:
+    assert _escaped_row(cells) == [escape_csv_cell(cell) for cell in cells]
