@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 from charset_normalizer import from_bytes
@@ -19,6 +20,8 @@ _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 # What Finnish Excel saves as "CSV (semicolon delimited)" when the text is not UTF-8.
 _LEGACY_ENCODING = "cp1252"
+# Encodings decode_text chooses itself, whose text TextIOWrapper reproduces line by line.
+_STREAMED_ENCODINGS = frozenset({"utf-8", "utf-8-sig", "utf-16", _LEGACY_ENCODING})
 
 
 def _decode_or_explain(raw: bytes, encoding: str, path: Path) -> str:
@@ -96,6 +99,62 @@ def sniff_delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
+def _lines(raw: bytes, text: str, used_encoding: str, forced: bool) -> Iterator[str]:
+    """The file's lines (ends kept, as ``newline=""`` gives them), the same as ``text``'s.
+
+    ``text`` has already proved that ``raw`` decodes; the lines are decoded again as they are
+    parsed, so the whole text is never held alongside a copy of it and the rows.
+    """
+    if used_encoding not in _STREAMED_ENCODINGS and not forced:
+        # charset-normalizer's guesses: use the text it produced, exactly.
+        yield from io.StringIO(text, newline="")
+        return
+    del text
+    stream = io.BytesIO(raw)
+    if used_encoding == "utf-8-sig" and not forced:
+        # decode_text read what follows the byte-order mark as UTF-8.
+        stream.seek(len(codecs.BOM_UTF8))
+        used_encoding = "utf-8"
+    lines = io.TextIOWrapper(stream, encoding=used_encoding, newline="")
+    first = next(lines, None)
+    if first is None:
+        return
+    # A forced encoding keeps a byte-order mark as text; decode_text drops it.
+    yield first.removeprefix("\ufeff") if forced else first
+    yield from lines
+
+
+def _read_records(
+    records: Iterator[list[str]], width: int
+) -> tuple[list[list[str]], list[int], list[CellProblem]]:
+    rows: list[list[str]] = []
+    row_numbers: list[int] = []
+    problems: list[CellProblem] = []
+    # The header is row 1; every record after it is one Excel row, blank or not.
+    for row_number, cells in enumerate(records, start=2):
+        joined = "".join(cells)
+        if not joined or joined.isspace():
+            continue
+        if len(cells) > width:
+            extra = cells[width:]
+            if any(cell.strip() for cell in extra):
+                problems.append(
+                    CellProblem(
+                        row_number,
+                        None,
+                        "extra_cells",
+                        f"has {len(cells)} cells but the header row has {width}; "
+                        f"remove the extra values or add headers for them",
+                    )
+                )
+            cells = cells[:width]
+        elif len(cells) < width:
+            cells = cells + [""] * (width - len(cells))
+        rows.append(cells)
+        row_numbers.append(row_number)
+    return rows, row_numbers, problems
+
+
 def read_csv_table(
     path: Path, raw: bytes, *, encoding: str | None = None, delimiter: str | None = None
 ) -> RawTable:
@@ -106,35 +165,13 @@ def read_csv_table(
     if delimiter is not None and len(delimiter) != 1:
         raise InputFileError(path, f"--delimiter must be one character, not {delimiter!r}.")
     used_delimiter = delimiter or sniff_delimiter(text)
+    lines = _lines(raw, text, used_encoding, forced=encoding is not None)
+    del text
     # newline="" keeps CRLF and line breaks inside quoted cells exactly as written.
-    records = csv.reader(io.StringIO(text, newline=""), delimiter=used_delimiter, strict=False)
+    records = csv.reader(lines, delimiter=used_delimiter, strict=False)
     try:
         headers = next(records)
-        width = len(headers)
-        rows: list[list[str]] = []
-        row_numbers: list[int] = []
-        problems: list[CellProblem] = []
-        # The header is row 1; every record after it is one Excel row, blank or not.
-        for row_number, cells in enumerate(records, start=2):
-            if not any(cell.strip() for cell in cells):
-                continue
-            if len(cells) > width:
-                extra = cells[width:]
-                if any(cell.strip() for cell in extra):
-                    problems.append(
-                        CellProblem(
-                            row_number,
-                            None,
-                            "extra_cells",
-                            f"has {len(cells)} cells but the header row has {width}; "
-                            f"remove the extra values or add headers for them",
-                        )
-                    )
-                cells = cells[:width]
-            elif len(cells) < width:
-                cells = cells + [""] * (width - len(cells))
-            rows.append(cells)
-            row_numbers.append(row_number)
+        rows, row_numbers, problems = _read_records(records, len(headers))
     except csv.Error as error:
         raise InputFileError(
             path, f"is not readable as CSV near row {records.line_num}: {error}."

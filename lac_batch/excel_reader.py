@@ -220,19 +220,26 @@ def read_workbook_table(path: Path, file_format: FileFormat, sheet: str | None) 
     if file_format is FileFormat.XLSX:
         formula_cells = set(_formulas_without_value(path, chosen))
     formula_rows = {row_number for row_number, _position in formula_cells}
-    texts_by_row = [[excel_cell_text(value) for value in values] for values in cells]
+    # Most cells are text already; only the others need excel_cell_text's call.
+    texts_by_row = [
+        [value if type(value) is str else excel_cell_text(value) for value in values]
+        for values in cells
+    ]
     headers = texts_by_row[0] if texts_by_row else []
     # Sheets often report a used range far wider than the data (formatting); keep the columns up
-    # to the last one with a header or a value.
+    # to the last one with a header or a value. Only cells right of the widest so far can widen.
     width = 0
     for texts in texts_by_row:
-        filled = [position for position, text in enumerate(texts) if text.strip()]
-        width = max(width, filled[-1] + 1 if filled else 0)
+        for position in range(len(texts) - 1, width - 1, -1):
+            if texts[position].strip():
+                width = position + 1
+                break
     headers = (headers + [""] * width)[:width]
     rows: list[list[str]] = []
     row_numbers: list[int] = []
     for row_number, texts in enumerate(texts_by_row[1:], start=2):
-        if row_number not in formula_rows and not any(text.strip() for text in texts):
+        joined = "".join(texts)
+        if row_number not in formula_rows and (not joined or joined.isspace()):
             continue
         rows.append((texts + [""] * width)[:width])
         row_numbers.append(row_number)

@@ -11,6 +11,7 @@ from pathlib import Path
 from lac_batch.csv_reader import read_csv_table
 from lac_batch.errors import InputFileError
 from lac_batch.excel_reader import read_workbook_table
+from lac_batch.gc_pause import collector_paused
 from lac_batch.results import strip_result_block
 from lac_batch.table import FileFormat, RawTable
 
@@ -95,8 +96,9 @@ def read_table(
             problem = "is a folder, not a file." if path.is_dir() else "does not exist."
             raise InputFileError(path, problem)
         with path.open("rb") as stream:
-            head = stream.read(8)
-            raw = head + stream.read() if file_format is FileFormat.CSV else b""
+            # A text file is read whole, once; a workbook only for its magic number.
+            raw = stream.read() if file_format is FileFormat.CSV else stream.read(8)
+            head = raw[:8]
     except OSError as error:
         raise InputFileError(path, f"cannot be read ({error.strerror or error}).") from None
     if not head:
@@ -105,14 +107,16 @@ def read_table(
     if file_format is FileFormat.CSV:
         if sheet is not None:
             raise InputFileError(path, "is a text file; --sheet applies to workbooks only.")
-        table = read_csv_table(path, raw, encoding=encoding, delimiter=delimiter)
-    else:
-        if encoding is not None or delimiter is not None:
-            raise InputFileError(
-                path, "is a workbook; --encoding and --delimiter apply to CSV files only."
-            )
-        table = read_workbook_table(path, file_format, sheet)
-    table = strip_result_block(table)
+    elif encoding is not None or delimiter is not None:
+        raise InputFileError(
+            path, "is a workbook; --encoding and --delimiter apply to CSV files only."
+        )
+    with collector_paused():
+        if file_format is FileFormat.CSV:
+            table = read_csv_table(path, raw, encoding=encoding, delimiter=delimiter)
+        else:
+            table = read_workbook_table(path, file_format, sheet)
+        table = strip_result_block(table)
     if not any(header.strip() for header in table.headers):
         where = f"sheet '{table.sheet}'" if table.sheet else "the file"
         raise InputFileError(path, f"has no header row: row 1 of {where} is empty.")

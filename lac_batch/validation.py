@@ -34,6 +34,9 @@ __all__ = [
     "validate",
 ]
 
+# Enough rows to spread the per-call cost thin; few enough that their objects stay small.
+_BODY_BATCH_ROWS = 50_000
+
 
 @dataclass
 class RequestSheet:
@@ -276,14 +279,20 @@ def _validate(
     if len(positions_ok) < len(table.row_numbers):
         columns = [[column[position] for position in positions_ok] for column in columns]
     del frame
-    bodies = dict(zip(positions_ok, _bodies(sheet.plan, columns, len(positions_ok)), strict=True))
+    bodies: list[str | None] = [None] * len(table.row_numbers)
+    # A slice of rows at a time, so only that many metadata objects exist at once.
+    for start in range(0, len(positions_ok), _BODY_BATCH_ROWS):
+        batch = positions_ok[start : start + _BODY_BATCH_ROWS]
+        part = [column[start : start + _BODY_BATCH_ROWS] for column in columns]
+        for position, body in zip(batch, _bodies(sheet.plan, part, len(batch)), strict=True):
+            bodies[position] = body
     del columns
     # Body → the row it first appeared in; with --allow-duplicates, how often it was seen.
     first_row: dict[str, int] = {}
     seen: Counter[str] = Counter()
     verdicts: list[RowVerdict] = []
     for position, row_number in enumerate(table.row_numbers):
-        body_json = bodies.get(position)
+        body_json = bodies[position]
         if body_json is None:
             issues = reader_issues.get(row_number, []) + schema_issues.get(position, [])
             verdicts.append(RowVerdict(row_number, None, tuple(issues)))

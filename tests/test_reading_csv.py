@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import codecs
+import csv
+import io
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,31 @@ def test_short_rows_are_padded_and_long_rows_flagged(tmp_path: Path) -> None:
     assert [(problem.row_number, problem.code) for problem in table.problems] == [
         (3, "extra_cells")
     ]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "prefix", "forced"),
+    [
+        ("utf-8", b"", None),
+        ("utf-8", codecs.BOM_UTF8, None),
+        ("utf-16-le", codecs.BOM_UTF16_LE, None),
+        ("cp1252", b"", None),
+        ("utf-8", codecs.BOM_UTF8, "utf-8"),
+        ("utf-8", b"", "utf-8-sig"),
+    ],
+)
+def test_large_files_read_as_one_text_would(
+    tmp_path: Path, encoding: str, prefix: bytes, forced: str | None
+) -> None:
+    # Lines are decoded as they are parsed, in chunks: line ends, quoted line breaks and
+    # multi-byte characters fall on every chunk boundary somewhere in these 3000 rows.
+    endings = ["\r\n", "\n", "\r"]
+    text = "connection_key;request_type;note" + "".join(
+        f'{endings[n % 3]}k{"ä" * (n % 7)};setup;"x{n % 11 * " "}\r\ny€"' for n in range(3000)
+    )
+    path = tmp_path / "in.csv"
+    path.write_bytes(prefix + text.encode(encoding))
+    table = read_table(path, encoding=forced)
+    expected = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
+    assert [table.headers, *table.rows] == expected
+    assert table.row_numbers == list(range(2, 3002))

@@ -11,6 +11,7 @@ from conftest import csv_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lac_batch import validation
 from lac_batch.columns import Field
 from lac_batch.errors import HeaderError, InputFileError
 from lac_batch.payload import assemble_metadata, build_body, canonical_json
@@ -298,3 +299,18 @@ def test_bodies_equal_the_row_at_a_time_assembly(tmp_path: Path, rows: list[list
             else None,
         )
         assert verdict.body_json == canonical_json(expected)
+
+
+def test_bodies_do_not_depend_on_the_batch_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    header = ["connection_key", "request_type", "metadata.n:int", "metadata.a.b"]
+    rows = [header] + [
+        ["k" if n % 4 else "", "setup", str(n % 5) if n % 3 else "x", f"v{n % 6}"]
+        for n in range(40)
+    ]
+    whole = [(row.row_number, row.body_json, row.issues) for row in check(tmp_path, rows).rows]
+    monkeypatch.setattr(validation, "_BODY_BATCH_ROWS", 3)
+    batched = [(row.row_number, row.body_json, row.issues) for row in check(tmp_path, rows).rows]
+    assert batched == whole
+    assert sum(body is not None for _, body, _ in whole) > 10
