@@ -68,16 +68,20 @@ _STYLES = (
     "</styleSheet>"
 )
 
-# What makes a text need more than the plain <t> element (checked on a whole row at once):
-# XML's special characters, characters XML 1.0 cannot hold, text that looks like an escape,
-# and leading or trailing whitespace.
-_NEEDS_ESCAPING = re.compile(r"[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_")
+_SHEET_NAME = "results"
+# Joins a row's texts for one check of them all. A character from the private use area: text
+# holding it can only make a row take the careful path without need, never skip it.
+_SEPARATOR = "\ue000"
+# What makes a text need more than the plain <t> element: XML's special characters,
+# characters XML 1.0 cannot hold, text that looks like an escape, and leading or trailing
+# whitespace (next to a separator or an end of the joined row).
+_NEEDS_CARE = re.compile(
+    r"[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_"
+    rf"|(?:\A|{_SEPARATOR})\s|\s(?:{_SEPARATOR}|\Z)"
+)
 _LITERAL_ESCAPE = re.compile(r"(_x[0-9a-fA-F]{4}_)")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff]")
 _EDGE_WHITESPACE = re.compile(r"^\s|\s$")
-_SHEET_NAME = "results"
-# Keeps the row separators of one joined row out of the escaping check.
-_ROW_JOIN = "\n"
 
 
 def _utf16_truncate(text: str) -> str:
@@ -106,13 +110,8 @@ def _text_cell(reference: str, text: str, style: str = "") -> str:
 
 
 def _row_xml(line: str, letters: Sequence[str], cells: Sequence[Cell]) -> str:
-    texts = [cell for cell in cells if isinstance(cell, str)]
-    joined = _ROW_JOIN.join(texts)
-    if (
-        _NEEDS_ESCAPING.search(joined)
-        or len(joined) > MAX_CELL_CHARACTERS // 2
-        or any(text != text.strip() for text in texts if text)
-    ):
+    joined = _SEPARATOR.join([cell for cell in cells if isinstance(cell, str)])
+    if _NEEDS_CARE.search(joined) or len(joined) > MAX_CELL_CHARACTERS // 2:
         # The rare row that needs care: every text cell goes the careful way.
         parts = [
             _text_cell(letter + line, cell)

@@ -128,7 +128,7 @@ def test_a_sheet_over_the_zip_size_limit_is_written_with_zip64(
 
 awkward_piece = st.one_of(
     st.characters(blacklist_categories=("Cs",)),
-    st.sampled_from(["_x0041_", "_x00", "&", "<", ">", "\r", "\n", "\t", " ", "\ufffe"]),
+    st.sampled_from(["_x0041_", "_x00", "&", "<", ">", "\r", "\n", "\t", " ", "\ufffe", "\ue000"]),
 )
 awkward_text = st.lists(awkward_piece, max_size=8).map("".join)
 cell = st.one_of(awkward_text, st.integers(min_value=0, max_value=10**6))
