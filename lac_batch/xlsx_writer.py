@@ -69,16 +69,8 @@ _STYLES = (
 )
 
 _SHEET_NAME = "results"
-# Joins a row's texts for one check of them all. A character from the private use area: text
-# holding it can only make a row take the careful path without need, never skip it.
-_SEPARATOR = "\ue000"
-# What makes a text need more than the plain <t> element: XML's special characters,
-# characters XML 1.0 cannot hold, text that looks like an escape, and leading or trailing
-# whitespace (next to a separator or an end of the joined row).
-_NEEDS_CARE = re.compile(
-    r"[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_"
-    rf"|(?:\A|{_SEPARATOR})\s|\s(?:{_SEPARATOR}|\Z)"
-)
+# Characters that need XML escaping or that XML 1.0 cannot hold (written as _xHHHH_).
+_SPECIAL = re.compile(r"[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]")
 _LITERAL_ESCAPE = re.compile(r"(_x[0-9a-fA-F]{4}_)")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff]")
 _EDGE_WHITESPACE = re.compile(r"^\s|\s$")
@@ -109,9 +101,21 @@ def _text_cell(reference: str, text: str, style: str = "") -> str:
     return f'<c r="{reference}"{style} t="inlineStr"><is><t{space}>{text}</t></is></c>'
 
 
+def _needs_care(texts: list[str]) -> bool:
+    """Whether any text needs more than a plain <t> element: escaping, something that looks
+    like an escape, leading or trailing whitespace, or a length to cut. Checked on the joined
+    row at once; a false alarm only sends the row down the careful path, to the same XML."""
+    joined = "".join(texts)
+    return (
+        _SPECIAL.search(joined) is not None
+        or "_x" in joined
+        or len(joined) > MAX_CELL_CHARACTERS // 2
+        or list(map(str.strip, texts)) != texts
+    )
+
+
 def _row_xml(line: str, letters: Sequence[str], cells: Sequence[Cell]) -> str:
-    joined = _SEPARATOR.join([cell for cell in cells if isinstance(cell, str)])
-    if _NEEDS_CARE.search(joined) or len(joined) > MAX_CELL_CHARACTERS // 2:
+    if _needs_care([cell for cell in cells if isinstance(cell, str)]):
         # The rare row that needs care: every text cell goes the careful way.
         parts = [
             _text_cell(letter + line, cell)
