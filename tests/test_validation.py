@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -314,3 +315,23 @@ def test_bodies_do_not_depend_on_the_batch_size(
     batched = [(row.row_number, row.body_json, row.issues) for row in check(tmp_path, rows).rows]
     assert batched == whole
     assert sum(body is not None for _, body, _ in whole) > 10
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(body=st.dictionaries(st.text(max_size=8), json_values, max_size=6))
+def test_canonical_json_is_json_dumps_with_sorted_keys(body: dict[str, Any]) -> None:
+    assert canonical_json(body) == json.dumps(
+        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
