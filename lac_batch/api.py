@@ -36,6 +36,7 @@ from lac_batch.credentials import ApiKey
 
 __all__ = [
     "ENDPOINT_PATH",
+    "ERROR_CODE_KINDS",
     "EXCEPTION_KINDS",
     "STATUS_KINDS",
     "USER_AGENT",
@@ -77,6 +78,15 @@ STATUS_KINDS: dict[int, OutcomeKind] = {
 """Answers by status code. Any status not listed is REJECTED, except other 2xx codes: the spec
 promises only 202, and a 200/201/204 means the server did something we cannot confirm, so it is
 AMBIGUOUS rather than a rejection that a rerun would send again."""
+
+ERROR_CODE_KINDS: dict[tuple[int, str], OutcomeKind] = {
+    (409, "idempotency_key_in_use"): OutcomeKind.NOT_DELIVERED,
+}
+"""Answers whose envelope ``error`` overrides :data:`STATUS_KINDS`. A 409 saying that a request
+with the same Idempotency-Key is still being processed (as Stripe and the sandbox answer) refused
+*this* request, and resending the same key later gets the first one's outcome; as a plain
+rejection the row would be sent again under a new key on the next run, and could become a second
+event (seen after a kill -9 whose last request was still in flight when the rerun began)."""
 
 EXCEPTION_KINDS: tuple[tuple[type[Exception], OutcomeKind, str], ...] = (
     (httpx.ConnectTimeout, OutcomeKind.NOT_DELIVERED, "timed out opening the connection"),
@@ -143,9 +153,20 @@ def _error_text(response: httpx.Response, key: ApiKey) -> str:
     return key.redact(text)[:_ERROR_TEXT_LIMIT]
 
 
+def _envelope_error(response: httpx.Response) -> str:
+    try:
+        envelope = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return ""
+    error = envelope.get("error") if isinstance(envelope, dict) else None
+    return error if isinstance(error, str) else ""
+
+
 def classify_response(response: httpx.Response, key: ApiKey) -> Attempt:
     status = response.status_code
     kind = STATUS_KINDS.get(status)
+    if any(status == code for code, _ in ERROR_CODE_KINDS):
+        kind = ERROR_CODE_KINDS.get((status, _envelope_error(response)), kind)
     if kind is None:
         kind = OutcomeKind.AMBIGUOUS if 200 <= status < 300 else OutcomeKind.REJECTED
     if kind is OutcomeKind.ACCEPTED:

@@ -148,3 +148,10 @@ def test_exception_table(error: Exception, kind: OutcomeKind) -> None:
 def test_key_never_shows_in_repr() -> None:
     assert KEY.reveal() not in repr(KEY) and KEY.reveal() not in str(KEY)
     assert KEY.reveal() not in f"{KEY}"
+
+
+def test_409_for_an_idempotency_key_in_flight_is_resent_later_not_rejected() -> None:
+    attempt, _ = send_with(answer(409, {"error": "idempotency_key_in_use", "detail": "busy"}))
+    assert attempt.kind is OutcomeKind.NOT_DELIVERED
+    other, _ = send_with(answer(409, {"error": "conflict", "detail": "something else"}))
+    assert other.kind is OutcomeKind.REJECTED

@@ -193,3 +193,16 @@ def test_stop_request_leaves_unstarted_rows_not_sent() -> None:
     assert len(outcome.results) == 50
     assert 0 < counts.count(Status.ACCEPTED) < 50
     assert counts.count(Status.ACCEPTED) + counts.count(Status.NOT_SENT) == 50
+
+
+def test_409_key_in_use_waits_for_the_first_request_with_that_key() -> None:
+    outcome, attempts = run(
+        lambda request, n: (
+            httpx.Response(409, json={"error": "idempotency_key_in_use"})
+            if n < 3
+            else accepted(request)
+        ),
+        jobs(1),
+    )
+    assert outcome.results[2].status is Status.ACCEPTED
+    assert attempts == {"key-2": 3}
