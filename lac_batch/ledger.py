@@ -256,10 +256,12 @@ class Ledger:
                 f"{path}: is not a lac-batch ledger (not a valid SQLite database). Move it aside "
                 "or point --ledger / LAC_LEDGER at another file."
             )
-        if "readonly" in text or "read-only" in text:
+        if "readonly" in text or "read-only" in text or "unable to open" in text:
+            # WAL mode writes a -wal file beside the ledger, so a read-only folder counts too.
             return (
-                f"{path}: the ledger is read-only; lac-batch must be able to write it. Fix its "
-                "permissions or point --ledger / LAC_LEDGER elsewhere."
+                f"{path}: the ledger is read-only (the file or its folder cannot be written: "
+                f"{text}); lac-batch must be able to write it. Fix the permissions or point "
+                "--ledger / LAC_LEDGER elsewhere."
             )
         return f"{path}: the ledger cannot be used ({text})."
 

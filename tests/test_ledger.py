@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -102,3 +104,31 @@ def test_lock_of_a_killed_process_does_not_block(tmp_path: Path) -> None:
     assert Path(str(path) + ".lock").exists()  # the stale lock file is still there
     with RunLock(path) as lock:
         assert lock.holder().pid is not None
+
+
+def _make_read_only(*paths: Path) -> bool:
+    """chmod for ordinary users; root ignores modes, so chattr +i where the system allows it."""
+    for path in paths:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    if os.geteuid() != 0:
+        return True
+    done = subprocess.run(["chattr", "+i", *map(str, paths)], capture_output=True, check=False)
+    return done.returncode == 0
+
+
+@pytest.mark.skipif(sys.platform == "win32" or shutil.which("chattr") is None, reason="POSIX")
+def test_a_read_only_ledger_is_a_clear_error(tmp_path: Path) -> None:
+    folder = tmp_path / "share"
+    path = folder / "ledger.sqlite3"
+    Ledger.open(path).close()
+    for leftover in folder.glob("ledger.sqlite3-*"):
+        leftover.unlink()
+    if not _make_read_only(path, folder):
+        pytest.skip("cannot make a file read-only for this user here")
+    try:
+        with pytest.raises(LedgerError, match="the ledger is read-only"):
+            Ledger.open(path)
+    finally:
+        subprocess.run(["chattr", "-i", str(path), str(folder)], capture_output=True, check=False)
+        folder.chmod(0o755)
+        path.chmod(0o644)
