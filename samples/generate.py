@@ -102,7 +102,9 @@ def write_xlsx(path: Path, rows: list[list[object]]) -> None:
     for line, row in enumerate(rows, start=1):
         for column, value in enumerate(row):
             if isinstance(value, dt.date):
-                sheet.write_datetime(line, column, dt.datetime.combine(value, dt.time()), date_format)
+                sheet.write_datetime(
+                    line, column, dt.datetime.combine(value, dt.time()), date_format
+                )
             elif isinstance(value, bool):
                 sheet.write_boolean(line, column, value)
             elif isinstance(value, (int, float)):
@@ -116,18 +118,84 @@ def write_xlsx(path: Path, rows: list[list[object]]) -> None:
 
 ERROR_ROWS = [
     # (what is wrong, row)
-    ["bank:nordea", "setup", "", "Kunnossa oleva rivi.", "Kahvila Aamukaste Oy", "0112038-9",
-     "tilit@aamukaste.fi", "150", "1.2.2027", "kyllä", "19,90"],
-    ["", "setup", "", "Yhteystyyppi puuttuu.", "Rakennus Järvinen Oy", "2345678-1",
-     "kirjanpito@rakennusjarvinen.fi", "40", "2027-02-01", "ei", "25"],
-    ["stripe", "", "", "Pyynnön tyyppi puuttuu.", "Tmi Sari Mäkelä", "0765432-0",
-     "sari.makela@example.fi", "12,5", "31.2.2027", "ehkä", "abc"],
-    ["procountor", "change", "", "", "Pohjolan Puutarha Ky", "1987654-3",
-     "talous@pohjolanpuutarha.fi", "1 200", "huomenna", "1", "1.234,50"],
-    ["bank:nordea", "setup", "", "Kunnossa oleva rivi.", "Kahvila Aamukaste Oy", "0112038-9",
-     "tilit@aamukaste.fi", "150", "1.2.2027", "kyllä", "19,90"],
-    ["inbox:gmail", "setup", "", "Liian suuri luku ja nan.", "Saaristo Design Oy", "2874512-6",
-     "hallinto@saaristodesign.fi", "99999999999999999999", "2027-03-01", "yes", "nan"],
+    [
+        "bank:nordea",
+        "setup",
+        "",
+        "Kunnossa oleva rivi.",
+        "Kahvila Aamukaste Oy",
+        "0112038-9",
+        "tilit@aamukaste.fi",
+        "150",
+        "1.2.2027",
+        "kyllä",
+        "19,90",
+    ],
+    [
+        "",
+        "setup",
+        "",
+        "Yhteystyyppi puuttuu.",
+        "Rakennus Järvinen Oy",
+        "2345678-1",
+        "kirjanpito@rakennusjarvinen.fi",
+        "40",
+        "2027-02-01",
+        "ei",
+        "25",
+    ],
+    [
+        "stripe",
+        "",
+        "",
+        "Pyynnön tyyppi puuttuu.",
+        "Tmi Sari Mäkelä",
+        "0765432-0",
+        "sari.makela@example.fi",
+        "12,5",
+        "31.2.2027",
+        "ehkä",
+        "abc",
+    ],
+    [
+        "procountor",
+        "change",
+        "",
+        "",
+        "Pohjolan Puutarha Ky",
+        "1987654-3",
+        "talous@pohjolanpuutarha.fi",
+        "1 200",
+        "huomenna",
+        "1",
+        "1.234,50",
+    ],
+    [
+        "bank:nordea",
+        "setup",
+        "",
+        "Kunnossa oleva rivi.",
+        "Kahvila Aamukaste Oy",
+        "0112038-9",
+        "tilit@aamukaste.fi",
+        "150",
+        "1.2.2027",
+        "kyllä",
+        "19,90",
+    ],
+    [
+        "inbox:gmail",
+        "setup",
+        "",
+        "Liian suuri luku ja nan.",
+        "Saaristo Design Oy",
+        "2874512-6",
+        "hallinto@saaristodesign.fi",
+        "99999999999999999999",
+        "2027-03-01",
+        "yes",
+        "nan",
+    ],
 ]
 
 

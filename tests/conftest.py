@@ -8,8 +8,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
+from sandbox_fixtures import client_for
 
 from lac_batch.cli import main
 from lac_batch.sandbox import SANDBOX_WRITE_KEY, Sandbox, running_sandbox
@@ -86,6 +88,13 @@ def sandbox() -> Iterator[Sandbox]:
     """A sandbox on 127.0.0.1 with the default keys and no faults (change with set_faults)."""
     with running_sandbox() as server:
         yield server
+
+
+@pytest.fixture
+def client(sandbox: Sandbox) -> Iterator[httpx.Client]:
+    """A plain httpx client for the ``sandbox`` fixture (no proxy settings from the env)."""
+    with client_for(sandbox) as http:
+        yield http
 
 
 def sandbox_env(server: Sandbox, key: str = SANDBOX_WRITE_KEY) -> dict[str, str]:

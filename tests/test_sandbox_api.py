@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +17,6 @@ from lac_batch.sandbox import (
     read_event_log,
     running_sandbox,
 )
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with running_sandbox() as running:
-        yield running
-
-
-@pytest.fixture
-def client(sandbox: Sandbox) -> Iterator[httpx.Client]:
-    with client_for(sandbox) as http:
-        yield http
 
 
 def test_base_url_is_loopback_with_the_production_base_path(sandbox: Sandbox) -> None:

@@ -8,7 +8,7 @@ issue asks for all three acceptance fields, so they are required here too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,18 +64,6 @@ def validator_for(status: int) -> Draft202012Validator:
 def assert_matches_spec(response: httpx.Response) -> None:
     assert response.headers["Content-Type"] == "application/json"
     validator_for(response.status_code).validate(response.json())
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with running_sandbox() as running:
-        yield running
-
-
-@pytest.fixture
-def client(sandbox: Sandbox) -> Iterator[httpx.Client]:
-    with client_for(sandbox) as http:
-        yield http
 
 
 def test_the_operation_declares_202_401_and_403() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -26,18 +25,6 @@ from lac_batch.sandbox import (
     SandboxKey,
     running_sandbox,
 )
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with running_sandbox() as running:
-        yield running
-
-
-@pytest.fixture
-def client(sandbox: Sandbox) -> Iterator[httpx.Client]:
-    with client_for(sandbox) as http:
-        yield http
 
 
 def test_same_key_and_body_replays_the_202_without_a_new_event(
