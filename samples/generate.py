@@ -94,6 +94,8 @@ def write_csv(path: Path, rows: list[list[object]]) -> None:
 
 def write_xlsx(path: Path, rows: list[list[object]]) -> None:
     workbook = xlsxwriter.Workbook(str(path))
+    # A fixed creation time keeps the file byte-identical from one generation to the next.
+    workbook.set_properties({"created": dt.datetime(2026, 11, 26, 6, 0, 0)})
     sheet = workbook.add_worksheet("Pyynnöt")
     bold = workbook.add_format({"bold": True})
     date_format = workbook.add_format({"num_format": "d.m.yyyy"})
