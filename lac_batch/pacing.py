@@ -24,10 +24,8 @@ import math
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["HEADROOM", "StartPacer"]
+__all__ = ["StartPacer"]
 
-HEADROOM = 1.0
-"""Grid slots are exactly 1/R apart; the window rule absorbs round-trip time and jitter."""
 _WINDOW_S = 1.0
 
 
@@ -57,7 +55,8 @@ class StartPacer:
     def __init__(self, rate: float, clock: Callable[[], float] | None = None) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
-        self._interval = HEADROOM / rate
+        # Exactly 1/R: the window rule, not a margin on the grid, absorbs round trips and jitter.
+        self._interval = 1 / rate
         self._limit = max(1, math.floor(rate + 1e-9))
         self._clock = clock or asyncio.get_running_loop().time
         self._next_slot = 0.0

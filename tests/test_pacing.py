@@ -7,7 +7,7 @@ from itertools import pairwise
 
 import pytest
 
-from lac_batch.pacing import HEADROOM, StartPacer
+from lac_batch.pacing import StartPacer
 
 
 class FakeClock:
@@ -23,7 +23,7 @@ def test_slots_form_a_grid_at_one_over_r() -> None:
     pacer = StartPacer(10, clock)
     slots = [pacer._take_slot() for _ in range(25)]
     assert slots[0] == 100.0
-    assert all(b - a == pytest.approx(HEADROOM / 10) for a, b in pairwise(slots))
+    assert all(b - a == pytest.approx(1 / 10) for a, b in pairwise(slots))
 
 
 def test_a_late_caller_takes_the_next_slot_instead_of_bursting() -> None:
@@ -33,7 +33,7 @@ def test_a_late_caller_takes_the_next_slot_instead_of_bursting() -> None:
     clock.now += 5  # nobody asked for five seconds
     first, second = pacer._take_slot(), pacer._take_slot()
     assert first == 105.0
-    assert second == pytest.approx(105.0 + HEADROOM / 10)
+    assert second == pytest.approx(105.0 + 1 / 10)
 
 
 def test_pause_moves_every_later_slot() -> None:
