@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +23,6 @@ __all__ = [
     "default_ledger_path",
     "file_options",
     "guarded",
-    "ledger_option",
     "locked_ledger",
     "read_sheet",
     "results_destination",
@@ -98,20 +96,12 @@ def results_option(command: Callable[P, R]) -> Callable[P, R]:
     )(command)
 
 
-def ledger_option(command: Callable[P, R]) -> Callable[P, R]:
-    return click.option(
-        "--ledger",
-        "ledger_path",
-        type=click.Path(path_type=Path, dir_okay=False),
-        help=f"The ledger file (default: ${LEDGER_ENV}, else the user's state directory).",
-    )(command)
-
-
 def default_ledger_path() -> Path:
-    """``--ledger`` > ``LAC_LEDGER`` > ``<user state dir>/lac-batch/ledger.sqlite3``."""
-    configured = os.environ.get(LEDGER_ENV)
-    if configured:
-        return Path(configured)
+    """``<user state dir>/lac-batch/ledger.sqlite3``: the ledger when no setting names one.
+
+    ``--ledger``, ``LAC_LEDGER`` and the config file's ``ledger`` are resolved by
+    :mod:`lac_batch.config` like every other setting, before this default applies.
+    """
     return platformdirs.user_state_path("lac-batch", appauthor=False) / "ledger.sqlite3"
 
 

@@ -10,12 +10,12 @@ from lac_batch.cli_common import (
     default_ledger_path,
     file_options,
     guarded,
-    ledger_option,
     locked_ledger,
     read_sheet,
     results_destination,
     results_option,
 )
+from lac_batch.cli_settings import config_option, effective_settings, setting_options
 from lac_batch.errors import UsageError
 from lac_batch.ledger import Ledger
 from lac_batch.report import format_runs, parse_age, rebuild_results
@@ -23,8 +23,15 @@ from lac_batch.report import format_runs, parse_age, rebuild_results
 __all__ = ["ledger_group", "report_command"]
 
 
+def _ledger_path(config_path: Path | None, ledger: Path | None) -> Path:
+    """--ledger > LAC_LEDGER > the config file's ``ledger`` > the user's state directory."""
+    settings = effective_settings(config_path, {"ledger": ledger})
+    return settings.path("ledger") or default_ledger_path()
+
+
 @click.command("report")
-@ledger_option
+@config_option
+@setting_options("ledger")
 @click.option("--runs", "list_runs", is_flag=True, help="List recent runs (the default).")
 @click.option(
     "--file",
@@ -36,7 +43,8 @@ __all__ = ["ledger_group", "report_command"]
 @results_option
 @guarded
 def report_command(
-    ledger_path: Path | None,
+    config_path: Path | None,
+    ledger: Path | None,
     list_runs: bool,
     input_path: Path | None,
     sheet: str | None,
@@ -45,13 +53,13 @@ def report_command(
     results_path: Path | None,
 ) -> None:
     """List recent runs, or rebuild a lost results file from the ledger."""
-    path = ledger_path or default_ledger_path()
+    path = _ledger_path(config_path, ledger)
     if not path.exists():
         raise UsageError(f"{path}: there is no ledger here yet (nothing was submitted with it).")
-    ledger = Ledger.open(path)
+    opened = Ledger.open(path)
     try:
         if input_path is None or list_runs:
-            for line in format_runs(ledger.runs()):
+            for line in format_runs(opened.runs()):
                 click.echo(line)
         if input_path is not None:
             destination = results_destination(input_path, results_path)
@@ -61,10 +69,10 @@ def report_command(
                     "results file goes."
                 )
             request_sheet = read_sheet(input_path, sheet, encoding, delimiter)
-            written = rebuild_results(ledger, request_sheet, destination)
+            written = rebuild_results(opened, request_sheet, destination)
             click.echo(f"Results: {written.path}")
     finally:
-        ledger.close()
+        opened.close()
 
 
 @click.group("ledger")
@@ -73,17 +81,18 @@ def ledger_group() -> None:
 
 
 @ledger_group.command("prune")
-@ledger_option
+@config_option
+@setting_options("ledger")
 @click.option(
     "--older-than", required=True, help="Delete records older than this: 90d, 12w or 36h."
 )
 @guarded
-def prune_command(ledger_path: Path | None, older_than: str) -> None:
+def prune_command(config_path: Path | None, ledger: Path | None, older_than: str) -> None:
     """Delete request and run records older than --older-than.
 
     A pruned request is forgotten: the same row in a later run is sent again.
     """
     age = parse_age(older_than)
-    with locked_ledger(ledger_path) as ledger:
-        requests, runs = ledger.prune(age)
+    with locked_ledger(_ledger_path(config_path, ledger)) as opened:
+        requests, runs = opened.prune(age)
     click.echo(f"Deleted {requests} request records and {runs} runs older than {older_than}.")

@@ -6,6 +6,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from conftest import HEADER, SAMPLES, csv_text, read_results_csv, run_cli, sandbox_env
 
 from lac_batch.run_lock import RunLock
@@ -195,3 +196,15 @@ def test_ledger_counts_every_attempt_of_a_retried_request(
         states = db.execute("SELECT state, attempts FROM requests").fetchall()
     assert len(states) == 36
     assert set(states) == {("accepted", 3)}
+
+
+def test_report_finds_the_ledger_named_in_the_config_file(
+    tmp_path: Path, sandbox: Sandbox, private_ledger: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submit(sample(tmp_path), sandbox)
+    monkeypatch.delenv("LAC_LEDGER")
+    config = tmp_path / "lac-batch.toml"
+    config.write_text(f"ledger = {str(private_ledger)!r}\n")
+    outcome = run_cli("report", "--runs", "--config", config)
+    assert outcome.exit_code == 0, outcome.output
+    assert "accepted 36, exit 0" in outcome.stdout
