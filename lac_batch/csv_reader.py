@@ -16,7 +16,6 @@ from lac_batch.table import CellProblem, FileFormat, RawTable
 __all__ = ["DELIMITERS", "decode_text", "read_csv_table", "sniff_delimiter"]
 
 DELIMITERS = (",", ";", "\t")
-_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 # What Finnish Excel saves as "CSV (semicolon delimited)" when the text is not UTF-8.
 _LEGACY_ENCODING = "cp1252"
@@ -186,7 +185,3 @@ def read_csv_table(
         delimiter=used_delimiter,
         problems=problems,
     )
-
-
-def delimiter_name(delimiter: str) -> str:
-    return _DELIMITER_NAMES.get(delimiter, repr(delimiter))

@@ -500,13 +500,6 @@ class Ledger:
         ).fetchall()
         return [_run(row) for row in rows]
 
-    def unfinished_run(self) -> RunSummary | None:
-        """The newest run that has not ended (running now, or crashed)."""
-        row = self._db.execute(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE ended_at IS NULL ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-        return None if row is None else _run(row)
-
     def latest_finished_run(self, file_hash: str, file_name: str) -> RunSummary | None:
         """The newest finished run of this file content, else of a file with this name."""
         for column, value in (("file_hash", file_hash), ("file_name", file_name)):

@@ -66,10 +66,6 @@ class StartPacer:
         """When recent requests were answered, oldest first."""
         self._released = asyncio.Event()
 
-    @property
-    def interval(self) -> float:
-        return self._interval
-
     def pause_until(self, moment: float) -> None:
         """No start before ``moment`` (loop time), for any worker, even one already waiting."""
         self._paused_until = max(self._paused_until, moment)

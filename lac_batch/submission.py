@@ -76,8 +76,7 @@ class SubmitOptions:
     def key_hash_of(self, account: str) -> str:
         if self.company_keys is None:
             return self.api_key.account_hash
-        keys = {entry.account: entry.key for entry in self.company_keys.by_customer.values()}
-        return keys[account].account_hash
+        return self.keys_by_account[account].account_hash
 
     @property
     def keys_by_account(self) -> dict[str, ApiKey]:
