@@ -56,18 +56,15 @@ class PassOutcome:
     files: list[FileOutcome] = field(default_factory=list)
 
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextmanager
 def stop_flag() -> Iterator[threading.Event]:
     """An event set by Ctrl-C or SIGTERM between files (while sending, submit handles them)."""
     stop = threading.Event()
-    wanted = [signal.SIGINT, signal.SIGTERM]
-    previous = {number: signal.getsignal(number) for number in wanted}
-
-    def on_signal(number: int, frame: object) -> None:
-        stop.set()
-
-    for number in wanted:
-        signal.signal(number, on_signal)
+    previous = {number: signal.getsignal(number) for number in _STOP_SIGNALS}
+    _rearm(stop)
     try:
         yield stop
     finally:
@@ -76,12 +73,12 @@ def stop_flag() -> Iterator[threading.Event]:
 
 
 def _rearm(stop: threading.Event) -> None:
-    """Submit restores default handlers after sending; point them back at the stop flag."""
+    """Point Ctrl-C and SIGTERM at the stop flag (again: submit restores defaults after sending)."""
 
     def on_signal(number: int, frame: object) -> None:
         stop.set()
 
-    for number in (signal.SIGINT, signal.SIGTERM):
+    for number in _STOP_SIGNALS:
         signal.signal(number, on_signal)
 
 
