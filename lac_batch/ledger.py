@@ -14,6 +14,7 @@ versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` brings any older file
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sqlite3
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lac_batch.errors import LacBatchError
 from lac_batch.results import RowResult
@@ -190,6 +191,10 @@ class RunSummary:
     exit_code: int | None
 
 
+_T = TypeVar("_T")
+_Settled = tuple[str, str, str, int | None, str, int]
+"""An outcome as written: fingerprint, state, event_id, http_status, error, attempts."""
+
 _RECORD_COLUMNS = (
     "fingerprint, state, generation, event_id, http_status, error, attempts, first_at, last_at, "
     "account"
@@ -221,6 +226,59 @@ def _run(row: tuple[Any, ...]) -> RunSummary:
     fields = dict(zip(names, row, strict=True))
     fields["counts"] = {str(key): int(value) for key, value in counts.items()}
     return RunSummary(**fields)
+
+
+# write_batch runs on a worker thread beside the event loop, and sqlite3 lets go of the GIL for
+# every statement it steps: getting it back while the loop holds it can take a switch interval
+# (5 ms). One statement per row (executemany) paid that wait per row, so the marks the workers
+# were waiting for came late. One statement per chunk of rows pays it once. 64 rows of 13
+# parameters stay under 999, the parameter limit of SQLite before 3.32.
+_ROWS_PER_STATEMENT = 64
+
+
+@functools.cache
+def _mark_sql(rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, 'sending', 0, ?, ?, ?, ?, ?, ?)"] * rows)
+    return (
+        "INSERT INTO requests (fingerprint, base_url, account, key_hash, body_hash, occurrence, "
+        "generation, state, attempts, first_at, last_at, file_name, row_number, run_id, body) "
+        f"VALUES {values} ON CONFLICT (fingerprint) DO UPDATE SET state = 'sending', "
+        "last_at = excluded.last_at, file_name = excluded.file_name, "
+        "row_number = excluded.row_number, run_id = excluded.run_id, key_hash = excluded.key_hash"
+    )
+
+
+@functools.cache
+def _outcome_sql(rows: int) -> str:
+    # A CTE and a correlated subquery rather than UPDATE ... FROM, which needs SQLite 3.33.
+    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+    return (
+        f"WITH o (fingerprint, state, event_id, http_status, error, attempts) AS (VALUES {values}) "
+        "UPDATE requests SET (state, event_id, http_status, error, last_at, attempts) = "
+        "(SELECT o.state, o.event_id, o.http_status, o.error, ?, requests.attempts + o.attempts "
+        "FROM o WHERE o.fingerprint = requests.fingerprint) "
+        "WHERE fingerprint IN (SELECT fingerprint FROM o)"
+    )
+
+
+def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), _ROWS_PER_STATEMENT):
+        yield items[start : start + _ROWS_PER_STATEMENT]
+
+
+def _distinct_chunks(rows: Sequence[_Settled]) -> Iterator[list[_Settled]]:
+    """Chunks without a repeated fingerprint: one UPDATE applies only one row per record, and
+    two outcomes of one record must both count (their attempts add up, the later state wins)."""
+    chunk: list[_Settled] = []
+    seen: set[str] = set()
+    for row in rows:
+        if row[0] in seen or len(chunk) == _ROWS_PER_STATEMENT:
+            yield chunk
+            chunk, seen = [], set()
+        chunk.append(row)
+        seen.add(row[0])
+    if chunk:
+        yield chunk
 
 
 class Ledger:
@@ -359,51 +417,46 @@ class Ledger:
         A mark leaves ``attempts`` alone; an outcome adds the attempts its run made.
         """
         now = utc_now()
+        settled = [
+            (
+                fingerprint,
+                _STATE_OF_STATUS[result.status].value,
+                result.event_id,
+                result.http_status,
+                result.error,
+                result.attempts or 0,
+            )
+            for fingerprint, result in outcomes
+            if result.status in _STATE_OF_STATUS
+        ]
         with self._transaction() as db:
-            db.executemany(
-                "INSERT INTO requests (fingerprint, base_url, account, key_hash, body_hash, "
-                "occurrence, generation, state, attempts, first_at, last_at, file_name, "
-                "row_number, run_id, body) VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', 0, ?, ?, ?, "
-                "?, ?, ?) ON CONFLICT (fingerprint) DO UPDATE SET state = 'sending', "
-                "last_at = excluded.last_at, file_name = "
-                "excluded.file_name, row_number = excluded.row_number, run_id = excluded.run_id, "
-                "key_hash = excluded.key_hash",
-                [
-                    (
-                        mark.fingerprint,
-                        mark.base_url,
-                        mark.account,
-                        mark.key_hash,
-                        body_hash(mark.body_json),
-                        mark.occurrence,
-                        mark.generation,
-                        now,
-                        now,
-                        mark.file_name,
-                        mark.row_number,
-                        mark.run_id,
-                        mark.body_json,
-                    )
-                    for mark in marks
-                ],
-            )
-            db.executemany(
-                "UPDATE requests SET state = ?, event_id = ?, http_status = ?, error = ?, "
-                "last_at = ?, attempts = attempts + ? WHERE fingerprint = ?",
-                [
-                    (
-                        _STATE_OF_STATUS[result.status].value,
-                        result.event_id,
-                        result.http_status,
-                        result.error,
-                        now,
-                        result.attempts or 0,
-                        fingerprint,
-                    )
-                    for fingerprint, result in outcomes
-                    if result.status in _STATE_OF_STATUS
-                ],
-            )
+            for chunk in _chunks(marks):
+                db.execute(
+                    _mark_sql(len(chunk)),
+                    [
+                        value
+                        for mark in chunk
+                        for value in (
+                            mark.fingerprint,
+                            mark.base_url,
+                            mark.account,
+                            mark.key_hash,
+                            body_hash(mark.body_json),
+                            mark.occurrence,
+                            mark.generation,
+                            now,
+                            now,
+                            mark.file_name,
+                            mark.row_number,
+                            mark.run_id,
+                            mark.body_json,
+                        )
+                    ],
+                )
+            for rows in _distinct_chunks(settled):
+                db.execute(
+                    _outcome_sql(len(rows)), [value for row in rows for value in row] + [now]
+                )
 
     def unmark(self, restores: Sequence[tuple[str, RequestRecord | None]]) -> None:
         """Undo ``sending`` marks of requests that never left: back to what they were before."""
