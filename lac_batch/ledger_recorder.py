@@ -10,8 +10,13 @@ jobs are marked in one commit. Workers reaching jobs that are already marked do 
 The price is bounded and on the safe side: after a crash, up to ``lookahead`` requests that had
 not left yet are also found ``sending`` and reported ``unknown``, never resent silently. After a
 clean end (including Ctrl-C or a refused key), marks of requests that never left are undone.
-Outcomes ride along in the same commits and hold nobody up. SQLite work runs on one worker
-thread so the event loop keeps handling answers meanwhile.
+
+Outcomes ride along in the commits of marks. A commit of outcomes alone would make the next
+marks wait behind it, so one is made only when no marks come to take them: after
+``OUTCOME_DELAY_S``, or once ``lookahead`` of them are waiting, and when the run ends. After a
+crash, an outcome not yet written leaves its record ``sending``, so it is reported ``unknown``
+(never resent silently), as the unsent marks are. SQLite work runs on one worker thread so the
+event loop keeps handling answers meanwhile.
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ from lac_batch.ledger import Ledger, RequestRecord, SendingMark
 from lac_batch.results import RowResult
 from lac_batch.submit import Job
 
-__all__ = ["DEFAULT_LOOKAHEAD", "LedgerRecorder"]
+__all__ = ["DEFAULT_LOOKAHEAD", "OUTCOME_DELAY_S", "LedgerRecorder"]
 
 DEFAULT_LOOKAHEAD = 16
+OUTCOME_DELAY_S = 0.25
+"""The longest a known outcome waits for marks to ride along with before it is written alone."""
 
 
 class LedgerRecorder:
@@ -42,6 +49,7 @@ class LedgerRecorder:
         marks: Sequence[SendingMark],
         previous: dict[str, RequestRecord | None],
         lookahead: int = DEFAULT_LOOKAHEAD,
+        outcome_delay: float = OUTCOME_DELAY_S,
     ) -> None:
         self._ledger = ledger
         self._marks = list(marks)
@@ -54,6 +62,10 @@ class LedgerRecorder:
         self._wanted = 0
         self._waiting: list[tuple[int, asyncio.Future[None]]] = []
         self._outcomes: list[tuple[str, RowResult]] = []
+        self._outcome_delay = outcome_delay
+        self._outcomes_due = False
+        """Write the outcomes even if no marks are wanted (their delay ran out, or the end)."""
+        self._outcome_timer: asyncio.TimerHandle | None = None
         self._attempted: set[str] = set()
         self._flushing: asyncio.Task[None] | None = None
         self._error: Exception | None = None
@@ -78,9 +90,19 @@ class LedgerRecorder:
 
     def row_finished(self, job: Job, result: RowResult) -> None:
         # A job that never reached before_send never left: its mark (if any) is undone at close.
-        if job.idempotency_key in self._attempted:
-            self._outcomes.append((job.idempotency_key, result))
-            self._schedule()
+        if job.idempotency_key not in self._attempted:
+            return
+        self._outcomes.append((job.idempotency_key, result))
+        if len(self._outcomes) >= self._lookahead:
+            self._write_outcomes()
+        elif self._outcome_timer is None:
+            self._outcome_timer = asyncio.get_running_loop().call_later(
+                self._outcome_delay, self._write_outcomes
+            )
+
+    def _write_outcomes(self) -> None:
+        self._outcomes_due = True
+        self._schedule()
 
     def _schedule(self) -> None:
         if self._flushing is None or self._flushing.done():
@@ -101,10 +123,16 @@ class LedgerRecorder:
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._error is None and (self._outcomes or self._wanted > self._committed):
+        while self._error is None and (
+            self._wanted > self._committed or (self._outcomes and self._outcomes_due)
+        ):
             wanted = self._wanted
             marks = self._marks[self._committed : wanted]
             outcomes, self._outcomes = self._outcomes, []
+            self._outcomes_due = False
+            if self._outcome_timer is not None:
+                self._outcome_timer.cancel()
+                self._outcome_timer = None
             try:
                 await loop.run_in_executor(
                     self._executor, self._ledger.write_batch, marks, outcomes
@@ -121,7 +149,7 @@ class LedgerRecorder:
         try:
             if self._flushing is not None:
                 await self._flushing
-            self._schedule()
+            self._write_outcomes()
             if self._flushing is not None:
                 await self._flushing
             if self._error is None:
@@ -135,6 +163,8 @@ class LedgerRecorder:
                         self._executor, self._ledger.unmark, unused
                     )
         finally:
+            if self._outcome_timer is not None:
+                self._outcome_timer.cancel()
             self._executor.shutdown(wait=True)
         if self._error is not None:
             raise self._error
