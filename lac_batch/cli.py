@@ -27,7 +27,7 @@ from lac_batch.cli_submit import submit_command
 from lac_batch.cli_template import template_command
 from lac_batch.exit_codes import ExitCode
 from lac_batch.gc_pause import collector_paused
-from lac_batch.results import write_results
+from lac_batch.results import write_result_blocks
 from lac_batch.sandbox.command import sandbox_command
 from lac_batch.summary import format_counts, format_issues
 from lac_batch.validation import validate
@@ -66,8 +66,7 @@ def validate_command(
     with collector_paused():
         request_sheet = read_sheet(input_path, sheet, encoding, delimiter, strict)
         report = validate(request_sheet, allow_duplicates=allow_duplicates)
-        results = [row.result() for row in report.rows]
-        written = write_results(destination, request_sheet.table, results)
+        written = write_result_blocks(destination, request_sheet.table, report.result_blocks())
     click.echo(f"{input_path}: {len(report.rows)} rows: {format_counts(report.counts)}")
     for line in format_issues(report.issues):
         click.echo(line)

@@ -7,11 +7,15 @@ import csv
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from charset_normalizer import from_bytes
 
 from lac_batch.errors import InputFileError
 from lac_batch.table import CellProblem, FileFormat, RawTable
+
+if TYPE_CHECKING:
+    from _csv import Reader
 
 __all__ = ["DELIMITERS", "decode_text", "read_csv_table", "sniff_delimiter"]
 
@@ -123,35 +127,66 @@ def _lines(raw: bytes, text: str, used_encoding: str, forced: bool) -> Iterator[
     yield from lines
 
 
+class _RecordError(Exception):
+    def __init__(self, line_number: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line_number = line_number
+        self.reason = reason
+
+
 def _read_records(
-    records: Iterator[list[str]], width: int
-) -> tuple[list[list[str]], list[int], list[CellProblem]]:
+    lines: list[str], delimiter: str
+) -> tuple[list[str], list[list[str]], list[int], list[CellProblem], list[str | None]]:
+    records = csv.reader(lines, delimiter=delimiter, strict=False)
+    try:
+        return _records(records, lines)
+    except csv.Error as error:
+        raise _RecordError(records.line_num, str(error)) from None
+
+
+def _records(
+    records: Reader, lines: list[str]
+) -> tuple[list[str], list[list[str]], list[int], list[CellProblem], list[str | None]]:
+    headers = next(records)
     rows: list[list[str]] = []
     row_numbers: list[int] = []
     problems: list[CellProblem] = []
+    row_lines: list[str | None] = []
+    width = len(headers)
+    line_number = records.line_num
     # The header is row 1; every record after it is one Excel row, blank or not.
     for row_number, cells in enumerate(records, start=2):
+        # One line, one record: rewriting the line rewrites the record.
+        line = lines[line_number] if records.line_num == line_number + 1 else None
+        line_number = records.line_num
         joined = "".join(cells)
         if not joined or joined.isspace():
             continue
-        if len(cells) > width:
-            extra = cells[width:]
-            if any(cell.strip() for cell in extra):
-                problems.append(
-                    CellProblem(
-                        row_number,
-                        None,
-                        "extra_cells",
-                        f"has {len(cells)} cells but the header row has {width}; "
-                        f"remove the extra values or add headers for them",
+        if len(cells) != width:
+            line = None
+            if len(cells) > width:
+                extra = cells[width:]
+                if any(cell.strip() for cell in extra):
+                    problems.append(
+                        CellProblem(
+                            row_number,
+                            None,
+                            "extra_cells",
+                            f"has {len(cells)} cells but the header row has {width}; "
+                            f"remove the extra values or add headers for them",
+                        )
                     )
-                )
-            cells = cells[:width]
-        elif len(cells) < width:
-            cells = cells + [""] * (width - len(cells))
+                cells = cells[:width]
+            else:
+                cells = cells + [""] * (width - len(cells))
         rows.append(cells)
         row_numbers.append(row_number)
-    return rows, row_numbers, problems
+        row_lines.append(line)
+    if row_lines:
+        # The file's last record may end inside an unclosed quote (the reader forgives that at
+        # the end of the file); its line must never be copied with more lines after it.
+        row_lines[-1] = None
+    return headers, rows, row_numbers, problems, row_lines
 
 
 def read_csv_table(
@@ -164,16 +199,14 @@ def read_csv_table(
     if delimiter is not None and len(delimiter) != 1:
         raise InputFileError(path, f"--delimiter must be one character, not {delimiter!r}.")
     used_delimiter = delimiter or sniff_delimiter(text)
-    lines = _lines(raw, text, used_encoding, forced=encoding is not None)
-    del text
     # newline="" keeps CRLF and line breaks inside quoted cells exactly as written.
-    records = csv.reader(lines, delimiter=used_delimiter, strict=False)
+    lines = list(_lines(raw, text, used_encoding, forced=encoding is not None))
+    del text
     try:
-        headers = next(records)
-        rows, row_numbers, problems = _read_records(records, len(headers))
-    except csv.Error as error:
+        headers, rows, row_numbers, problems, row_lines = _read_records(lines, used_delimiter)
+    except _RecordError as error:
         raise InputFileError(
-            path, f"is not readable as CSV near row {records.line_num}: {error}."
+            path, f"is not readable as CSV near row {error.line_number}: {error.reason}."
         ) from None
     return RawTable(
         path=path,
@@ -184,4 +217,5 @@ def read_csv_table(
         encoding=used_encoding,
         delimiter=used_delimiter,
         problems=problems,
+        lines=row_lines,
     )

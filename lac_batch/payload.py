@@ -15,6 +15,7 @@ __all__ = [
     "assemble_metadata",
     "build_body",
     "canonical_json",
+    "canonical_json_value",
     "metadata_collisions",
 ]
 
@@ -54,6 +55,13 @@ def canonical_json(body: Mapping[str, Any]) -> str:
     if _C_CANONICAL is not None and type(body) is dict:
         return "".join(_C_CANONICAL(body, 0))
     return _CANONICAL.encode(body)
+
+
+def canonical_json_value(value: Any) -> str:
+    """:func:`canonical_json` of any JSON value (object, array, text, number, boolean, null)."""
+    if _C_CANONICAL is not None:
+        return "".join(_C_CANONICAL(value, 0))
+    return _CANONICAL.encode(value)
 
 
 def _display(path: Sequence[str]) -> str:

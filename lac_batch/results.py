@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import os
 import re
 import tempfile
@@ -27,6 +28,7 @@ from lac_batch.xlsx_writer import write_sheet
 
 __all__ = [
     "RESULT_COLUMNS",
+    "ResultBlock",
     "ResultsWritten",
     "RowResult",
     "check_results_path",
@@ -34,10 +36,14 @@ __all__ = [
     "escape_csv_cell",
     "strip_result_block",
     "unescape_csv_cell",
+    "write_result_blocks",
     "write_results",
 ]
 
 RESULT_COLUMNS = ("row", "status", "event_id", "http_status", "error", "attempts")
+
+ResultBlock = tuple[int, str, str, int | str, str, int | str]
+"""One row's result cells, in :data:`RESULT_COLUMNS` order ("" for an empty cell)."""
 
 # A cell starting with one of these runs as a formula when Excel opens a CSV (CSV injection);
 # a leading apostrophe makes Excel show it as text. "'" itself is in the set so that the one
@@ -63,7 +69,7 @@ class RowResult:
     error: str = ""
     attempts: int | None = None
 
-    def cells(self) -> tuple[int, str, str, int | str, str, int | str]:
+    def cells(self) -> ResultBlock:
         return (
             self.row_number,
             self.status.value,
@@ -110,6 +116,7 @@ def strip_result_block(table: RawTable) -> RawTable:
         unescape_csv_cell(header) if unescape else header for header in table.headers[block:]
     ]
     table.rows = rows
+    table.lines = None  # the lines hold the result block and the writer's apostrophes
     table.problems = [
         problem
         if problem.position is None
@@ -188,42 +195,77 @@ def _escaped_row(cells: list[str]) -> list[str]:
     return [escape_csv_cell(cell) for cell in cells]
 
 
+_EMPTY_BLOCK_TAIL = ("", "", "", "")
+_WRITE_CHUNK_ROWS = 20_000
+
+
+def _trigger_after(delimiter: str) -> re.Pattern[str]:
+    """Finds, in a line, a cell that may start with a trigger: after a delimiter, maybe quoted.
+
+    It may also match inside a quoted cell (that row is then written cell by cell, the same
+    text), but it never misses a cell: every cell but the first starts right after a delimiter.
+    """
+    triggers = re.escape("".join(_FORMULA_TRIGGERS))
+    return re.compile(re.escape(delimiter) + '"?[' + triggers + "]")
+
+
 def _write_csv(
-    stream: TextIO, table: RawTable, results: Sequence[RowResult], delimiter: str
+    stream: TextIO, table: RawTable, blocks: Sequence[ResultBlock], delimiter: str
 ) -> None:
-    writer = csv.writer(stream, delimiter=delimiter, lineterminator="\r\n")
+    chunk = io.StringIO()
+    writer = csv.writer(chunk, delimiter=delimiter, lineterminator="\r\n")
     writer.writerow([*RESULT_COLUMNS, *(escape_csv_cell(header) for header in table.headers)])
-    writer.writerows(
-        _escaped_row([*map(str, result.cells()), *cells])
-        for result, cells in zip(results, table.rows, strict=True)
+    lines: Sequence[str | None] = (
+        table.lines if table.lines is not None and table.delimiter == delimiter else ()
     )
+    trigger_after = _trigger_after(delimiter)
+    triggers = frozenset(_FORMULA_TRIGGERS)
+    separators = delimiter * 5
+    for index, (block, cells) in enumerate(zip(blocks, table.rows, strict=True)):
+        line = lines[index] if lines else None
+        # The usual row (no event, error or attempts yet, no cell to escape) copies its input
+        # line after its row number and status: the same cells, without quoting each again.
+        if (
+            line is not None
+            and block[2:] == _EMPTY_BLOCK_TAIL
+            and (line[1:2] if line.startswith('"') else line[:1]) not in triggers
+            and trigger_after.search(line) is None
+        ):
+            if not line.endswith("\r\n"):
+                line = line.rstrip("\r\n") + "\r\n"
+            chunk.write(f"{block[0]}{delimiter}{block[1]}{separators}{line}")
+        else:
+            writer.writerow(_escaped_row([*map(str, block), *cells]))
+        if index % _WRITE_CHUNK_ROWS == 0:
+            stream.write(chunk.getvalue())
+            chunk.seek(0)
+            chunk.truncate()
+    stream.write(chunk.getvalue())
 
 
-def _column_widths(table: RawTable, results: Sequence[RowResult]) -> list[int]:
+def _column_widths(table: RawTable, blocks: Sequence[ResultBlock]) -> list[int]:
     headers = [*RESULT_COLUMNS, *table.headers]
     widths = [len(header) for header in headers]
-    sample = islice(zip(results, table.rows, strict=False), _MAX_WIDTH_SAMPLE_ROWS)
-    for result, cells in sample:
-        for position, value in enumerate([*result.cells(), *cells]):
+    sample = islice(zip(blocks, table.rows, strict=False), _MAX_WIDTH_SAMPLE_ROWS)
+    for block, cells in sample:
+        for position, value in enumerate([*block, *cells]):
             longest_line = max((len(line) for line in str(value).splitlines()), default=0)
             widths[position] = max(widths[position], longest_line)
     return [min(width + 2, _MAX_COLUMN_WIDTH) for width in widths]
 
 
-def _write_xlsx(path: Path, table: RawTable, results: Sequence[RowResult]) -> None:
+def _write_xlsx(path: Path, table: RawTable, blocks: Sequence[ResultBlock]) -> None:
     # Text cells stay text (never formulas); row, http_status and attempts are numbers.
     write_sheet(
         path,
         [*RESULT_COLUMNS, *table.headers],
-        lambda: (
-            [*result.cells(), *cells] for result, cells in zip(results, table.rows, strict=True)
-        ),
-        len(results),
-        _column_widths(table, results),
+        lambda: ([*block, *cells] for block, cells in zip(blocks, table.rows, strict=True)),
+        len(blocks),
+        _column_widths(table, blocks),
     )
 
 
-def _write_atomically(path: Path, table: RawTable, results: Sequence[RowResult]) -> None:
+def _write_atomically(path: Path, table: RawTable, blocks: Sequence[ResultBlock]) -> None:
     handle, temporary_name = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix
     )
@@ -231,12 +273,12 @@ def _write_atomically(path: Path, table: RawTable, results: Sequence[RowResult])
     try:
         if path.suffix.lower() == ".xlsx":
             os.close(handle)
-            _write_xlsx(temporary, table, results)
+            _write_xlsx(temporary, table, blocks)
         else:
             delimiter = table.delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
             # UTF-8 with a byte-order mark, so Excel shows ä and ö instead of mojibake.
             with os.fdopen(handle, "w", encoding="utf-8-sig", newline="") as stream:
-                _write_csv(stream, table, results, delimiter)
+                _write_csv(stream, table, blocks, delimiter)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -250,23 +292,30 @@ def write_results(path: Path, table: RawTable, results: Sequence[RowResult]) -> 
     If the final write fails (on Windows: the file is open in Excel), the results go to a
     timestamped name beside it and the returned value says so.
     """
-    if len(results) != len(table.rows):
-        raise ValueError(f"{len(results)} results for {len(table.rows)} rows")
+    return write_result_blocks(path, table, [result.cells() for result in results])
+
+
+def write_result_blocks(
+    path: Path, table: RawTable, blocks: Sequence[ResultBlock]
+) -> ResultsWritten:
+    """:func:`write_results` from each row's result cells, for callers that have those already."""
+    if len(blocks) != len(table.rows):
+        raise ValueError(f"{len(blocks)} results for {len(table.rows)} rows")
     with collector_paused():
-        return _write_or_fall_back(path, table, results)
+        return _write_or_fall_back(path, table, blocks)
 
 
 def _write_or_fall_back(
-    path: Path, table: RawTable, results: Sequence[RowResult]
+    path: Path, table: RawTable, blocks: Sequence[ResultBlock]
 ) -> ResultsWritten:
     try:
-        _write_atomically(path, table, results)
+        _write_atomically(path, table, blocks)
         return ResultsWritten(path)
     except OSError as error:
         stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
         fallback = path.with_name(f"{path.stem}.{stamp}{path.suffix}")
         try:
-            _write_atomically(fallback, table, results)
+            _write_atomically(fallback, table, blocks)
         except OSError as second_error:
             raise ResultsPathError(
                 f"{path}: the results could not be written ({error.strerror or error}), nor "

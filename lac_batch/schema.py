@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
-from operator import itemgetter
+from itertools import pairwise, repeat
+from operator import is_
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lac_batch.cells import CellValueError, MetadataType, convert_cell
@@ -32,7 +33,9 @@ __all__ = [
     "RowIssue",
     "build_schema",
     "check_rows",
+    "converted_columns",
     "converted_frame",
+    "frame_of",
     "may_collide",
     "metadata_entries",
     "metadata_entry_reader",
@@ -65,8 +68,7 @@ _CHECK_MESSAGES = {
     "metadata_keys_unique": ("metadata_collision", ""),
     "has_api_key": ("no_api_key", ""),
 }
-_CONTROL_PATTERN = r"[\x00-\x1f\x7f]"
-_CONTROL = re.compile(_CONTROL_PATTERN)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _column_name(spec: ColumnSpec) -> str:
@@ -87,39 +89,66 @@ def _converted_column(texts: Sequence[str], value_type: MetadataType) -> list[An
         # Parsed objects are mutable, so every cell gets its own.
         return [_convert(text, value_type) for text in texts]
     # Typed columns repeat few distinct texts (dates, amounts, yes/no): convert each one once.
-    converted = {text: _convert(text, value_type) for text in dict.fromkeys(texts)}
-    return [converted[text] for text in texts]
+    converted = {text: _convert(text, value_type) for text in set(texts)}
+    return list(map(converted.__getitem__, texts))
+
+
+def converted_columns(plan: ColumnPlan, rows: Sequence[Sequence[str]]) -> list[Sequence[Any]]:
+    """Per recognised column, in plan order: its cell texts, or converted values if typed."""
+    # One pass over the rows for all columns: far fewer cache misses than one per column.
+    by_position = list(zip(*rows, strict=True)) if rows else [() for _ in plan.headers]
+    columns: list[Sequence[Any]] = []
+    for spec in plan.columns:
+        texts = by_position[spec.position]
+        if spec.field is Field.METADATA:
+            columns.append(_converted_column(texts, MetadataType.JSON))
+        elif spec.field is Field.METADATA_VALUE and spec.value_type is not MetadataType.STR:
+            columns.append(_converted_column(texts, spec.value_type))
+        else:
+            columns.append(texts)
+    return columns
+
+
+def frame_of(plan: ColumnPlan, columns: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """The frame :func:`build_schema` checks, from :func:`converted_columns`."""
+    count = len(columns[0]) if columns else 0
+    # One block of objects filled column by column: pandas would otherwise build a block per
+    # column and then copy them all into one.
+    values = np.empty((len(columns), count), dtype=object)
+    for place, column in enumerate(columns):
+        # fromiter keeps a cell holding a list (a JSON array) as one object, never a sub-array.
+        values[place] = np.fromiter(column, dtype=object, count=count)
+    names = [_column_name(spec) for spec in plan.columns]
+    return pd.DataFrame(values.T, columns=names, dtype=object, copy=False)
 
 
 def converted_frame(plan: ColumnPlan, rows: Sequence[Sequence[str]]) -> pd.DataFrame:
     """The frame :func:`build_schema` checks: one column per recognised column, row order kept."""
-    columns: dict[str, list[Any]] = {}
-    for spec in plan.columns:
-        texts = list(map(itemgetter(spec.position), rows))
-        if spec.field is Field.METADATA:
-            columns[_column_name(spec)] = _converted_column(texts, MetadataType.JSON)
-        elif spec.field is Field.METADATA_VALUE and spec.value_type is not MetadataType.STR:
-            columns[_column_name(spec)] = _converted_column(texts, spec.value_type)
-        else:
-            columns[_column_name(spec)] = texts
-    return pd.DataFrame(columns, dtype=object)
+    return frame_of(plan, converted_columns(plan, rows))
+
+
+# The checks below go through cells with map() rather than pandas' .str methods or a Python
+# loop: for a million rows that is several times faster, and these columns hold only text.
+
+
+def _mask(column: pd.Series, flags: Iterable[Any]) -> pd.Series:
+    return pd.Series(np.fromiter(flags, dtype=bool, count=len(column)), index=column.index)
+
+
+def _filled(column: pd.Series) -> pd.Series:
+    return _mask(column, map(bool, map(str.strip, column.tolist())))
 
 
 def _no_control_characters(column: pd.Series) -> pd.Series:
+    texts = column.tolist()
     # One scan of the joined column settles the usual case: no control character anywhere.
-    try:
-        clean = _CONTROL.search("".join(column.tolist())) is None
-    except TypeError:  # a cell that is not text: let pandas say per cell
-        clean = False
-    if clean:
+    if _CONTROL.search("".join(texts)) is None:
         return pd.Series(True, index=column.index, dtype=bool)
-    return ~column.str.contains(_CONTROL_PATTERN, regex=True)
+    return _mask(column, map(is_, map(_CONTROL.search, texts), repeat(None)))
 
 
 def _converts(column: pd.Series) -> pd.Series:
-    return pd.Series(
-        [not isinstance(value, CellValueError) for value in column], index=column.index, dtype=bool
-    )
+    return ~_mask(column, map(isinstance, column.tolist(), repeat(CellValueError)))
 
 
 def _is_object_or_empty(value: Any) -> bool:
@@ -191,23 +220,30 @@ def build_schema(
     for spec in plan.columns:
         checks: list[pa.Check] = []
         if spec.field in REQUIRED_FIELDS:
-            checks.append(pa.Check(lambda s: s.str.strip().ne(""), name="required"))
+            checks.append(pa.Check(_filled, name="required", ignore_na=False))
         if spec.field is Field.CUSTOMER_ID and customers_with_keys is not None:
             checks.append(
                 pa.Check(
                     lambda s, known=customers_with_keys: s.str.strip().isin(known),
                     name="has_api_key",
+                    ignore_na=False,
                 )
             )
         if spec.field in (*REQUIRED_FIELDS, Field.CUSTOMER_ID):
-            checks.append(pa.Check(_no_control_characters, name="no_control_characters"))
+            checks.append(
+                pa.Check(_no_control_characters, name="no_control_characters", ignore_na=False)
+            )
         if spec.field is Field.METADATA:
-            checks.append(pa.Check(_is_object_or_empty, element_wise=True, name="json_object"))
+            checks.append(
+                pa.Check(
+                    _is_object_or_empty, element_wise=True, name="json_object", ignore_na=False
+                )
+            )
         if spec.field is Field.METADATA or (
             spec.field is Field.METADATA_VALUE and spec.value_type is not MetadataType.STR
         ):
             # Only converted columns can hold a CellValueError; text columns always convert.
-            checks.append(pa.Check(_converts, name="converts"))
+            checks.append(pa.Check(_converts, name="converts", ignore_na=False))
         columns[_column_name(spec)] = pa.Column(checks=checks, nullable=True, coerce=False)
     frame_checks: list[pa.Check] = []
     if may_collide(plan):
@@ -219,6 +255,7 @@ def build_schema(
                     index=frame.index,
                 ),
                 name="metadata_keys_unique",
+                ignore_na=False,
             )
         )
     return pa.DataFrameSchema(columns, checks=frame_checks, strict=False, ordered=False)

@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from lac_batch.body_text import Leaf, json_text_leaf, object_texts, text_leaf, value_leaf
 from lac_batch.cells import MetadataType
 from lac_batch.columns import ColumnPlan, Field, column_letter, plan_columns
 from lac_batch.errors import HeaderError
 from lac_batch.gc_pause import collector_paused
-from lac_batch.payload import assemble_metadata, build_body, canonical_json
+from lac_batch.payload import assemble_metadata, canonical_json
 from lac_batch.reader import read_table
-from lac_batch.results import RowResult
+from lac_batch.results import ResultBlock, RowResult
 from lac_batch.schema import (
     RowIssue,
     check_rows,
-    converted_frame,
+    converted_columns,
+    frame_of,
     may_collide,
     metadata_entry_reader,
 )
@@ -27,6 +33,7 @@ from lac_batch.status import Status
 from lac_batch.table import RawTable
 
 __all__ = [
+    "CheckedRows",
     "RequestSheet",
     "RowVerdict",
     "ValidationReport",
@@ -34,6 +41,7 @@ __all__ = [
     "validate",
 ]
 
+_TRIMMED_FIELDS = (Field.CONNECTION_KEY, Field.REQUEST_TYPE, Field.CUSTOMER_ID)
 # Enough rows to spread the per-call cost thin; few enough that their objects stay small.
 _BODY_BATCH_ROWS = 50_000
 
@@ -87,16 +95,68 @@ class RowVerdict:
         )
 
 
+@dataclass(frozen=True)
+class CheckedRows:
+    """The rows that passed the schema: their positions, and their checked values by column."""
+
+    positions: list[int]
+    columns: list[Sequence[Any]]
+    """``columns[k][i]`` is plan column k's checked value in the row at ``positions[i]``."""
+
+    def batches(self) -> Iterator[tuple[list[int], list[Sequence[Any]]]]:
+        # A slice of rows at a time, so only that many partial texts exist at once.
+        for start in range(0, len(self.positions), _BODY_BATCH_ROWS):
+            stop = start + _BODY_BATCH_ROWS
+            yield self.positions[start:stop], [column[start:stop] for column in self.columns]
+
+    def picked(self, indexes: Sequence[int]) -> list[Sequence[Any]]:
+        """The columns of just the rows at ``indexes`` (into :attr:`positions`)."""
+        return [list(map(column.__getitem__, indexes)) for column in self.columns]
+
+
 @dataclass
 class ValidationReport:
-    """Every row's verdict, in file order, and the counts a summary needs."""
+    """Every row's verdict, in file order, and the counts a summary needs.
+
+    Held a column at a time (issues only for the invalid rows, bodies built when first asked
+    for), since a million per-row objects cost more than the validation itself and ``validate``
+    itself never needs the bodies; :attr:`rows` gives the per-row view.
+    """
 
     sheet: RequestSheet
-    rows: list[RowVerdict] = field(default_factory=list)
+    row_issues: dict[int, tuple[RowIssue, ...]]
+    """Row position → its issues, for every invalid row."""
+    occurrences: dict[int, int]
+    """Row position → occurrence, for the second and later copies (``--allow-duplicates``)."""
+    checked: CheckedRows = field(repr=False)
+
+    @cached_property
+    def bodies(self) -> list[str | None]:
+        """Per row position: the canonical JSON body to send, or None when the row is invalid."""
+        bodies: list[str | None] = [None] * len(self.sheet.table.row_numbers)
+        plan = self.sheet.plan
+        for positions, part in self.checked.batches():
+            for position, body in zip(positions, _bodies(plan, part, len(positions)), strict=True):
+                if position not in self.row_issues:  # a duplicate found after the schema
+                    bodies[position] = body
+        return bodies
+
+    @cached_property
+    def rows(self) -> list[RowVerdict]:
+        row_numbers = self.sheet.table.row_numbers
+        return [
+            RowVerdict(
+                row_numbers[position],
+                body_json,
+                self.row_issues.get(position, ()),
+                self.occurrences.get(position, 1),
+            )
+            for position, body_json in enumerate(self.bodies)
+        ]
 
     @property
     def valid(self) -> bool:
-        return all(row.is_valid for row in self.rows)
+        return not self.row_issues
 
     @property
     def valid_rows(self) -> Iterator[RowVerdict]:
@@ -104,15 +164,32 @@ class ValidationReport:
 
     @property
     def counts(self) -> Counter[Status]:
-        return Counter(Status.VALID if row.is_valid else Status.INVALID for row in self.rows)
+        invalid = len(self.row_issues)
+        total = len(self.sheet.table.row_numbers)
+        counts = Counter({Status.VALID: total - invalid, Status.INVALID: invalid})
+        return +counts  # only the statuses some row has
 
     @property
     def issues(self) -> list[RowIssue]:
-        return [issue for row in self.rows for issue in row.issues]
+        return [
+            issue for position in sorted(self.row_issues) for issue in self.row_issues[position]
+        ]
 
     def flatten(self) -> list[tuple[int, str | None, str]]:
         """(row number, column, code) of every issue: handy for exact assertions."""
         return [(issue.row_number, issue.column, issue.code) for issue in self.issues]
+
+    def result_blocks(self) -> list[ResultBlock]:
+        """The result block of every row as ``validate`` writes it (valid or invalid)."""
+        valid = Status.VALID.value
+        blocks: list[ResultBlock] = [
+            (row_number, valid, "", "", "", "") for row_number in self.sheet.table.row_numbers
+        ]
+        for position, issues in self.row_issues.items():
+            blocks[position] = RowResult(
+                blocks[position][0], Status.INVALID, error=" | ".join(map(str, issues))
+            ).cells()
+        return blocks
 
 
 def read_requests(
@@ -150,94 +227,73 @@ def _reader_issues(sheet: RequestSheet) -> dict[int, list[RowIssue]]:
     return issues
 
 
-def _texts(columns: Sequence[Sequence[Any]], place: int | None, count: int) -> Sequence[str]:
-    """A request field's trimmed text per row ("" throughout when the column is absent)."""
-    if place is None:
-        return [""] * count
-    return [str(value).strip() for value in columns[place]]
+def _metadata_leaves(plan: ColumnPlan, columns: Sequence[Sequence[Any]], count: int) -> list[Leaf]:
+    """The ``metadata`` object's leaves, each under the key path ``metadata``, ...."""
+    if plan.by_field(Field.METADATA) is None and not may_collide(plan):
+        leaves: list[Leaf] = []
+        for place, spec in enumerate(plan.columns):
+            if spec.field is not Field.METADATA_VALUE:
+                continue
+            key_path = ("metadata", *spec.key_path)
+            if spec.value_type is MetadataType.STR:
+                # An empty or blank text cell leaves its key out, as an empty typed cell does.
+                leaves.append(text_leaf(key_path, list(map(str.strip, columns[place]))))
+            else:
+                leaves.append(value_leaf(key_path, columns[place], spec.value_type))
+        return leaves
+    # A JSON column, or keys that could collide: assembled row by row (collisions were
+    # already refused by the schema, so every row here assembles cleanly).
+    json_spec = plan.by_field(Field.METADATA)
+    json_place = plan.columns.index(json_spec) if json_spec is not None else None
+    entries = metadata_entry_reader(plan)
+    assembled: list[str] = []
+    for values in zip(*columns, strict=True):
+        metadata = assemble_metadata(
+            values[json_place] if json_place is not None else None, entries(values)
+        )
+        assembled.append(canonical_json(metadata) if metadata else "")
+    return [json_text_leaf(("metadata",), assembled)]
 
 
-def _metadata_objects(plan: ColumnPlan, columns: Sequence[Sequence[Any]], count: int) -> list[Any]:
-    """Each row's ``metadata`` object (or None), for a plan where no two columns can collide.
-
-    Built a column at a time: the same objects :func:`assemble_metadata` builds row by row.
-    """
-    leaves: list[tuple[tuple[str, ...], Sequence[Any]]] = []
+def _leaves(plan: ColumnPlan, columns: Sequence[Sequence[Any]], count: int) -> list[Leaf]:
+    """Every body key's values; ``columns[k]`` holds plan column k's checked values."""
+    leaves: list[Leaf] = []
     for place, spec in enumerate(plan.columns):
-        if spec.field is not Field.METADATA_VALUE:
-            continue
-        values = columns[place]
-        if spec.value_type is MetadataType.STR:
-            # An empty or blank text cell leaves its key out, as an empty typed cell (None) does.
-            values = [value.strip() or None for value in values]
-        leaves.append((spec.key_path, values))
-    if not leaves:
-        return [None] * count
-    return _nested_objects(leaves, count)
-
-
-def _nested_objects(
-    leaves: Sequence[tuple[tuple[str, ...], Sequence[Any]]], count: int
-) -> list[dict[str, Any]]:
-    """Per row, the object of ``leaves`` (key path, value per row); objects left empty stay out."""
-    objects: list[dict[str, Any]] = [{} for _ in range(count)]
-    children: dict[str, list[tuple[tuple[str, ...], Sequence[Any]]]] = {}
-    for key_path, values in leaves:
-        children.setdefault(key_path[0], []).append((key_path[1:], values))
-    for key, below in children.items():
-        # No collisions: a key is either one value or a parent of values, never both.
-        if not below[0][0]:
-            for target, value in zip(objects, below[0][1], strict=True):
-                if value is not None:
-                    target[key] = value
-        else:
-            for target, inner in zip(objects, _nested_objects(below, count), strict=True):
-                if inner:
-                    target[key] = inner
-    return objects
+        if spec.field in _TRIMMED_FIELDS:
+            texts = list(map(str.strip, columns[place]))
+            leaves.append(text_leaf((spec.field.value,), texts))
+        elif spec.field is Field.NOTE:
+            # The note is sent exactly as written; a note of only spaces counts as empty.
+            notes = [note if note.strip() else "" for note in columns[place]]
+            leaves.append(text_leaf(("note",), notes))
+    leaves.extend(_metadata_leaves(plan, columns, count))
+    return leaves
 
 
 def _bodies(plan: ColumnPlan, columns: Sequence[Sequence[Any]], count: int) -> list[str]:
     """The canonical body of each row; ``columns[k]`` holds plan column k's checked values."""
-    index = {spec.field: place for place, spec in enumerate(plan.columns)}
-    connection_keys = _texts(columns, index.get(Field.CONNECTION_KEY), count)
-    request_types = _texts(columns, index.get(Field.REQUEST_TYPE), count)
-    customer_ids = _texts(columns, index.get(Field.CUSTOMER_ID), count)
-    note_place = index.get(Field.NOTE)
-    # The note is sent exactly as written; a note of only spaces counts as empty.
-    notes = (
-        [note if note.strip() else "" for note in columns[note_place]]
-        if note_place is not None
-        else [""] * count
-    )
-    json_place = index.get(Field.METADATA)
-    metadata: Sequence[Any]
-    if json_place is None and not may_collide(plan):
-        metadata = _metadata_objects(plan, columns, count)
-    else:
-        entries = metadata_entry_reader(plan)
-        rows = zip(*columns, strict=True)
-        metadata = [
-            assemble_metadata(
-                values[json_place] if json_place is not None else None, entries(values)
-            )
-            for values in rows
-        ]
-    return [
-        canonical_json(
-            build_body(
-                connection_key, request_type, customer_id=customer_id, note=note, metadata=meta
-            )
-        )
-        for connection_key, request_type, customer_id, note, meta in zip(
-            connection_keys,
-            request_types,
-            customer_ids,
-            notes,
-            metadata,
-            strict=True,
-        )
-    ]
+    return object_texts(_leaves(plan, columns, count), count)
+
+
+def _hash_keys(plan: ColumnPlan, columns: Sequence[Sequence[Any]], count: int) -> Iterator[Any]:
+    """Per row a tuple that is equal for rows with equal bodies (and rarely for others too).
+
+    Cheaper than :func:`_row_keys`: text only trimmed, typed values as converted (1 and 1.0 are
+    equal here though their JSON differs, which the exact comparison then settles). JSON
+    values cannot be hashed, so plans with them use the exact keys.
+    """
+    hashable: list[Iterable[Any]] = []
+    for place, spec in enumerate(plan.columns):
+        if spec.field is Field.METADATA or spec.value_type is MetadataType.JSON:
+            return _row_keys(plan, columns, count)
+        typed = spec.field is Field.METADATA_VALUE and spec.value_type is not MetadataType.STR
+        hashable.append(columns[place] if typed else map(str.strip, columns[place]))
+    return zip(*hashable, strict=True)
+
+
+def _row_keys(plan: ColumnPlan, columns: Sequence[Sequence[Any]], count: int) -> Iterator[Any]:
+    """Per row a tuple that equals another row's exactly when their bodies are equal."""
+    return zip(*(leaf.values for leaf in _leaves(plan, columns, count)), strict=True)
 
 
 def validate(
@@ -261,55 +317,86 @@ def _validate(
     sheet: RequestSheet, allow_duplicates: bool, customers_with_keys: frozenset[str] | None
 ) -> ValidationReport:
     table = sheet.table
-    frame = converted_frame(sheet.plan, table.rows)
     if customers_with_keys is not None and sheet.plan.by_field(Field.CUSTOMER_ID) is None:
         raise HeaderError(
             sheet.path,
             "has no customer_id column, but a keys file is in use: each row's customer_id picks "
             "the API key it is sent with. Add the column, or submit without --keys-file.",
         )
-    schema_issues = check_rows(sheet.plan, frame, table.row_numbers, customers_with_keys)
+    columns: list[Sequence[Any]] = list(converted_columns(sheet.plan, table.rows))
+    schema_issues = check_rows(
+        sheet.plan, frame_of(sheet.plan, columns), table.row_numbers, customers_with_keys
+    )
     reader_issues = _reader_issues(sheet)
-    positions_ok = [
-        position
-        for position, row_number in enumerate(table.row_numbers)
-        if position not in schema_issues and row_number not in reader_issues
-    ]
-    columns = [frame.iloc[:, place].tolist() for place in range(frame.shape[1])]
-    if len(positions_ok) < len(table.row_numbers):
-        columns = [[column[position] for position in positions_ok] for column in columns]
-    del frame
-    bodies: list[str | None] = [None] * len(table.row_numbers)
-    # A slice of rows at a time, so only that many metadata objects exist at once.
-    for start in range(0, len(positions_ok), _BODY_BATCH_ROWS):
-        batch = positions_ok[start : start + _BODY_BATCH_ROWS]
-        part = [column[start : start + _BODY_BATCH_ROWS] for column in columns]
-        for position, body in zip(batch, _bodies(sheet.plan, part, len(batch)), strict=True):
-            bodies[position] = body
-    del columns
-    # Body → the row it first appeared in; with --allow-duplicates, how often it was seen.
-    first_row: dict[str, int] = {}
-    seen: Counter[str] = Counter()
-    verdicts: list[RowVerdict] = []
-    for position, row_number in enumerate(table.row_numbers):
-        body_json = bodies[position]
-        if body_json is None:
-            issues = reader_issues.get(row_number, []) + schema_issues.get(position, [])
-            verdicts.append(RowVerdict(row_number, None, tuple(issues)))
+    row_issues: dict[int, tuple[RowIssue, ...]] = {}
+    if schema_issues or reader_issues:
+        for position, row_number in enumerate(table.row_numbers):
+            found = reader_issues.get(row_number, []) + schema_issues.get(position, [])
+            if found:
+                row_issues[position] = tuple(found)
+    count = len(table.row_numbers)
+    positions_ok = [position for position in range(count) if position not in row_issues]
+    if len(positions_ok) < count:
+        pick = itemgetter(*positions_ok) if positions_ok else None
+        columns = [_picked(pick, column, len(positions_ok)) for column in columns]
+    checked = CheckedRows(positions_ok, columns)
+    occurrences = _find_duplicates(sheet, checked, row_issues, allow_duplicates)
+    return ValidationReport(sheet, row_issues, occurrences, checked)
+
+
+def _find_duplicates(
+    sheet: RequestSheet,
+    checked: CheckedRows,
+    row_issues: dict[int, tuple[RowIssue, ...]],
+    allow_duplicates: bool,
+) -> dict[int, int]:
+    """Mark later copies of a body invalid in ``row_issues``, or number them (returned).
+
+    Rows are compared by the hash of their body's values first, and only rows sharing a hash
+    by their values themselves: no body text is built, and a hash collision costs nothing but
+    a closer look.
+    """
+    plan = sheet.plan
+    hashes = np.empty(len(checked.positions), dtype=np.int64)
+    for start, (positions, part) in zip(
+        range(0, len(checked.positions), _BODY_BATCH_ROWS), checked.batches(), strict=True
+    ):
+        row_hashes = map(hash, _hash_keys(plan, part, len(positions)))
+        hashes[start : start + len(positions)] = np.fromiter(row_hashes, np.int64, len(positions))
+    occurrences: dict[int, int] = {}
+    values, counts = np.unique(hashes, return_counts=True)
+    if len(values) == len(hashes):
+        return occurrences
+    involved: list[int] = np.flatnonzero(np.isin(hashes, values[counts > 1])).tolist()
+    first_with_key: dict[Any, int] = {}
+    seen: Counter[Any] = Counter()
+    row_numbers = sheet.table.row_numbers
+    for index, key in zip(
+        involved, _row_keys(plan, checked.picked(involved), len(involved)), strict=True
+    ):
+        first = first_with_key.setdefault(key, index)
+        if first == index:
             continue
-        first = first_row.setdefault(body_json, row_number)
-        if first == row_number:
-            verdicts.append(RowVerdict(row_number, body_json))
-        elif allow_duplicates:
-            seen[body_json] += 1
-            verdicts.append(RowVerdict(row_number, body_json, (), seen[body_json] + 1))
-        else:
-            duplicate = RowIssue(
-                row_number,
+        position = checked.positions[index]
+        if allow_duplicates:
+            seen[key] += 1
+            occurrences[position] = seen[key] + 1
+            continue
+        first_row = row_numbers[checked.positions[first]]
+        row_issues[position] = (
+            RowIssue(
+                row_numbers[position],
                 None,
                 "duplicate",
-                f"duplicate of row {first} (the same request); delete one of them, or "
-                "use --allow-duplicates to send both",
-            )
-            verdicts.append(RowVerdict(row_number, None, (duplicate,)))
-    return ValidationReport(sheet, verdicts)
+                f"duplicate of row {first_row} (the same request); delete one of them, or use "
+                "--allow-duplicates to send both",
+            ),
+        )
+    return occurrences
+
+
+def _picked(pick: itemgetter[Any] | None, column: Sequence[Any], count: int) -> Sequence[Any]:
+    # itemgetter of one position returns the item itself, not a 1-tuple.
+    if pick is None:
+        return []
+    return [pick(column)] if count == 1 else pick(column)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import openpyxl
@@ -11,7 +12,7 @@ from conftest import HEADER, csv_text, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lac_batch.errors import ResultsPathError, UsageError
+from lac_batch.errors import InputFileError, ResultsPathError, UsageError
 from lac_batch.reader import read_table
 from lac_batch.results import (
     RESULT_COLUMNS,
@@ -21,6 +22,7 @@ from lac_batch.results import (
     default_results_path,
     escape_csv_cell,
     unescape_csv_cell,
+    write_result_blocks,
     write_results,
 )
 from lac_batch.status import Status
@@ -220,3 +222,64 @@ def test_validate_round_trip_through_cli(tmp_path: Path) -> None:
 )
 def test_row_check_escapes_exactly_as_each_cell_would(cells: list[str]) -> None:
     assert _escaped_row(cells) == [escape_csv_cell(cell) for cell in cells]
+
+
+# --- a row's input line is copied into the results file when that is safe -----------------
+
+_RAW_PIECES = st.sampled_from(
+    ["a", "ä", " ", '"', '""', ",", ";", "\t", "\n", "\r\n", "\r", "=", "'", "-", "@", 'x"y', '"q"']
+)
+
+
+def _parsed(path: Path) -> list[list[str]]:
+    with path.open(encoding="utf-8-sig", newline="") as stream:
+        return list(csv.reader(stream, delimiter=read_table(path).delimiter or ","))
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    pieces=st.lists(_RAW_PIECES, max_size=40),
+    delimiter=st.sampled_from([",", ";", "\t"]),
+    final_newline=st.booleans(),
+)
+def test_copied_lines_read_back_as_the_cells_written_one_by_one(
+    tmp_path: Path, pieces: list[str], delimiter: str, final_newline: bool
+) -> None:
+    """Any input text, however quoted: copied lines read back as the cells written one by one."""
+    header = delimiter.join(["connection_key", "request_type", "note"])
+    source = tmp_path / "raw.csv"
+    source.write_bytes((header + "\n" + "".join(pieces) + ("\n" if final_newline else "")).encode())
+    try:
+        table = read_table(source)
+    except InputFileError:
+        return  # only blank lines, or not CSV: nothing to write
+    blocks = [
+        RowResult(n, Status.INVALID, error='bad, "x"').cells()
+        if index % 3 == 2
+        else RowResult(n, Status.VALID).cells()
+        for index, n in enumerate(table.row_numbers)
+    ]
+    copied, written = tmp_path / "copied.csv", tmp_path / "written.csv"
+    write_result_blocks(copied, table, blocks)
+    table.lines = None
+    write_result_blocks(written, table, blocks)
+    assert _parsed(copied) == _parsed(written)
+    again = read_table(copied)
+    assert (again.headers, again.rows) == (table.headers, table.rows)
+
+
+def test_safe_lines_are_copied_and_others_escaped(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_bytes(
+        b'connection_key;request_type;note\n"k1";setup;"a;b"\r\nk2;setup;=1+1\nk3;setup;last'
+    )
+    table = read_table(source)
+    blocks = [RowResult(n, Status.VALID).cells() for n in table.row_numbers]
+    results = tmp_path / "out.csv"
+    write_result_blocks(results, table, blocks)
+    lines = results.read_bytes().decode("utf-8-sig").split("\r\n")
+    assert lines[1] == '2;valid;;;;;"k1";setup;"a;b"'  # copied as written, quotes and all
+    assert lines[2] == "3;valid;;;;;k2;setup;'=1+1"  # a formula trigger: written cell by cell
+    assert lines[3] == "4;valid;;;;;k3;setup;last"  # the last line is always written anew

@@ -230,12 +230,14 @@ def test_numbers_from_excel_keep_integer_text_for_customer_id(tmp_path: Path) ->
 # --- bodies are built a column at a time: they must equal the row-at-a-time statement ----------
 
 _CELLS = {
-    "str": st.sampled_from(["", " ", " x ", "ä", "=1", "0"]),
-    "int": st.sampled_from(["", "1", "0", "1 234", "-7", "12,5"]),
-    "float": st.sampled_from(["", "1,5", "2", "0", "1e20", "x"]),
+    "str": st.sampled_from(["", " ", " x ", "ä", "=1", "0", '"q"', "a\\b", "\u2028", "€ 5"]),
+    "int": st.sampled_from(["", "1", "0", "1 234", "-7", "12,5", "9007199254740991"]),
+    "float": st.sampled_from(["", "1,5", "2", "0", "1e20", "x", "-0,25", "1e-7", "0,1"]),
     "bool": st.sampled_from(["", "yes", "EI", "0", "maybe"]),
     "date": st.sampled_from(["", "1.1.2026", "2026-02-03", "31.2.2026"]),
-    "json": st.sampled_from(["", "{}", "null", "[]", '{"k": 1}', "0", "false", '""', "{bad"]),
+    "json": st.sampled_from(
+        ["", "{}", "null", "[]", "[1, 2]", '{"k": 1}', "0", "false", '""', "{bad"]
+    ),
 }
 _KEY_PATHS = st.lists(
     st.lists(st.sampled_from(["a", "b", "B", "ä", "c d"]), min_size=1, max_size=3).map(tuple),
