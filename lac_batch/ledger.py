@@ -18,7 +18,7 @@ import functools
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -156,6 +156,7 @@ class RequestRecord:
     first_at: str
     last_at: str
     account: str
+    occurrence: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +198,7 @@ _Settled = tuple[str, str, str, int | None, str, int]
 
 _RECORD_COLUMNS = (
     "fingerprint, state, generation, event_id, http_status, error, attempts, first_at, last_at, "
-    "account"
+    "account, occurrence"
 )
 _RUN_COLUMNS = (
     "id, started_at, ended_at, pid, command, file_name, file_path, file_hash, account, base_url, "
@@ -217,6 +218,7 @@ def _record(row: tuple[Any, ...]) -> RequestRecord:
         first_at=row[7],
         last_at=row[8],
         account=row[9],
+        occurrence=row[10],
     )
 
 
@@ -261,9 +263,12 @@ def _outcome_sql(rows: int) -> str:
     )
 
 
-def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
-    for start in range(0, len(items), _ROWS_PER_STATEMENT):
-        yield items[start : start + _ROWS_PER_STATEMENT]
+_DIGESTS_PER_QUERY = 500
+
+
+def _chunks(items: Sequence[_T], size: int = _ROWS_PER_STATEMENT) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _distinct_chunks(rows: Sequence[_Settled]) -> Iterator[list[_Settled]]:
@@ -381,27 +386,22 @@ class Ledger:
                 ),
             ).rowcount
 
-    def latest_record(
-        self, base_url: str, account: str, body_digest: str, occurrence: int
-    ) -> RequestRecord | None:
-        """The newest generation's record of this request, if it was ever sent."""
-        row = self._db.execute(
-            f"SELECT {_RECORD_COLUMNS} FROM requests WHERE base_url = ? AND account = ? "
-            "AND body_hash = ? AND occurrence = ? ORDER BY generation DESC LIMIT 1",
-            (base_url, account, body_digest, occurrence),
-        ).fetchone()
-        return None if row is None else _record(row)
-
-    def accepted_elsewhere(
-        self, base_url: str, account: str, body_digest: str
-    ) -> RequestRecord | None:
-        """The first acceptance of the same body at the same API under another account."""
-        row = self._db.execute(
-            f"SELECT {_RECORD_COLUMNS} FROM requests WHERE base_url = ? AND body_hash = ? "
-            "AND state = ? AND account != ? ORDER BY first_at LIMIT 1",
-            (base_url, body_digest, RequestState.ACCEPTED.value, account),
-        ).fetchone()
-        return None if row is None else _record(row)
+    def records_by_body(
+        self, base_url: str, body_digests: Iterable[str]
+    ) -> dict[str, list[RequestRecord]]:
+        """Every record at ``base_url`` of these bodies (any account, occurrence, generation),
+        by body hash: what planning a run needs to know of all its rows, in a few queries."""
+        wanted = list(dict.fromkeys(body_digests))
+        found: dict[str, list[RequestRecord]] = {}
+        for chunk in _chunks(wanted, _DIGESTS_PER_QUERY):
+            rows = self._db.execute(
+                f"SELECT body_hash, {_RECORD_COLUMNS} FROM requests WHERE base_url = ? "
+                f"AND body_hash IN ({', '.join(['?'] * len(chunk))})",
+                [base_url, *chunk],
+            )
+            for row in rows:
+                found.setdefault(row[0], []).append(_record(row[1:]))
+        return found
 
     def record_state(self, fingerprint: str) -> RequestRecord | None:
         row = self._db.execute(

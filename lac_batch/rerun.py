@@ -11,7 +11,7 @@ anything, with force           send again as a new generation, and say so
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -69,6 +69,25 @@ class PlannedRow:
         )
 
 
+def _latest(
+    same_body: Sequence[RequestRecord], account: str, occurrence: int
+) -> RequestRecord | None:
+    """The newest generation's record of this request, if it was ever sent."""
+    mine = [r for r in same_body if r.account == account and r.occurrence == occurrence]
+    return max(mine, key=lambda record: record.generation, default=None)
+
+
+def _first_accepted_elsewhere(
+    same_body: Sequence[RequestRecord], account: str
+) -> RequestRecord | None:
+    """The first acceptance of the same body at the same API under another account."""
+    return min(
+        (r for r in same_body if r.state is RequestState.ACCEPTED and r.account != account),
+        key=lambda record: record.first_at,
+        default=None,
+    )
+
+
 def _decide(
     record: RequestRecord | None, *, force: bool, resend_unknown: bool
 ) -> tuple[Action, int, str]:
@@ -105,21 +124,23 @@ def plan_rows(
     """
     normalised = normalise_base_url(base_url)
     account_of = account if callable(account) else (lambda row: account)
+    rows = list(report.valid_rows)
+    digests = [body_hash(row.body_json or "") for row in rows]
+    # One query per 500 rows rather than two per row.
+    known = ledger.records_by_body(normalised, digests) if ledger is not None else {}
     planned: list[PlannedRow] = []
-    for row in report.valid_rows:
+    for row, digest in zip(rows, digests, strict=True):
         row_account = account_of(row)
         assert row.body_json is not None
-        record = None
+        same_body = known.get(digest, [])
+        record = _latest(same_body, row_account, row.occurrence)
+        elsewhere = _first_accepted_elsewhere(same_body, row_account)
         note = ""
-        if ledger is not None:
-            digest = body_hash(row.body_json)
-            record = ledger.latest_record(normalised, row_account, digest, row.occurrence)
-            elsewhere = ledger.accepted_elsewhere(normalised, row_account, digest)
-            if elsewhere is not None:
-                note = (
-                    f"the same request was accepted on {elsewhere.first_at[:10]} under another "
-                    f"account (event {elsewhere.event_id})"
-                )
+        if elsewhere is not None:
+            note = (
+                f"the same request was accepted on {elsewhere.first_at[:10]} under another "
+                f"account (event {elsewhere.event_id})"
+            )
         action, generation, said = _decide(record, force=force, resend_unknown=resend_unknown)
         fingerprint = request_fingerprint(
             normalised, row_account, row.body_json, row.occurrence, generation
