@@ -67,7 +67,7 @@ def validate_command(
         request_sheet = read_sheet(input_path, sheet, encoding, delimiter, strict)
         report = validate(request_sheet, allow_duplicates=allow_duplicates)
         written = write_result_blocks(destination, request_sheet.table, report.result_blocks())
-    click.echo(f"{input_path}: {len(report.rows)} rows: {format_counts(report.counts)}")
+    click.echo(f"{input_path}: {report.row_count} rows: {format_counts(report.counts)}")
     for line in format_issues(report.issues):
         click.echo(line)
     if written.fallback_reason:

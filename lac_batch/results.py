@@ -8,8 +8,6 @@ again.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import os
 import re
 import tempfile
@@ -18,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import TextIO
 
+from lac_batch.csv_writer import escape_csv_cell, unescape_csv_cell, write_csv
 from lac_batch.errors import ResultsPathError, UsageError
 from lac_batch.gc_pause import collector_paused
 from lac_batch.status import Status
@@ -45,13 +43,6 @@ RESULT_COLUMNS = ("row", "status", "event_id", "http_status", "error", "attempts
 ResultBlock = tuple[int, str, str, int | str, str, int | str]
 """One row's result cells, in :data:`RESULT_COLUMNS` order ("" for an empty cell)."""
 
-# A cell starting with one of these runs as a formula when Excel opens a CSV (CSV injection);
-# a leading apostrophe makes Excel show it as text. "'" itself is in the set so that the one
-# apostrophe the writer adds can always be told apart and removed on the way back in.
-_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
-# A NUL and then a trigger: a pattern that starts with a literal is searched several times
-# faster than one that starts with a choice (\A or NUL).
-_TRIGGER_AFTER_NUL = re.compile("\x00[" + re.escape("".join(_FORMULA_TRIGGERS)) + "]")
 _CSV_SUFFIXES = {".csv": ".csv", ".tsv": ".tsv", ".txt": ".csv"}
 _NUMBERED_RESULTS = re.compile(r"(?P<base>.+)\.results(?:\.(?P<number>\d+))?")
 _MAX_WIDTH_SAMPLE_ROWS = 500
@@ -85,17 +76,6 @@ class ResultsWritten:
     path: Path
     fallback_reason: str | None = None
     """Set when the results went to a timestamped name because the asked-for one failed."""
-
-
-def escape_csv_cell(text: str) -> str:
-    return "'" + text if text.startswith(_FORMULA_TRIGGERS) else text
-
-
-def unescape_csv_cell(text: str) -> str:
-    """Undo :func:`escape_csv_cell`: the writer's apostrophe is always followed by a trigger."""
-    if len(text) >= 2 and text[0] == "'" and text[1:].startswith(_FORMULA_TRIGGERS):
-        return text[1:]
-    return text
 
 
 def strip_result_block(table: RawTable) -> RawTable:
@@ -187,62 +167,6 @@ def check_results_path(results_path: Path, input_path: Path) -> None:
         )
 
 
-def _escaped_row(cells: list[str]) -> list[str]:
-    # One search over the joined row finds the rare row with a cell to escape; a NUL inside a
-    # cell can only cause a needless per-cell pass, never a missed one.
-    if _TRIGGER_AFTER_NUL.search("\x00".join(["", *cells])) is None:
-        return cells
-    return [escape_csv_cell(cell) for cell in cells]
-
-
-_EMPTY_BLOCK_TAIL = ("", "", "", "")
-_WRITE_CHUNK_ROWS = 20_000
-
-
-def _trigger_after(delimiter: str) -> re.Pattern[str]:
-    """Finds, in a line, a cell that may start with a trigger: after a delimiter, maybe quoted.
-
-    It may also match inside a quoted cell (that row is then written cell by cell, the same
-    text), but it never misses a cell: every cell but the first starts right after a delimiter.
-    """
-    triggers = re.escape("".join(_FORMULA_TRIGGERS))
-    return re.compile(re.escape(delimiter) + '"?[' + triggers + "]")
-
-
-def _write_csv(
-    stream: TextIO, table: RawTable, blocks: Sequence[ResultBlock], delimiter: str
-) -> None:
-    chunk = io.StringIO()
-    writer = csv.writer(chunk, delimiter=delimiter, lineterminator="\r\n")
-    writer.writerow([*RESULT_COLUMNS, *(escape_csv_cell(header) for header in table.headers)])
-    lines: Sequence[str | None] = (
-        table.lines if table.lines is not None and table.delimiter == delimiter else ()
-    )
-    trigger_after = _trigger_after(delimiter)
-    triggers = frozenset(_FORMULA_TRIGGERS)
-    separators = delimiter * 5
-    for index, (block, cells) in enumerate(zip(blocks, table.rows, strict=True)):
-        line = lines[index] if lines else None
-        # The usual row (no event, error or attempts yet, no cell to escape) copies its input
-        # line after its row number and status: the same cells, without quoting each again.
-        if (
-            line is not None
-            and block[2:] == _EMPTY_BLOCK_TAIL
-            and (line[1:2] if line.startswith('"') else line[:1]) not in triggers
-            and trigger_after.search(line) is None
-        ):
-            if not line.endswith("\r\n"):
-                line = line.rstrip("\r\n") + "\r\n"
-            chunk.write(f"{block[0]}{delimiter}{block[1]}{separators}{line}")
-        else:
-            writer.writerow(_escaped_row([*map(str, block), *cells]))
-        if index % _WRITE_CHUNK_ROWS == 0:
-            stream.write(chunk.getvalue())
-            chunk.seek(0)
-            chunk.truncate()
-    stream.write(chunk.getvalue())
-
-
 def _column_widths(table: RawTable, blocks: Sequence[ResultBlock]) -> list[int]:
     headers = [*RESULT_COLUMNS, *table.headers]
     widths = [len(header) for header in headers]
@@ -278,7 +202,7 @@ def _write_atomically(path: Path, table: RawTable, blocks: Sequence[ResultBlock]
             delimiter = table.delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
             # UTF-8 with a byte-order mark, so Excel shows ä and ö instead of mojibake.
             with os.fdopen(handle, "w", encoding="utf-8-sig", newline="") as stream:
-                _write_csv(stream, table, blocks, delimiter)
+                write_csv(stream, [*RESULT_COLUMNS, *table.headers], table, blocks, delimiter)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -51,8 +51,7 @@ class RawTable:
     problems: list[CellProblem] = field(default_factory=list)
     was_results_file: bool = False
     """The input was a results file of lac-batch; its result block has been dropped."""
-    lines: list[str | None] | None = None
-    """CSV only: per row, its line exactly as in the file (line end included) when that line
-    alone is the whole row with exactly ``len(headers)`` cells, else None. Rewriting such a
-    line reproduces the row's cells exactly, so the results file can copy it instead of
-    quoting every cell again."""
+    lines: list[str] | None = None
+    """CSV only: per row, its line as in the file but ending in CRLF, when that one line is the
+    whole row with exactly ``len(headers)`` cells; else "". A CSV reader reads such a line back
+    as exactly the row's cells, so the results file can copy it instead of quoting each cell."""

@@ -155,6 +155,10 @@ class ValidationReport:
         ]
 
     @property
+    def row_count(self) -> int:
+        return len(self.sheet.table.row_numbers)
+
+    @property
     def valid(self) -> bool:
         return not self.row_issues
 
@@ -165,8 +169,7 @@ class ValidationReport:
     @property
     def counts(self) -> Counter[Status]:
         invalid = len(self.row_issues)
-        total = len(self.sheet.table.row_numbers)
-        counts = Counter({Status.VALID: total - invalid, Status.INVALID: invalid})
+        counts = Counter({Status.VALID: self.row_count - invalid, Status.INVALID: invalid})
         return +counts  # only the statuses some row has
 
     @property

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 from conftest import HEADER, csv_text
+from hypothesis import given
+from hypothesis import strategies as st
 
+from lac_batch.csv_reader import _lines
 from lac_batch.reader import read_table
 
 ROWS = [HEADER, ["bank", "setup", "0123456-7", "Kahvila Äijä"], ["stripe", "change", "007", "1,5"]]
@@ -119,3 +122,23 @@ def test_large_files_read_as_one_text_would(
     expected = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
     assert [table.headers, *table.rows] == expected
     assert table.row_numbers == list(range(2, 3002))
+
+
+@given(
+    st.text(
+        alphabet=st.sampled_from(
+            ["a", ",", '"', "\r", "\n", "\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\u2029"]
+        )
+    )
+)
+def test_lines_split_as_newline_empty_splits(text: str) -> None:
+    # str.splitlines also splits at \v, \f, \x1c-\x1e, \x85, U+2028 and U+2029: cell text in CSV.
+    assert _lines(text) == list(io.StringIO(text, newline=""))
+
+
+def test_vertical_tab_and_line_separator_stay_inside_their_cell(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("connection_key,request_type,note\nk,setup,a\x0bb\u2028c\nk2,setup,d\n")
+    table = read_table(path)
+    assert table.rows == [["k", "setup", "a\x0bb\u2028c"], ["k2", "setup", "d"]]
+    assert table.row_numbers == [2, 3]

@@ -12,12 +12,12 @@ from conftest import HEADER, csv_text, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lac_batch.csv_writer import escaped_row
 from lac_batch.errors import InputFileError, ResultsPathError, UsageError
 from lac_batch.reader import read_table
 from lac_batch.results import (
     RESULT_COLUMNS,
     RowResult,
-    _escaped_row,
     check_results_path,
     default_results_path,
     escape_csv_cell,
@@ -221,7 +221,7 @@ def test_validate_round_trip_through_cli(tmp_path: Path) -> None:
     )
 )
 def test_row_check_escapes_exactly_as_each_cell_would(cells: list[str]) -> None:
-    assert _escaped_row(cells) == [escape_csv_cell(cell) for cell in cells]
+    assert escaped_row(cells) == [escape_csv_cell(cell) for cell in cells]
 
 
 # --- a row's input line is copied into the results file when that is safe -----------------
@@ -240,17 +240,24 @@ def _parsed(path: Path) -> list[list[str]]:
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    pieces=st.lists(_RAW_PIECES, max_size=40),
+    lines=st.lists(
+        st.tuples(
+            st.lists(st.lists(_RAW_PIECES, max_size=3).map("".join), min_size=1, max_size=4),
+            st.sampled_from(["\n", "\r\n", "\r"]),
+        ),
+        max_size=8,
+    ),
     delimiter=st.sampled_from([",", ";", "\t"]),
-    final_newline=st.booleans(),
 )
 def test_copied_lines_read_back_as_the_cells_written_one_by_one(
-    tmp_path: Path, pieces: list[str], delimiter: str, final_newline: bool
+    tmp_path: Path, lines: list[tuple[list[str], str]], delimiter: str
 ) -> None:
     """Any input text, however quoted: copied lines read back as the cells written one by one."""
+    # Lines of cells made of pieces: mostly well-formed rows, some with stray quotes and breaks.
+    text = "".join(delimiter.join(cells) + end for cells, end in lines)
     header = delimiter.join(["connection_key", "request_type", "note"])
     source = tmp_path / "raw.csv"
-    source.write_bytes((header + "\n" + "".join(pieces) + ("\n" if final_newline else "")).encode())
+    source.write_bytes((header + "\n" + text).encode())
     try:
         table = read_table(source)
     except InputFileError:
