@@ -7,7 +7,6 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -97,21 +96,21 @@ class RowVerdict:
 
 @dataclass(frozen=True)
 class CheckedRows:
-    """The rows that passed the schema: their positions, and their checked values by column."""
+    """Every row's checked values by column, and the positions of the rows that passed."""
 
-    positions: list[int]
     columns: list[Sequence[Any]]
-    """``columns[k][i]`` is plan column k's checked value in the row at ``positions[i]``."""
+    """``columns[k][p]`` is plan column k's checked value in the row at position ``p``."""
+    positions: list[int]
 
     def batches(self) -> Iterator[tuple[list[int], list[Sequence[Any]]]]:
-        # A slice of rows at a time, so only that many partial texts exist at once.
+        """Passed rows a slice at a time (so only that many partial texts exist at once)."""
         for start in range(0, len(self.positions), _BODY_BATCH_ROWS):
-            stop = start + _BODY_BATCH_ROWS
-            yield self.positions[start:stop], [column[start:stop] for column in self.columns]
+            positions = self.positions[start : start + _BODY_BATCH_ROWS]
+            yield positions, self.picked(positions)
 
-    def picked(self, indexes: Sequence[int]) -> list[Sequence[Any]]:
-        """The columns of just the rows at ``indexes`` (into :attr:`positions`)."""
-        return [list(map(column.__getitem__, indexes)) for column in self.columns]
+    def picked(self, positions: Sequence[int]) -> list[Sequence[Any]]:
+        """The columns of just the rows at ``positions``."""
+        return [list(map(column.__getitem__, positions)) for column in self.columns]
 
 
 @dataclass
@@ -339,12 +338,34 @@ def _validate(
                 row_issues[position] = tuple(found)
     count = len(table.row_numbers)
     positions_ok = [position for position in range(count) if position not in row_issues]
-    if len(positions_ok) < count:
-        pick = itemgetter(*positions_ok) if positions_ok else None
-        columns = [_picked(pick, column, len(positions_ok)) for column in columns]
-    checked = CheckedRows(positions_ok, columns)
+    checked = CheckedRows(columns, positions_ok)
     occurrences = _find_duplicates(sheet, checked, row_issues, allow_duplicates)
     return ValidationReport(sheet, row_issues, occurrences, checked)
+
+
+def _row_hashes(plan: ColumnPlan, checked: CheckedRows) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """The hash of :func:`_hash_keys` (or, where that needs valid rows, :func:`_row_keys`) of
+    every passed row, in the order of ``checked.positions``."""
+    if plan.by_field(Field.METADATA) is not None or any(
+        spec.value_type is MetadataType.JSON for spec in plan.metadata_values
+    ):
+        exact = np.empty(len(checked.positions), dtype=np.int64)
+        start = 0
+        for positions, part in checked.batches():
+            keys = map(hash, _row_keys(plan, part, len(positions)))
+            exact[start : start + len(positions)] = np.fromiter(keys, np.int64, len(positions))
+            start += len(positions)
+        return exact
+    # Every row hashed straight from the columns, failed rows too (their hashes are dropped):
+    # cheaper than first gathering the passed rows' values.
+    count = len(checked.columns[0]) if checked.columns else 0
+    hashes = np.empty(count, dtype=np.int64)
+    for start in range(0, count, _BODY_BATCH_ROWS):
+        part = [column[start : start + _BODY_BATCH_ROWS] for column in checked.columns]
+        size = len(part[0]) if part else 0
+        keys = map(hash, _hash_keys(plan, part, size))
+        hashes[start : start + size] = np.fromiter(keys, np.int64, size)
+    return hashes[np.asarray(checked.positions, dtype=np.intp)]
 
 
 def _find_duplicates(
@@ -360,32 +381,27 @@ def _find_duplicates(
     a closer look.
     """
     plan = sheet.plan
-    hashes = np.empty(len(checked.positions), dtype=np.int64)
-    for start, (positions, part) in zip(
-        range(0, len(checked.positions), _BODY_BATCH_ROWS), checked.batches(), strict=True
-    ):
-        row_hashes = map(hash, _hash_keys(plan, part, len(positions)))
-        hashes[start : start + len(positions)] = np.fromiter(row_hashes, np.int64, len(positions))
+    hashes = _row_hashes(plan, checked)
     occurrences: dict[int, int] = {}
     values, counts = np.unique(hashes, return_counts=True)
     if len(values) == len(hashes):
         return occurrences
-    involved: list[int] = np.flatnonzero(np.isin(hashes, values[counts > 1])).tolist()
+    shared: list[int] = np.flatnonzero(np.isin(hashes, values[counts > 1])).tolist()
+    involved = [checked.positions[index] for index in shared]
     first_with_key: dict[Any, int] = {}
     seen: Counter[Any] = Counter()
     row_numbers = sheet.table.row_numbers
-    for index, key in zip(
+    for position, key in zip(
         involved, _row_keys(plan, checked.picked(involved), len(involved)), strict=True
     ):
-        first = first_with_key.setdefault(key, index)
-        if first == index:
+        first = first_with_key.setdefault(key, position)
+        if first == position:
             continue
-        position = checked.positions[index]
         if allow_duplicates:
             seen[key] += 1
             occurrences[position] = seen[key] + 1
             continue
-        first_row = row_numbers[checked.positions[first]]
+        first_row = row_numbers[first]
         row_issues[position] = (
             RowIssue(
                 row_numbers[position],
@@ -396,10 +412,3 @@ def _find_duplicates(
             ),
         )
     return occurrences
-
-
-def _picked(pick: itemgetter[Any] | None, column: Sequence[Any], count: int) -> Sequence[Any]:
-    # itemgetter of one position returns the item itself, not a 1-tuple.
-    if pick is None:
-        return []
-    return [pick(column)] if count == 1 else pick(column)

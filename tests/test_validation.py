@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -337,3 +338,68 @@ def test_canonical_json_is_json_dumps_with_sorted_keys(body: dict[str, Any]) -> 
     assert canonical_json(body) == json.dumps(
         body, sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
+
+
+# Per column, classes of texts that give the same value (trimmed, number and date spellings,
+# yes/1/KYLLÄ); the note is sent as written, so its classes are single texts but for blanks.
+_SPELLINGS = {
+    "connection_key": [["k", " k ", "k "], ["j"]],
+    "request_type": [["s", " s"]],
+    "customer_id": [["", " "], ["1", " 1"]],
+    "note": [["", " "], ["n"], [" n"]],
+    "metadata.a": [["", " "], ["x", " x "]],
+    "metadata.n:int": [["", " "], ["1", "1,0", "01"], ["1 000", "1000"]],
+    "metadata.f:float": [["", " "], ["1", "1,0", "1.0"], ["0,5", ".5"]],
+    "metadata.b:bool": [["", " "], ["yes", "1", "KYLLÄ"], ["no", "0"]],
+    "metadata.d:date": [["", " "], ["1.1.2026", "2026-01-01", "01.01.2026"]],
+}
+
+
+@st.composite
+def _spelled_sheets(draw: st.DrawFn) -> list[list[str]]:
+    """A few distinct requests, each written out several times in different spellings."""
+    classes = list(_SPELLINGS.values())
+    bases = draw(
+        st.lists(
+            st.tuples(*(st.integers(0, len(column) - 1) for column in classes)),
+            min_size=1,
+            max_size=3,
+        )
+    )
+    rows = []
+    for _ in range(draw(st.integers(1, 12))):
+        base = draw(st.sampled_from(bases))
+        rows.append(
+            [draw(st.sampled_from(column[k])) for column, k in zip(classes, base, strict=True)]
+        )
+    return [list(_SPELLINGS), *rows]
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=st.one_of(_request_sheets(), _spelled_sheets()))
+def test_duplicates_are_exactly_the_rows_with_an_earlier_equal_body(
+    tmp_path: Path, rows: list[list[str]]
+) -> None:
+    # Duplicates are found by hashing cell values, not bodies: this holds them to the bodies.
+    path = tmp_path / "in.csv"
+    path.write_text(csv_text(rows), encoding="utf-8")
+    try:
+        sheet = read_requests(path)
+    except (HeaderError, InputFileError):
+        return
+    every_copy = validate(sheet, allow_duplicates=True)
+    seen: Counter[str] = Counter()
+    expected_duplicates: list[int] = []
+    for verdict in every_copy.rows:
+        if verdict.body_json is None:
+            continue
+        assert verdict.occurrence == seen[verdict.body_json] + 1
+        if seen[verdict.body_json]:
+            expected_duplicates.append(verdict.row_number)
+        seen[verdict.body_json] += 1
+    report = validate(sheet)
+    duplicates = [row for row, _, code in report.flatten() if code == "duplicate"]
+    assert duplicates == expected_duplicates
+    assert report.valid == (every_copy.valid and not expected_duplicates)
