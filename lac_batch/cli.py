@@ -6,6 +6,8 @@ one holds the group and ``validate``.
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -32,7 +34,7 @@ from lac_batch.sandbox.command import sandbox_command
 from lac_batch.summary import format_counts, format_issues
 from lac_batch.validation import validate
 
-__all__ = ["main"]
+__all__ = ["entry", "main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -87,3 +89,26 @@ for command in (
     notify_group,
 ):
     main.add_command(command)
+
+
+def entry() -> None:
+    """The ``lac-batch`` console script: run :func:`main`, then end the process at once.
+
+    When a command returns it has written its results, closed its ledger and released its lock;
+    what is left is Python freeing every object of the job one by one, over a second for a
+    million rows. ``os._exit`` skips that, and atexit handlers too, so output and log handlers
+    are flushed here first. An unexpected exception still ends the usual way, with its report.
+    """
+    try:
+        main()
+    except SystemExit as stop:
+        code = stop.code
+    else:  # main() always exits; this is for a future caller that returns
+        code = 0
+    if isinstance(code, str):  # sys.exit("message"): the message and exit code 1
+        print(code, file=sys.stderr)
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
