@@ -85,24 +85,19 @@ def test_delimiter_names_are_accepted(tmp_path: Path) -> None:
     assert run_cli("validate", path, "--delimiter", "tab").exit_code == 0
 
 
+def _installed(*arguments: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "lac_batch", *arguments]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
 def test_the_installed_command_flushes_its_output_and_keeps_its_exit_code(tmp_path: Path) -> None:
     # The console script ends with os._exit (skipping the slow freeing of a big job's objects):
     # output written to a pipe must still arrive, and the exit code must be the command's.
     shutil.copy(SAMPLES / "requests-with-errors.csv", tmp_path / "orders.csv")
-    done = subprocess.run(
-        [sys.executable, "-m", "lac_batch", "validate", str(tmp_path / "orders.csv")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = _installed("validate", str(tmp_path / "orders.csv"))
     assert done.returncode == 1
     assert "invalid" in done.stdout and "Results:" in done.stdout
     assert (tmp_path / "orders.results.csv").exists()
-    missing = subprocess.run(
-        [sys.executable, "-m", "lac_batch", "validate", str(tmp_path / "nothing.csv")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    missing = _installed("validate", str(tmp_path / "nothing.csv"))
     assert missing.returncode == 2
     assert "does not exist" in missing.stderr
