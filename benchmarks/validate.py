@@ -326,11 +326,11 @@ def measure_best(
 
 
 def validate_command(input_path: Path, results_path: Path) -> list[str]:
-    # The console script is a wrapper around this same call; -c avoids depending on PATH.
+    # The console script is exactly this call (lac_batch.cli:entry); -c avoids depending on PATH.
     return [
         sys.executable,
         "-c",
-        "from lac_batch.cli import main; main()",
+        "from lac_batch.cli import entry; entry()",
         "validate",
         str(input_path),
         "--results",
