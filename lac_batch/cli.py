@@ -1,11 +1,12 @@
 """The ``lac-batch`` command: parse arguments, call the library, print, set the exit code.
 
-Each command lives in its own module (``cli_submit``, ``cli_ledger``, ``sandbox.command``); this
-one holds the group and ``validate``.
+Each command lives in its own module (``cli_submit``, ``cli_ledger``, ``sandbox.command``),
+imported only when that command runs; this one holds the group and ``validate``.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -22,22 +23,43 @@ from lac_batch.cli_common import (
     results_option,
     row_options,
 )
-from lac_batch.cli_ledger import ledger_group, report_command
-from lac_batch.cli_notify import notify_group
-from lac_batch.cli_run import config_group, run_command
-from lac_batch.cli_submit import submit_command
-from lac_batch.cli_template import template_command
 from lac_batch.exit_codes import ExitCode
 from lac_batch.gc_pause import collector_paused
 from lac_batch.results import write_result_blocks
-from lac_batch.sandbox.command import sandbox_command
 from lac_batch.summary import format_counts, format_issues
 from lac_batch.validation import validate
 
 __all__ = ["entry", "main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Command → "module:attribute". Imported when named (or listed by --help): validate then
+# starts without loading httpx, the sandbox's server, openpyxl and the ledger's commands.
+_OTHER_COMMANDS = {
+    "submit": "lac_batch.cli_submit:submit_command",
+    "run": "lac_batch.cli_run:run_command",
+    "config": "lac_batch.cli_run:config_group",
+    "sandbox": "lac_batch.sandbox.command:sandbox_command",
+    "report": "lac_batch.cli_ledger:report_command",
+    "ledger": "lac_batch.cli_ledger:ledger_group",
+    "template": "lac_batch.cli_template:template_command",
+    "notify": "lac_batch.cli_notify:notify_group",
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_OTHER_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = _OTHER_COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, attribute = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module_name), attribute)
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="lac-batch")
 def main() -> None:
     """Validate spreadsheets of LAC service-connection requests and submit them safely."""
@@ -76,19 +98,6 @@ def validate_command(
         click.echo(f"Warning: {written.fallback_reason}; results written instead to:", err=True)
     click.echo(f"Results: {written.path}")
     sys.exit(int(ExitCode.OK if report.valid else ExitCode.ROWS_NOT_OK))
-
-
-for command in (
-    submit_command,
-    run_command,
-    config_group,
-    sandbox_command,
-    report_command,
-    ledger_group,
-    template_command,
-    notify_group,
-):
-    main.add_command(command)
 
 
 def entry() -> None:
