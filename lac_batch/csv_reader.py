@@ -111,26 +111,13 @@ def _lines(text: str) -> list[str]:
     return list(io.StringIO(text, newline=""))
 
 
-class _RecordError(Exception):
-    def __init__(self, line_number: int, reason: str) -> None:
-        super().__init__(reason)
-        self.line_number = line_number
-        self.reason = reason
-
-
 def _read_records(
-    lines: list[str], delimiter: str
-) -> tuple[list[str], list[list[str]], list[int], list[CellProblem], list[str]]:
-    records = csv.reader(lines, delimiter=delimiter, strict=False)
-    try:
-        return _records(records, lines)
-    except csv.Error as error:
-        raise _RecordError(records.line_num, str(error)) from None
-
-
-def _records(
     records: Reader, lines: list[str]
 ) -> tuple[list[str], list[list[str]], list[int], list[CellProblem], list[str]]:
+    """Headers, rows, their row numbers, reader problems, and each row's line (RawTable.lines).
+
+    ``records`` reads ``lines``; its line count after each record tells one-line records.
+    """
     headers = next(records)
     rows: list[list[str]] = []
     row_numbers: list[int] = []
@@ -188,11 +175,12 @@ def read_csv_table(
     # Line ends kept: CRLF and line breaks inside quoted cells stay exactly as written.
     lines = _lines(text)
     del text
+    records = csv.reader(lines, delimiter=used_delimiter, strict=False)
     try:
-        headers, rows, row_numbers, problems, row_lines = _read_records(lines, used_delimiter)
-    except _RecordError as error:
+        headers, rows, row_numbers, problems, row_lines = _read_records(records, lines)
+    except csv.Error as error:
         raise InputFileError(
-            path, f"is not readable as CSV near row {error.line_number}: {error.reason}."
+            path, f"is not readable as CSV near row {records.line_num}: {error}."
         ) from None
     return RawTable(
         path=path,

@@ -52,9 +52,7 @@ _C_CANONICAL: Any = (
 
 def canonical_json(body: Mapping[str, Any]) -> str:
     """The one text of a body: sorted keys, no spaces, UTF-8 kept (for identity and sending)."""
-    if _C_CANONICAL is not None and type(body) is dict:
-        return "".join(_C_CANONICAL(body, 0))
-    return _CANONICAL.encode(body)
+    return canonical_json_value(body)
 
 
 def canonical_json_value(value: Any) -> str:

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -89,9 +90,12 @@ class RowVerdict:
     def result(self) -> RowResult:
         if self.is_valid:
             return RowResult(self.row_number, Status.VALID)
-        return RowResult(
-            self.row_number, Status.INVALID, error=" | ".join(str(issue) for issue in self.issues)
-        )
+        return RowResult(self.row_number, Status.INVALID, error=_error_text(self.issues))
+
+
+def _error_text(issues: Sequence[RowIssue]) -> str:
+    """The ``error`` cell of an invalid row: every issue, in order."""
+    return " | ".join(map(str, issues))
 
 
 @dataclass(frozen=True)
@@ -189,7 +193,7 @@ class ValidationReport:
         ]
         for position, issues in self.row_issues.items():
             blocks[position] = RowResult(
-                blocks[position][0], Status.INVALID, error=" | ".join(map(str, issues))
+                blocks[position][0], Status.INVALID, error=_error_text(issues)
             ).cells()
         return blocks
 
@@ -229,7 +233,7 @@ def _reader_issues(sheet: RequestSheet) -> dict[int, list[RowIssue]]:
     return issues
 
 
-def _metadata_leaves(plan: ColumnPlan, columns: Sequence[Sequence[Any]], count: int) -> list[Leaf]:
+def _metadata_leaves(plan: ColumnPlan, columns: Sequence[Sequence[Any]]) -> list[Leaf]:
     """The ``metadata`` object's leaves, each under the key path ``metadata``, ...."""
     if plan.by_field(Field.METADATA) is None and not may_collide(plan):
         leaves: list[Leaf] = []
@@ -257,7 +261,7 @@ def _metadata_leaves(plan: ColumnPlan, columns: Sequence[Sequence[Any]], count: 
     return [json_text_leaf(("metadata",), assembled)]
 
 
-def _leaves(plan: ColumnPlan, columns: Sequence[Sequence[Any]], count: int) -> list[Leaf]:
+def _leaves(plan: ColumnPlan, columns: Sequence[Sequence[Any]]) -> list[Leaf]:
     """Every body key's values; ``columns[k]`` holds plan column k's checked values."""
     leaves: list[Leaf] = []
     for place, spec in enumerate(plan.columns):
@@ -268,34 +272,40 @@ def _leaves(plan: ColumnPlan, columns: Sequence[Sequence[Any]], count: int) -> l
             # The note is sent exactly as written; a note of only spaces counts as empty.
             notes = [note if note.strip() else "" for note in columns[place]]
             leaves.append(text_leaf(("note",), notes))
-    leaves.extend(_metadata_leaves(plan, columns, count))
+    leaves.extend(_metadata_leaves(plan, columns))
     return leaves
 
 
 def _bodies(plan: ColumnPlan, columns: Sequence[Sequence[Any]], count: int) -> list[str]:
     """The canonical body of each row; ``columns[k]`` holds plan column k's checked values."""
-    return object_texts(_leaves(plan, columns, count), count)
+    return object_texts(_leaves(plan, columns), count)
 
 
-def _hash_keys(plan: ColumnPlan, columns: Sequence[Sequence[Any]], count: int) -> Iterator[Any]:
+def _has_json_values(plan: ColumnPlan) -> bool:
+    """Whether rows hold parsed JSON (a metadata column or ``:json`` values), which cannot be
+    hashed, and whose metadata can be spelled in more than one way."""
+    return plan.by_field(Field.METADATA) is not None or any(
+        spec.value_type is MetadataType.JSON for spec in plan.metadata_values
+    )
+
+
+def _hash_keys(plan: ColumnPlan, columns: Sequence[Sequence[Any]]) -> Iterator[Any]:
     """Per row a tuple that is equal for rows with equal bodies (and rarely for others too).
 
     Cheaper than :func:`_row_keys`: text only trimmed, typed values as converted (1 and 1.0 are
-    equal here though their JSON differs, which the exact comparison then settles). JSON
-    values cannot be hashed, so plans with them use the exact keys.
+    equal here though their JSON differs, which the exact comparison then settles). Only for
+    plans without JSON values (see :func:`_has_json_values`).
     """
     hashable: list[Iterable[Any]] = []
     for place, spec in enumerate(plan.columns):
-        if spec.field is Field.METADATA or spec.value_type is MetadataType.JSON:
-            return _row_keys(plan, columns, count)
         typed = spec.field is Field.METADATA_VALUE and spec.value_type is not MetadataType.STR
         hashable.append(columns[place] if typed else map(str.strip, columns[place]))
     return zip(*hashable, strict=True)
 
 
-def _row_keys(plan: ColumnPlan, columns: Sequence[Sequence[Any]], count: int) -> Iterator[Any]:
+def _row_keys(plan: ColumnPlan, columns: Sequence[Sequence[Any]]) -> Iterator[Any]:
     """Per row a tuple that equals another row's exactly when their bodies are equal."""
-    return zip(*(leaf.values for leaf in _leaves(plan, columns, count)), strict=True)
+    return zip(*(leaf.values for leaf in _leaves(plan, columns)), strict=True)
 
 
 def validate(
@@ -325,7 +335,7 @@ def _validate(
             "has no customer_id column, but a keys file is in use: each row's customer_id picks "
             "the API key it is sent with. Add the column, or submit without --keys-file.",
         )
-    columns: list[Sequence[Any]] = list(converted_columns(sheet.plan, table.rows))
+    columns = converted_columns(sheet.plan, table.rows)
     schema_issues = check_rows(
         sheet.plan, frame_of(sheet.plan, columns), table.row_numbers, customers_with_keys
     )
@@ -344,27 +354,19 @@ def _validate(
 
 
 def _row_hashes(plan: ColumnPlan, checked: CheckedRows) -> np.ndarray[Any, np.dtype[np.int64]]:
-    """The hash of :func:`_hash_keys` (or, where that needs valid rows, :func:`_row_keys`) of
-    every passed row, in the order of ``checked.positions``."""
-    if plan.by_field(Field.METADATA) is not None or any(
-        spec.value_type is MetadataType.JSON for spec in plan.metadata_values
-    ):
-        exact = np.empty(len(checked.positions), dtype=np.int64)
-        start = 0
-        for positions, part in checked.batches():
-            keys = map(hash, _row_keys(plan, part, len(positions)))
-            exact[start : start + len(positions)] = np.fromiter(keys, np.int64, len(positions))
-            start += len(positions)
-        return exact
+    """The hash of every passed row's key, in the order of ``checked.positions``."""
+    if _has_json_values(plan):
+        exact = chain.from_iterable(_row_keys(plan, part) for _, part in checked.batches())
+        return np.fromiter(map(hash, exact), np.int64, len(checked.positions))
     # Every row hashed straight from the columns, failed rows too (their hashes are dropped):
     # cheaper than first gathering the passed rows' values.
     count = len(checked.columns[0]) if checked.columns else 0
-    hashes = np.empty(count, dtype=np.int64)
-    for start in range(0, count, _BODY_BATCH_ROWS):
-        part = [column[start : start + _BODY_BATCH_ROWS] for column in checked.columns]
-        size = len(part[0]) if part else 0
-        keys = map(hash, _hash_keys(plan, part, size))
-        hashes[start : start + size] = np.fromiter(keys, np.int64, size)
+    slices = (
+        [column[start : start + _BODY_BATCH_ROWS] for column in checked.columns]
+        for start in range(0, count, _BODY_BATCH_ROWS)
+    )
+    keys = chain.from_iterable(_hash_keys(plan, part) for part in slices)
+    hashes = np.fromiter(map(hash, keys), np.int64, count)
     return hashes[np.asarray(checked.positions, dtype=np.intp)]
 
 
@@ -391,9 +393,7 @@ def _find_duplicates(
     first_with_key: dict[Any, int] = {}
     seen: Counter[Any] = Counter()
     row_numbers = sheet.table.row_numbers
-    for position, key in zip(
-        involved, _row_keys(plan, checked.picked(involved), len(involved)), strict=True
-    ):
+    for position, key in zip(involved, _row_keys(plan, checked.picked(involved)), strict=True):
         first = first_with_key.setdefault(key, position)
         if first == position:
             continue

@@ -17,7 +17,7 @@ from lac_batch import validation
 from lac_batch.columns import Field
 from lac_batch.errors import HeaderError, InputFileError
 from lac_batch.payload import assemble_metadata, build_body, canonical_json
-from lac_batch.schema import converted_frame, metadata_entries
+from lac_batch.schema import converted_columns, frame_of, metadata_entries
 from lac_batch.validation import ValidationReport, read_requests, validate
 
 
@@ -281,7 +281,7 @@ def test_bodies_equal_the_row_at_a_time_assembly(tmp_path: Path, rows: list[list
     except (HeaderError, InputFileError):
         return  # the same key path with two types, or only blank rows: no bodies to compare
     report = validate(sheet, allow_duplicates=True)
-    frame = converted_frame(sheet.plan, sheet.table.rows)
+    frame = frame_of(sheet.plan, converted_columns(sheet.plan, sheet.table.rows))
     index = {spec.field: place for place, spec in enumerate(sheet.plan.columns)}
     for verdict, values in zip(report.rows, frame.itertuples(index=False), strict=True):
         if not verdict.is_valid:
