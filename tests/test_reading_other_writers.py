@@ -136,6 +136,8 @@ def test_error_cell_in_an_ods_sheet_makes_the_row_invalid_naming_the_error(
         ("invalid", "note: holds the Excel error #N/A: fix the formula"),
         ("invalid", "request_type: holds the Excel error #DIV/0!: fix the formula"),
     ]
+    # The 0 LibreOffice stores beside the error is no value of the cell.
+    assert results_rows(tmp_path / "in.results.xlsx")[1]["request_type"] == ""
 
 
 # 255 hours, 10 minutes, 10 seconds; 20 October 2016.
@@ -206,3 +208,20 @@ def test_c1_control_character_in_a_request_column_makes_the_row_invalid(tmp_path
         "customer_id",
     ]
     assert "control character" in results[0][1]
+
+
+def test_prefixed_sheet_xml_without_cell_references_still_finds_errors(tmp_path: Path) -> None:
+    # Some writers prefix the namespace (x:) and leave out r= on rows and cells.
+    sheet_xml = (
+        '<?xml version="1.0"?>\n<x:worksheet '
+        'xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><x:sheetData>'
+        '<x:row><x:c t="inlineStr"><x:is><x:t>connection_key</x:t></x:is></x:c>'
+        '<x:c t="inlineStr"><x:is><x:t>request_type</x:t></x:is></x:c></x:row>'
+        '<x:row><x:c t="inlineStr"><x:is><x:t>pankki</x:t></x:is></x:c>'
+        '<x:c t="e"><x:f>NA()</x:f><x:v>#N/A</x:v></x:c></x:row>'
+        "</x:sheetData></x:worksheet>"
+    )
+    path = write_xlsx(tmp_path / "in.xlsx", [], sheet_xml=sheet_xml)
+    assert validated(path, 1) == [
+        ("invalid", "request_type: holds the Excel error #N/A: fix the formula")
+    ]
