@@ -298,24 +298,28 @@ def _ods_sheet_notes(data: bytes, sheet_name: str) -> CellNotes:
 def _note_ods_cell(
     notes: CellNotes, cell: Any, row_number: int, rows: int, column: int, columns: int
 ) -> None:
-    places = [
-        (row, position)
-        for row in range(row_number, row_number + rows)
-        for position in range(column, column + columns)
-    ]
+    # Built only for the cells noted: LibreOffice writes the empty rest of a sheet as one row
+    # repeated a million times of one cell repeated 16,384 times, which no list could hold.
+    def places() -> list[tuple[int, int]]:
+        return [
+            (row, position)
+            for row in range(row_number, row_number + rows)
+            for position in range(column, column + columns)
+        ]
+
     if _attribute(cell, "value-type", _CALCEXT_NS) == "error":
         shown = "".join(cell.itertext()).strip() or "#VALUE!"
         notes.problems.extend(
             CellProblem(row, position, ERROR_CODE, _error_message(shown))
-            for row, position in places
+            for row, position in places()
         )
         # Calamine reads some of these as the 0 LibreOffice stores beside the error; an error
         # cell is empty, as in .xlsx, so no results file ever carries a made-up value.
-        notes.values.update(dict.fromkeys(places, ""))
+        notes.values.update(dict.fromkeys(places(), ""))
     elif _attribute(cell, "value-type", _OFFICE_NS) == "time":
         duration = parse_iso_duration(_attribute(cell, "time-value", _OFFICE_NS) or "")
         if duration is not None:
-            notes.values.update(dict.fromkeys(places, duration))
+            notes.values.update(dict.fromkeys(places(), duration))
 
 
 def ods_cell_notes(path: Path, sheet_name: str) -> CellNotes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import openpyxl
@@ -138,6 +140,36 @@ def test_error_cell_in_an_ods_sheet_makes_the_row_invalid_naming_the_error(
     ]
     # The 0 LibreOffice stores beside the error is no value of the cell.
     assert results_rows(tmp_path / "in.results.xlsx")[1]["request_type"] == ""
+
+
+def _limit_memory() -> None:
+    import resource
+
+    # Far above what reading a two-row sheet needs, far below a cell-by-cell walk of a whole sheet.
+    limit = 4 * 1024**3
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the memory limit is set with setrlimit")
+def test_ods_with_calc_padding_rows_reads_in_bounded_memory(tmp_path: Path) -> None:
+    # Calc writes the unused rest of every sheet as a million rows of 16,384 empty cells; a
+    # duration cell makes the extra pass read the sheet's XML.
+    duration = OdsCell(
+        'office:value-type="time" office:time-value="PT255H10M10.000000001S" '
+        'calcext:value-type="time"',
+        "255:10:10",
+    )
+    rows = [["connection_key", "request_type", "metadata.took"], ["pankki", "setup", duration]]
+    path = write_ods(tmp_path / "in.ods", rows, empty_rest=True)
+    finished = subprocess.run(
+        [sys.executable, "-m", "lac_batch", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_limit_memory,
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert results_rows(tmp_path / "in.results.xlsx")[0]["metadata.took"] == "255:10:10"
 
 
 # 255 hours, 10 minutes, 10 seconds; 20 October 2016.

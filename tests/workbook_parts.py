@@ -170,12 +170,27 @@ def _ods_cell(cell: OdsCell | str) -> str:
     return cell.xml()
 
 
-def write_ods(path: Path, rows: Sequence[Sequence[OdsCell | str]], sheet: str = "Sheet1") -> Path:
-    """An .ods with one sheet, its cells written as LibreOffice Calc writes them."""
+# How LibreOffice Calc writes the unused rest of a sheet: one row repeated to the last row, of
+# one empty cell repeated to the last column.
+_CALC_EMPTY_REST = (
+    '<table:table-row table:number-rows-repeated="1048572">'
+    '<table:table-cell table:number-columns-repeated="16384"/></table:table-row>'
+)
+
+
+def write_ods(
+    path: Path,
+    rows: Sequence[Sequence[OdsCell | str]],
+    sheet: str = "Sheet1",
+    *,
+    empty_rest: bool = False,
+) -> Path:
+    """An .ods with one sheet, its cells written as LibreOffice Calc writes them; ``empty_rest``
+    adds the padding rows Calc writes after the last used row."""
     body = "".join(
         f"<table:table-row>{''.join(_ods_cell(cell) for cell in row)}</table:table-row>"
         for row in rows
-    )
+    ) + (_CALC_EMPTY_REST if empty_rest else "")
     content = (
         '<?xml version="1.0" encoding="UTF-8"?>\n<office:document-content '
         'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
