@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lac_batch.errors import LacBatchError
+from lac_batch.file_modes import create_ledger_file, tighten_ledger_files
 from lac_batch.results import RowResult
 from lac_batch.status import Status
 
@@ -299,6 +300,8 @@ class Ledger:
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            tighten_ledger_files(path)
+            create_ledger_file(path)
             # check_same_thread=False: the submitter writes from one worker thread at a time.
             connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as error:
