@@ -164,8 +164,6 @@ def _process_file(
             fields,
             stopped_run=True,
         )
-    if outcome.results_problem:
-        fields["results_problem"] = outcome.results_problem
     if run is not None and (run.stop_reason is not None or run.refused):
         # A refused key (of one company or all) keeps the file in the inbox: once the key is
         # fixed, the next pass sends what was not sent, and the ledger skips the rest.
@@ -180,7 +178,14 @@ def _process_file(
         )
     moved = move_without_overwriting(source, archive_name(source, folders.archive))
     fields["archived"] = str(moved)
-    problem = f" {outcome.results_problem}" if outcome.results_problem else ""
+    problem = ""
+    if outcome.written.in_fallback_folder:
+        # The input is archived now, so the submit message's `report --file` hint would be stale.
+        fields["results_problem"] = outcome.written.fallback_reason
+        problem = (
+            f" The results could not be written in {folders.results} "
+            f"({outcome.written.fallback_reason}): they are in {outcome.written.path} instead."
+        )
     return FileOutcome(
         source,
         outcome.exit_code,
