@@ -1,4 +1,4 @@
-"""File modes: the ledger and its companions are private (or the group's), results follow the umask."""
+"""File modes: the ledger and its companions are private (or the group's); results follow umask."""
 
 from __future__ import annotations
 
