@@ -171,6 +171,28 @@ def submit_command(
     sys.exit(int(outcome.exit_code))
 
 
+def _print_block_lines(outcome: SubmitOutcome) -> None:
+    """What the input's result block did: rows it kept from being sent though they changed, and
+    (once) rows whose block was not trusted because it names another account or host."""
+    changed = outcome.changed_since_accepted
+    if changed:
+        click.echo(
+            f"  {len(changed)} rows were accepted earlier, as the results file says, and changed "
+            "since; they were not sent again:"
+        )
+        for row in changed[:FIRST_ISSUES_SHOWN]:
+            click.echo(f"  row {row.row_number}: changed since it was accepted: {row.changed}")
+        if len(changed) > FIRST_ISSUES_SHOWN:
+            click.echo(f"  … and {len(changed) - FIRST_ISSUES_SHOWN} more (see the error column)")
+    count, where = outcome.untrusted_blocks
+    if count:
+        said = f"say they were sent to {where}" if where else "do not say where they were sent"
+        click.echo(
+            f"  {count} rows of the results file {said}, not where this run sends: their "
+            "earlier results were not trusted, and the ledger decided what to send."
+        )
+
+
 def _print_summary(input_path: Path, outcome: SubmitOutcome, dry_run: bool) -> None:
     if dry_run:
         first = next(outcome.report.valid_rows, None)
@@ -186,6 +208,7 @@ def _print_summary(input_path: Path, outcome: SubmitOutcome, dry_run: bool) -> N
             f"  {outcome.accepted_elsewhere} rows had already been accepted under another "
             "account (see the error column)."
         )
+    _print_block_lines(outcome)
     problems = [
         result
         for result in outcome.results
