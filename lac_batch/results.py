@@ -227,12 +227,11 @@ def default_results_path(input_path: Path, file_format: FileFormat) -> Path:
 
     ``orders.csv`` → ``orders.results.csv``; ``orders.results.csv`` → ``orders.results.2.csv``
     (or the next number that is free), so names never stack and the input is never overwritten.
-    A results file that records sent rows is never chosen (see :func:`kept_results_path`).
     """
     suffix = _results_suffix(input_path, file_format)
     named = _NUMBERED_RESULTS.fullmatch(input_path.stem)
     if named is None:
-        return kept_results_path(input_path.with_name(f"{input_path.stem}.results{suffix}"))
+        return input_path.with_name(f"{input_path.stem}.results{suffix}")
     return _next_numbered(
         input_path.with_name(f"{named.group('base')}.results{suffix}"), input_path
     )
