@@ -81,7 +81,10 @@ _SETTINGS_OF_SUBMIT = (
 @click.option(
     "--notify-webhook",
     metavar="URL",
-    help="Post to this webhook when rows are rejected, failed or unknown, or the key is refused.",
+    help=(
+        "Post to this webhook when rows are invalid, rejected, failed or unknown, or the key is "
+        "refused."
+    ),
 )
 @click.option(
     "--notify-email",
