@@ -264,12 +264,16 @@ def test_password_file_others_can_read_is_refused_without_changing_the_run(
     assert smtp.messages == []
 
 
+def run_a_file_with_invalid_rows(tmp_path: Path, sandbox: Sandbox, notify: str) -> None:
+    config = setup(tmp_path, notify)
+    drop(tmp_path, "requests-with-errors.csv")
+    assert run_once(config, sandbox_env(sandbox))[0] == 1
+
+
 def test_invalid_rows_are_told_with_their_count_and_first_errors(
     tmp_path: Path, sandbox: Sandbox, webhook: WebhookReceiver
 ) -> None:
-    config = setup(tmp_path, f'webhook_url = "{webhook.url}"\n')
-    drop(tmp_path, "requests-with-errors.csv")
-    assert run_once(config, sandbox_env(sandbox))[0] == 1
+    run_a_file_with_invalid_rows(tmp_path, sandbox, f'webhook_url = "{webhook.url}"\n')
     assert names(tmp_path / "inbox") == []  # archived, as before: now someone hears of it
     (told,) = webhook.documents[0]["lac_batch"]["files"]
     assert told["trigger"] == "on_invalid"
@@ -283,7 +287,6 @@ def test_invalid_rows_are_told_with_their_count_and_first_errors(
 def test_on_invalid_can_be_turned_off(
     tmp_path: Path, sandbox: Sandbox, webhook: WebhookReceiver
 ) -> None:
-    config = setup(tmp_path, f'on_invalid = false\nwebhook_url = "{webhook.url}"\n')
-    drop(tmp_path, "requests-with-errors.csv")
-    assert run_once(config, sandbox_env(sandbox))[0] == 1
+    notify = f'on_invalid = false\nwebhook_url = "{webhook.url}"\n'
+    run_a_file_with_invalid_rows(tmp_path, sandbox, notify)
     assert webhook.documents == []
