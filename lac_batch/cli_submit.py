@@ -187,13 +187,8 @@ def _print_block_lines(outcome: SubmitOutcome) -> None:
             click.echo(f"  row {row.row_number}: changed since it was accepted: {row.changed}")
         if len(changed) > FIRST_ISSUES_SHOWN:
             click.echo(f"  … and {len(changed) - FIRST_ISSUES_SHOWN} more (see the error column)")
-    count, where = outcome.untrusted_blocks
-    if count:
-        said = f"say they were sent to {where}" if where else "do not say where they were sent"
-        click.echo(
-            f"  {count} rows of the results file {said}, not where this run sends: their "
-            "earlier results were not trusted, and the ledger decided what to send."
-        )
+    if outcome.untrusted_note:
+        click.echo(f"  {outcome.untrusted_note}.")
 
 
 def _print_summary(input_path: Path, outcome: SubmitOutcome, dry_run: bool) -> None:

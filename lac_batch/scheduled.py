@@ -33,7 +33,13 @@ from lac_batch.reader import SUFFIX_FORMATS
 from lac_batch.results import default_results_path
 from lac_batch.run_lock import RunLock, RunLockedError
 from lac_batch.run_log import RunLog
-from lac_batch.submission import LedgerUse, SubmitOptions, file_digest, submit_sheet
+from lac_batch.submission import (
+    LedgerUse,
+    SubmitOptions,
+    SubmitOutcome,
+    file_digest,
+    submit_sheet,
+)
 from lac_batch.summary import format_counts
 from lac_batch.validation import read_requests
 
@@ -156,10 +162,21 @@ def _process_file(
     return FileOutcome(
         source,
         outcome.exit_code,
-        f"{source.name}: {len(outcome.results)} rows: {counts}; results: "
+        f"{source.name}: {len(outcome.results)} rows: {counts}{_block_note(outcome)}; results: "
         f"{outcome.written.path}; archived as {moved}",
         fields,
     )
+
+
+def _block_note(outcome: SubmitOutcome) -> str:
+    """What a results file's block did, said once in the file's line (see lac_batch.rerun)."""
+    notes = []
+    changed = len(outcome.changed_since_accepted)
+    if changed:
+        notes.append(f"{changed} rows accepted earlier changed since and were not sent again")
+    if outcome.untrusted_note:
+        notes.append(outcome.untrusted_note)
+    return "".join(f"; {note}" for note in notes)
 
 
 def _unreadable(source: Path, folders: Folders, reason: str) -> FileOutcome:

@@ -120,11 +120,18 @@ class SubmitOutcome:
         return sum(1 for row in self.planned if "--force" in row.note)
 
     @property
-    def untrusted_blocks(self) -> tuple[int, str | None]:
-        """How many rows' earlier results were not trusted (sent elsewhere, or not saying
-        where), and the first place named ("" when it was not said; None when no row)."""
+    def untrusted_note(self) -> str:
+        """Said once when rows' earlier results (a results file given as input) were not
+        trusted, as they name another account or host, or none; "" when there were none."""
         ignored = [row.block_ignored for row in self.planned if row.block_ignored is not None]
-        return len(ignored), next(iter(ignored), None)
+        if not ignored:
+            return ""
+        where = ignored[0]
+        said = f"say they were sent to {where}" if where else "do not say where they were sent"
+        return (
+            f"{len(ignored)} rows of the results file {said}, not where this run sends: their "
+            "earlier results were not trusted, and the ledger decided what to send"
+        )
 
     @property
     def changed_since_accepted(self) -> list[PlannedRow]:

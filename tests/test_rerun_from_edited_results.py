@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
+import time
 from collections import Counter
 from pathlib import Path
 
+import openpyxl
 from conftest import csv_text, read_results_csv, run_cli, sandbox_env
 
 from lac_batch.sandbox import FaultConfig, Sandbox, running_sandbox
@@ -188,3 +191,44 @@ def test_force_sends_rows_the_results_file_says_were_accepted(
     ]
     assert sum(sandbox.received().values()) == 5
     assert Counter(sandbox.received().values()) == {1: 5}
+
+
+def test_xlsx_results_against_an_empty_ledger_send_nothing_again(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    source = tmp_path / "orders.xlsx"
+    workbook = openpyxl.Workbook()
+    for row in [HEADER, *ROWS[:2]]:
+        workbook.active.append(row)
+    workbook.save(source)
+    assert submit(source, sandbox)[0] == 0
+
+    code, output = submit(
+        tmp_path / "orders.results.xlsx", sandbox, ledger=tmp_path / "other" / "ledger.sqlite3"
+    )
+
+    assert code == 0, output
+    assert sum(sandbox.received().values()) == 2
+    assert "skipped 2" in output
+
+
+def test_run_skips_what_a_results_file_in_the_inbox_says_was_accepted(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    results, _ = first_submit(tmp_path, sandbox)
+    edit_in_spreadsheet(results)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    dropped = results.rename(inbox / results.name)
+    old = time.time() - 60
+    os.utime(dropped, (old, old))
+    config = tmp_path / "lac-batch.toml"
+    config.write_text(
+        f'rate = 300\nsettle_seconds = 0\n\n[folders]\ninbox = "{inbox}"\n', encoding="utf-8"
+    )
+
+    outcome = run_cli("run", "--once", "--config", config, env=sandbox_env(sandbox))
+
+    assert outcome.exit_code == 0, outcome.output
+    assert sum(sandbox.received().values()) == 3
+    assert "2 rows accepted earlier changed since and were not sent again" in outcome.output
