@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from lac_batch.api import LacClient, build_http_client
@@ -25,8 +26,8 @@ from lac_batch.exit_codes import ExitCode, most_severe
 from lac_batch.keys_file import CompanyKey, KeysFile
 from lac_batch.ledger import Ledger, LedgerError, SendingMark
 from lac_batch.ledger_recorder import LedgerRecorder
-from lac_batch.rerun import Action, PlannedRow, plan_rows
-from lac_batch.results import ResultsWritten, RowResult, write_results
+from lac_batch.rerun import Action, PlannedRow, plan_rows, sent_to_host
+from lac_batch.results import ResultsWritten, RowResult, SentTo, earlier_results, write_results
 from lac_batch.status import Status
 from lac_batch.submit import Job, StopReason, SubmitObserver, SubmitRun, SubmitSettings, Submitter
 from lac_batch.validation import RequestSheet, RowVerdict, ValidationReport, validate
@@ -129,6 +130,25 @@ class SubmitOutcome:
     @property
     def forced(self) -> int:
         return sum(1 for row in self.planned if "--force" in row.note)
+
+    @property
+    def untrusted_note(self) -> str:
+        """Said once when rows' earlier results (a results file given as input) were not
+        trusted, as they name another account or host, or none; "" when there were none."""
+        ignored = [row.block_ignored for row in self.planned if row.block_ignored is not None]
+        if not ignored:
+            return ""
+        where = ignored[0]
+        said = f"say they were sent to {where}" if where else "do not say where they were sent"
+        return (
+            f"{len(ignored)} rows of the results file {said}, not where this run sends: their "
+            "earlier results were not trusted, and the ledger decided what to send"
+        )
+
+    @property
+    def changed_since_accepted(self) -> list[PlannedRow]:
+        """Rows the results file said were accepted, not sent again though they changed."""
+        return [row for row in self.planned if row.changed]
 
 
 def file_digest(path: Path) -> str:
@@ -302,6 +322,7 @@ def submit_sheet(
         ),
     )
     by_row = {row.row_number: row.result() for row in report.rows}
+    started = datetime.now(UTC).replace(microsecond=0)
     run: SubmitRun | None = None
     planned: list[PlannedRow] = []
     run_id: int | None = None
@@ -313,6 +334,7 @@ def submit_sheet(
             file_hash=file_digest(sheet.path),
             account=options.account_name,
             base_url=normalise_base_url(options.base_url),
+            started_at=started,
         )
     invalid = report.counts[Status.INVALID]
     if options.require_all_valid and invalid:
@@ -323,6 +345,7 @@ def submit_sheet(
                 error=f"not sent: --require-all-valid and {invalid} rows are invalid",
             )
     elif not options.dry_run:
+        earlier = earlier_results(sheet.table)
         planned = plan_rows(
             report,
             ledger.ledger if ledger is not None else None,
@@ -330,6 +353,11 @@ def submit_sheet(
             account=options.account_of,
             force=ledger is not None and ledger.force,
             resend_unknown=ledger is not None and ledger.resend_unknown,
+            blocks=(
+                dict(zip(sheet.table.row_numbers, earlier, strict=True))
+                if earlier is not None
+                else None
+            ),
         )
         # Job.account picks the key: "" (the run's one key) unless a keys file is in use.
         jobs = [
@@ -362,9 +390,12 @@ def submit_sheet(
                 lookahead=2 * options.settings.concurrency,
             )
         run = asyncio.run(_send(jobs, options, observers_for(len(jobs)), recorder))
+        host = sent_to_host(options.base_url)
         for plan in planned:
             result = run.results.get(plan.row_number) if plan.action is Action.SEND else None
-            by_row[plan.row_number] = _with_note(result or plan.settled_result(), plan.note)
+            sent_to = SentTo(SentTo.where_of(host, plan.account), started).text()
+            result = replace(result or plan.settled_result(), sent_to=sent_to)
+            by_row[plan.row_number] = _with_note(result, plan.note)
     results = [by_row[row_number] for row_number in sheet.table.row_numbers]
     exit_code = _exit_code(results, run, options.dry_run)
     # Whatever happens to the results file, the run is finished in the ledger below, so that
