@@ -20,13 +20,19 @@ why :func:`build_http_client` fixes the transport. Tests prove each row against 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import math
 import ssl
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import httpx
 import truststore
@@ -35,6 +41,7 @@ from lac_batch import __version__
 from lac_batch.credentials import ApiKey
 
 __all__ = [
+    "ANSWER_READ_LIMIT",
     "ENDPOINT_PATH",
     "ERROR_CODE_KINDS",
     "EXCEPTION_KINDS",
@@ -53,6 +60,12 @@ __all__ = [
 ENDPOINT_PATH = "/service-connections/requests"
 USER_AGENT = f"lac-batch/{__version__}"
 _ERROR_TEXT_LIMIT = 300
+_DEFAULT_TIMEOUT_S = 30.0
+"""Whole-answer bound of a client built without a read timeout (only tests build one)."""
+ANSWER_READ_LIMIT = 64 * 1024
+"""Bytes of an answer's body read at most, counted on the wire and again after decoding: far
+more than the JSON envelope needs, so what a server sends (1 GiB, a gzip bomb) never decides how
+much memory a request costs. The status line decides the outcome whatever the body holds."""
 
 
 class OutcomeKind(StrEnum):
@@ -120,80 +133,195 @@ class Attempt:
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds from a Retry-After header: delay-seconds or an HTTP date; None if absent or bad."""
+    """Seconds from a Retry-After header (delay-seconds or an HTTP date), or None for "no hint".
+
+    Zero, negative, past, infinite and unparsable values are no hint: a server answering
+    ``Retry-After: 0`` for ever must not make a row loop as fast as the network allows.
+    """
     if not value:
         return None
     text = value.strip()
     try:
-        return max(0.0, float(text))
+        seconds = float(text)
     except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
+        try:
+            moment = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        seconds = (moment - (now or datetime.now(UTC))).total_seconds()
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
-def _error_text(response: httpx.Response, key: ApiKey) -> str:
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What was read of one answer: its status line and headers, and at most
+    :data:`ANSWER_READ_LIMIT` bytes of its decoded body."""
+
+    status_code: int
+    reason_phrase: str = ""
+    headers: httpx.Headers | None = None
+    body: bytes = b""
+    body_problem: str = ""
+    """Why the body is missing or cut short ("" if it was read whole)."""
+
+    def json(self) -> Any:
+        """The body as JSON, or None if it is not (or was not read whole)."""
+        if self.body_problem:
+            return None
+        try:
+            return json.loads(self.body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def header(self, name: str) -> str | None:
+        return None if self.headers is None else self.headers.get(name)
+
+
+def _error_text(answer: Answer, key: ApiKey) -> str:
     """``error: detail`` from the envelope, else the start of the body."""
-    try:
-        envelope = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        envelope = None
+    envelope = answer.json()
     if isinstance(envelope, dict) and ("error" in envelope or "detail" in envelope):
         parts = [str(envelope[name]) for name in ("error", "detail") if envelope.get(name)]
         text = ": ".join(parts)
     else:
-        text = response.text.strip().replace("\r", " ").replace("\n", " ")
-    reason = response.reason_phrase or "HTTP"
-    text = f"{response.status_code} {reason}" + (f": {text}" if text else "")
+        text = answer.text[: _ERROR_TEXT_LIMIT * 2].strip().replace("\r", " ").replace("\n", " ")
+    if answer.body_problem:
+        text = f"{text} ({answer.body_problem})" if text else answer.body_problem
+    reason = answer.reason_phrase or "HTTP"
+    text = f"{answer.status_code} {reason}" + (f": {text}" if text else "")
     return key.redact(text)[:_ERROR_TEXT_LIMIT]
 
 
-def _envelope_error(response: httpx.Response) -> str:
-    try:
-        envelope = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return ""
+def _envelope_error(answer: Answer) -> str:
+    envelope = answer.json()
     error = envelope.get("error") if isinstance(envelope, dict) else None
     return error if isinstance(error, str) else ""
 
 
-def classify_response(response: httpx.Response, key: ApiKey) -> Attempt:
-    status = response.status_code
+def classify_response(response: httpx.Response | Answer, key: ApiKey) -> Attempt:
+    """The outcome an answer proves; an httpx response must have been read already."""
+    answer = (
+        response
+        if isinstance(response, Answer)
+        else Answer(
+            response.status_code, response.reason_phrase, response.headers, response.content
+        )
+    )
+    status = answer.status_code
     kind = STATUS_KINDS.get(status)
     if any(status == code for code, _ in ERROR_CODE_KINDS):
-        kind = ERROR_CODE_KINDS.get((status, _envelope_error(response)), kind)
+        kind = ERROR_CODE_KINDS.get((status, _envelope_error(answer)), kind)
     if kind is None:
         kind = OutcomeKind.AMBIGUOUS if 200 <= status < 300 else OutcomeKind.REJECTED
     if kind is OutcomeKind.ACCEPTED:
-        try:
-            answer = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            answer = None
-        event_id = answer.get("event_id") if isinstance(answer, dict) else None
+        parsed = answer.json()
+        event_id = parsed.get("event_id") if isinstance(parsed, dict) else None
         if isinstance(event_id, str) and event_id:
-            return Attempt(kind, status, event_id)
+            return Attempt(kind, status, key.redact(event_id)[:_ERROR_TEXT_LIMIT])
+        if answer.body_problem:
+            note = f"202 Accepted, but its event_id could not be read: {answer.body_problem}"
+            return Attempt(kind, status, "", key.redact(note)[:_ERROR_TEXT_LIMIT])
         return Attempt(kind, status, "", "202 Accepted, but the answer had no event_id")
     retry_after = None
     if kind in (OutcomeKind.RATE_LIMITED, OutcomeKind.NOT_DELIVERED):
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-    error = _error_text(response, key)
+        retry_after = parse_retry_after(answer.header("Retry-After"))
+    error = _error_text(answer, key)
     if 200 <= status < 300:
         error += " (expected 202 Accepted; the request may have been processed)"
     return Attempt(kind, status, "", error, retry_after)
 
 
-def classify_exception(error: Exception, key: ApiKey) -> Attempt:
+def classify_exception(error: BaseException, key: ApiKey) -> Attempt:
+    """What a failure without an answer proves. An exception of a type not in
+    :data:`EXCEPTION_KINDS` proves nothing: the request may have left, so it is AMBIGUOUS."""
+    detail = key.redact(str(error))[:_ERROR_TEXT_LIMIT]
+    named = f"{type(error).__name__}{': ' + detail if detail else ''}"
     for exception_type, kind, description in EXCEPTION_KINDS:
         if isinstance(error, exception_type):
-            detail = key.redact(str(error))[:_ERROR_TEXT_LIMIT]
-            text = f"{description} ({type(error).__name__}{': ' + detail if detail else ''})"
-            return Attempt(kind, None, "", text)
-    raise error
+            return Attempt(kind, None, "", f"{description} ({named})")
+    return Attempt(OutcomeKind.AMBIGUOUS, None, "", f"unexpected failure while sending ({named})")
+
+
+class _BoundedDecoder:
+    """Undoes a Content-Encoding (gzip, deflate, or none) producing at most ``limit`` + 1 bytes,
+    so a gzip bomb is never expanded further than that."""
+
+    def __init__(self, content_encoding: str, limit: int) -> None:
+        self._limit = limit
+        self._out = 0
+        self._stages: list[Any] = []
+        # Encodings are listed in the order they were applied: undo them from the last.
+        for coding in reversed([c.strip().lower() for c in content_encoding.split(",")]):
+            if coding in ("", "identity"):
+                continue
+            if coding in ("gzip", "x-gzip"):
+                self._stages.append(zlib.decompressobj(16 + zlib.MAX_WBITS))
+            elif coding == "deflate":
+                self._stages.append(_DeflateStage())
+            else:
+                raise ValueError(f"its Content-Encoding {coding!r} is not supported")
+
+    def decode(self, data: bytes) -> bytes:
+        room = self._limit + 1 - self._out
+        for stage in self._stages:
+            # max_length stops expansion here; the rest of the input is never decompressed.
+            data = stage.decompress(data, room) if room > 0 else b""
+        self._out += len(data)
+        return data
+
+
+class _DeflateStage:
+    """Undoes "deflate": zlib-wrapped by the standard, raw in practice; both, as httpx does."""
+
+    def __init__(self) -> None:
+        self._inner: Any = zlib.decompressobj()
+        self._first = True
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        if self._first:
+            self._first = False
+            try:
+                return bytes(self._inner.decompress(data, max_length))
+            except zlib.error:
+                self._inner = zlib.decompressobj(-zlib.MAX_WBITS)
+        return bytes(self._inner.decompress(data, max_length))
+
+
+async def _read_body(response: httpx.Response, limit: int) -> tuple[bytes, str]:
+    """At most ``limit`` bytes of the decoded body, and why it is incomplete ("" if whole).
+
+    Reads the raw stream (``aiter_raw``, not httpx's own decoding, which expands each wire chunk
+    whole) and stops as soon as more than ``limit`` bytes came on the wire or out of decoding.
+    """
+    if response.is_stream_consumed:
+        # Only an answer made in memory (httpx.MockTransport) comes already read and decoded.
+        content = response.content
+        return content[:limit], "" if len(content) <= limit else _too_large(limit)
+    try:
+        decoder = _BoundedDecoder(response.headers.get("Content-Encoding", ""), limit)
+    except ValueError as unsupported:
+        return b"", f"{unsupported}"
+    wire = 0
+    body = bytearray()
+    async for chunk in response.aiter_raw():
+        wire += len(chunk)
+        try:
+            body += decoder.decode(chunk)
+        except zlib.error as error:
+            return b"", f"its body could not be decoded ({error})"
+        if wire > limit or len(body) > limit:
+            return bytes(body[:limit]), _too_large(limit)
+    return bytes(body), ""
+
+
+def _too_large(limit: int) -> str:
+    return f"the answer was larger than {limit // 1024} KiB"
 
 
 def tls_context(ca_bundle: Path | None) -> ssl.SSLContext:
@@ -229,6 +357,8 @@ class LacClient:
         self._http = http
         self._url = base_url.rstrip("/") + ENDPOINT_PATH
         self._key = key
+        timeout = http.timeout.read
+        self._timeout = timeout if timeout is not None else _DEFAULT_TIMEOUT_S
 
     @property
     def url(self) -> str:
@@ -237,18 +367,74 @@ class LacClient:
     async def send(
         self, body_json: str, idempotency_key: str, key: ApiKey | None = None
     ) -> Attempt:
-        """POST one canonical body with ``key`` (default: the client's); never raises for
-        network trouble, returns what it proved."""
+        """POST one canonical body with ``key`` (default: the client's); never raises (except
+        when cancelled): returns what it proved.
+
+        Opening the connection has httpx's connect timeout. From the moment the request starts
+        being written, the whole answer (status line, headers and body) gets at most the
+        client's timeout, measured by the clock: httpx's own timeout is per socket read, so a
+        server trickling a byte a second would never time out.
+        """
         key = key or self._key
         headers = {
             "Authorization": f"Bearer {key.reveal()}",
             "Content-Type": "application/json",
             "Idempotency-Key": idempotency_key,
+            # Only what _BoundedDecoder can undo within its limit.
+            "Accept-Encoding": "gzip, deflate",
         }
+        timeout = self._timeout
+        response: httpx.Response | None = None
         try:
-            response = await self._http.post(
-                self._url, content=body_json.encode("utf-8"), headers=headers
-            )
-        except httpx.TransportError as error:
-            return classify_exception(error, key)
-        return classify_response(response, key)
+            async with asyncio.timeout(None) as deadline:
+                request = self._http.build_request(
+                    "POST",
+                    self._url,
+                    content=body_json.encode("utf-8"),
+                    headers=headers,
+                    extensions={"trace": _deadline_from_first_write(deadline, timeout)},
+                )
+                response = await self._http.send(request, stream=True)
+                # A transport that does not trace (a test's MockTransport) starts the clock here.
+                if deadline.when() is None:
+                    deadline.reschedule(asyncio.get_running_loop().time() + timeout)
+                try:
+                    body, problem = await _read_body(response, ANSWER_READ_LIMIT)
+                finally:
+                    await _close_quietly(response)
+        except TimeoutError:
+            if response is None:
+                return Attempt(
+                    OutcomeKind.AMBIGUOUS,
+                    None,
+                    "",
+                    f"no complete answer within the timeout of {timeout:g} s",
+                )
+            body, problem = b"", f"its body did not arrive within the timeout of {timeout:g} s"
+        except Exception as error:
+            if response is None:
+                return classify_exception(error, key)
+            body, problem = b"", f"its body could not be read ({type(error).__name__})"
+        answer = Answer(
+            response.status_code, response.reason_phrase, response.headers, body, problem
+        )
+        return classify_response(answer, key)
+
+
+def _deadline_from_first_write(
+    deadline: asyncio.Timeout, timeout: float
+) -> Callable[[str, dict[str, Any]], Any]:
+    """An httpcore ``trace`` hook that starts the whole-answer clock when the request headers
+    start being written, so connecting keeps its own bound (and its meaning: nothing sent)."""
+
+    async def trace(event: str, info: dict[str, Any]) -> None:
+        if event.endswith("send_request_headers.started") and deadline.when() is None:
+            deadline.reschedule(asyncio.get_running_loop().time() + timeout)
+
+    return trace
+
+
+async def _close_quietly(response: httpx.Response) -> None:
+    """Closing a half-read answer drops its connection; a failure to do so changes nothing."""
+    with contextlib.suppress(Exception):
+        await response.aclose()

@@ -214,7 +214,7 @@ SETTINGS: tuple[Setting, ...] = (
         "--timeout",
         _positive_float,
         30.0,
-        "seconds to wait for one answer",
+        "seconds to connect, and for one whole answer once the request starts being written",
     ),
     Setting(
         "max_attempts",
@@ -232,7 +232,7 @@ SETTINGS: tuple[Setting, ...] = (
         "--max-wait",
         _non_negative_float,
         900.0,
-        "seconds one row may wait on 429 answers in all",
+        "seconds one row may wait after 429 and 503 answers in all, by the clock",
     ),
     Setting(
         "retry_ambiguous",

@@ -8,19 +8,27 @@ happens: answers, network failures, a refused key, an interruption. What is rese
     REJECTED       → rejected (three 404s before any other answer: wrong base URL, stop)
     AUTH_REFUSED   → stop the run; this row and all unsent rows → not_sent
     RATE_LIMITED   → pause every worker for Retry-After (or backoff), resend; not counted as an
-                     attempt, but a row waits at most max_wait in all, then failed
-    NOT_DELIVERED  → backoff with jitter, resend up to max_attempts, then failed
+                     attempt
+    NOT_DELIVERED  → backoff with jitter (or a 503's Retry-After), resend up to max_attempts,
+                     then failed
     AMBIGUOUS      → unknown; with retry_ambiguous, resend with the same Idempotency-Key up to
                      max_attempts (still unknown if none of them is answered)
 
+A row's waits after answers that ask it to wait (429, 503, …) are measured by the clock and
+bounded by max_wait in all, then it is failed; a Retry-After that gives no usable hint (zero,
+negative, past) waits as if absent, never less than :data:`MIN_WAIT_WITHOUT_HINT_S`.
+
 A row that had an AMBIGUOUS attempt never ends ``failed`` or ``not_sent``: it may have been
-processed, so it ends ``unknown`` unless a later attempt is answered.
+processed, so it ends ``unknown`` unless a later attempt is answered. Nor does an exception of
+any kind end a worker or leave a row without a result: unexpected trouble once an attempt may
+have left makes the row ``unknown``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -35,6 +43,7 @@ from lac_batch.status import Status
 
 __all__ = [
     "DEFAULT_SETTINGS",
+    "MIN_WAIT_WITHOUT_HINT_S",
     "WRONG_BASE_URL_AFTER_404S",
     "Job",
     "SendGate",
@@ -46,6 +55,11 @@ __all__ = [
 ]
 
 WRONG_BASE_URL_AFTER_404S = 3
+MIN_WAIT_WITHOUT_HINT_S = 1.0
+"""The shortest wait after an answer that asks to wait without a usable Retry-After: however
+the server answers, one row is never resent faster than about once a second."""
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,10 +71,14 @@ class SubmitSettings:
     timeout: float = 30.0
     max_attempts: int = 5
     max_wait: float = 15 * 60.0
-    """Seconds one row may spend waiting on 429 answers in all."""
+    """Seconds one row may spend waiting after answers that ask it to wait (429, 503), in all,
+    measured by the clock."""
     retry_ambiguous: bool = False
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
+    hintless_wait_floor: float = MIN_WAIT_WITHOUT_HINT_S
+    """Least wait after an answer asking to wait without a usable Retry-After (tests of the
+    policy shorten it)."""
 
 
 DEFAULT_SETTINGS = SubmitSettings()
@@ -119,9 +137,18 @@ _AMBIGUOUS_ADVICE = (
 class _RowState:
     attempts: int = 0
     counted: int = 0
-    rate_limited_wait: float = 0.0
+    waits: int = 0
+    """Waits asked for by the server so far (they make the next backoff longer)."""
+    waited: float = 0.0
+    """Clock seconds spent so far between such answers and the next attempt."""
+    waiting_since: float | None = None
+    """When the current such wait began (loop time), None when not waiting."""
     maybe_processed: bool = False
     last: Attempt | None = None
+
+
+_ASKED_TO_WAIT = (OutcomeKind.RATE_LIMITED, OutcomeKind.NOT_DELIVERED)
+"""Kinds of answers (with a status) whose waits count against max_wait."""
 
 
 class Submitter:
@@ -200,6 +227,10 @@ class Submitter:
             except asyncio.CancelledError:
                 self._finish(job, self._unsent(job, state, in_flight=True))
                 raise
+            except Exception as error:
+                # A bug or a surprise must cost at most this row's certainty, never the worker.
+                _log.debug("unexpected failure sending row %s", job.row_number, exc_info=True)
+                result = self._unexpected(job, state, error)
             self._finish(job, result)
 
     def _finish(self, job: Job, result: RowResult) -> None:
@@ -207,7 +238,25 @@ class Submitter:
             return
         self._run.results[job.row_number] = result
         for observer in self._observers:
-            observer.row_finished(job, result)
+            try:
+                observer.row_finished(job, result)
+            except Exception as error:
+                # The row has its result; an observer (progress, notification, the ledger's
+                # outcome, left `sending` and so reported unknown later) must not cost the others.
+                _log.warning("recording the result of row %s failed: %r", job.row_number, error)
+
+    def _unexpected(self, job: Job, state: _RowState, error: Exception) -> RowResult:
+        """The result of a row whose delivery raised: unknown once an attempt may have left."""
+        what = f"unexpected failure ({type(error).__name__}: {error})"[:300]
+        if state.attempts:
+            return RowResult(
+                job.row_number,
+                Status.UNKNOWN,
+                http_status=state.last.http_status if state.last else None,
+                error=f"{what}; {_AMBIGUOUS_ADVICE}",
+                attempts=state.attempts,
+            )
+        return RowResult(job.row_number, Status.NOT_SENT, error=f"not sent: {what}")
 
     # --- one row --------------------------------------------------------------------------
 
@@ -216,6 +265,30 @@ class Submitter:
             self._settings.backoff_cap, self._settings.backoff_base * 2 ** (attempt_number - 1)
         )
         return self._rng.uniform(0, ceiling)
+
+    def _asked_wait(self, state: _RowState, attempt: Attempt) -> float | None:
+        """How long to wait after an answer asking to wait, or None once max_wait is spent.
+
+        The server's hint is capped by what is left of max_wait; without a usable hint the wait
+        grows with each one, with jitter, and is never under ``hintless_wait_floor``.
+        """
+        left = self._settings.max_wait - state.waited
+        if left <= 0:
+            return None
+        state.waits += 1
+        wait = attempt.retry_after
+        if wait is None:
+            wait = self._settings.hintless_wait_floor + self._backoff(state.waits)
+        if attempt.kind is OutcomeKind.NOT_DELIVERED:
+            wait = max(wait, self._backoff(state.counted))
+        state.waiting_since = asyncio.get_running_loop().time()
+        return min(wait, left)
+
+    def _stop_waiting(self, state: _RowState) -> None:
+        """Add the clock time since the wait began (pauses of other rows included) to the row's."""
+        if state.waiting_since is not None:
+            state.waited += asyncio.get_running_loop().time() - state.waiting_since
+            state.waiting_since = None
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake at once when the run is stopped."""
@@ -318,6 +391,7 @@ class Submitter:
                     StopReason.RECORDING_FAILED, f"the ledger could not be written: {error}"
                 )
                 return self._unsent(job, state)
+            self._stop_waiting(state)
             state.attempts += 1
             for observer in self._observers:
                 observer.attempt_starting(job, state.attempts)
@@ -356,18 +430,22 @@ class Submitter:
                     error=f"not sent: {problem}",
                     attempts=state.attempts,
                 )
-            if kind is OutcomeKind.RATE_LIMITED:
-                wait = attempt.retry_after
+            if kind is not OutcomeKind.RATE_LIMITED:
+                state.counted += 1
+            wait: float | None = None
+            if kind in _ASKED_TO_WAIT and attempt.http_status is not None:
+                wait = self._asked_wait(state, attempt)
                 if wait is None:
-                    wait = self._backoff(state.counted + 1)
-                if state.rate_limited_wait + wait > settings.max_wait:
                     return self._exhausted(
-                        job, state, f"rate limited (429) for longer than {settings.max_wait:g} s"
+                        job,
+                        state,
+                        f"the server kept asking to wait for longer than --max-wait "
+                        f"({settings.max_wait:g} s)",
                     )
-                state.rate_limited_wait += wait
+            if kind is OutcomeKind.RATE_LIMITED:
+                assert wait is not None
                 pacer.pause_until(asyncio.get_running_loop().time() + wait)
                 continue
-            state.counted += 1
             if kind is OutcomeKind.AMBIGUOUS:
                 state.maybe_processed = True
                 if not settings.retry_ambiguous:
@@ -380,4 +458,4 @@ class Submitter:
                     )
             if state.counted >= settings.max_attempts:
                 return self._exhausted(job, state, f"gave up after {state.attempts} attempts")
-            await self._pause(max(attempt.retry_after or 0.0, self._backoff(state.counted)))
+            await self._pause(self._backoff(state.counted) if wait is None else wait)

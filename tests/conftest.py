@@ -86,9 +86,15 @@ def read_results_csv(path: Path) -> list[dict[str, str]]:
 
 
 @pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    """A sandbox on 127.0.0.1 with the default keys and no faults (change with set_faults)."""
-    with running_sandbox() as server:
+def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    """A sandbox on 127.0.0.1 with the default keys and no faults (change with set_faults).
+
+    It ignores Idempotency-Key, as the real API may, so a request sent twice becomes two events
+    and every test that counts events catches a double send; tests of the sandbox's own
+    idempotency mark themselves ``honours_idempotency_key``.
+    """
+    honour = request.node.get_closest_marker("honours_idempotency_key") is not None
+    with running_sandbox(honour_idempotency_key=honour) as server:
         yield server
 
 

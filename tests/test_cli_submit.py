@@ -6,6 +6,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from conftest import HEADER, SAMPLES, csv_text, read_results_csv, run_cli, sandbox_env
 
 from lac_batch.sandbox import SANDBOX_READ_KEY, FaultConfig, Sandbox
@@ -111,6 +112,7 @@ def test_closed_after_processing_is_unknown_and_not_resent(
     assert len(sandbox.events()) == 36
 
 
+@pytest.mark.honours_idempotency_key  # --retry-ambiguous is for servers that honour the key
 def test_retry_ambiguous_gives_exactly_one_event_per_row(tmp_path: Path, sandbox: Sandbox) -> None:
     sandbox.set_faults(FaultConfig(p_close_after=0.1, p_close_before=0.05, p_500=0.05, seed=9))
     path = sample(tmp_path)

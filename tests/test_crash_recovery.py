@@ -10,13 +10,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import SAMPLES, read_results_csv, run_cli, sandbox_env
 
 from lac_batch.payload import canonical_json
-from lac_batch.sandbox import FaultConfig, Sandbox
+from lac_batch.sandbox import FaultConfig, Sandbox, running_sandbox
 from lac_batch.validation import read_requests, validate
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
@@ -27,6 +28,15 @@ FINAL = {"accepted", "skipped", "rejected", "failed", "unknown", "not_sent"}
 def bodies_by_row(path: Path) -> dict[int, str]:
     report = validate(read_requests(path))
     return {row.row_number: row.body_json or "" for row in report.rows}
+
+
+@pytest.fixture
+def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    """Odd trials rerun with --resend-unknown, which is safe only where the key is replayed;
+    even trials face a server that ignores Idempotency-Key, as the real API may."""
+    honour = request.node.callspec.params["trial"] % 2 == 1
+    with running_sandbox(honour_idempotency_key=honour) as server:
+        yield server
 
 
 @pytest.mark.parametrize("trial", range(20))

@@ -150,6 +150,7 @@ def test_file_moved_to_failed_is_told(
     assert "*broken.xlsx* could not be read; moved to" in webhook.documents[0]["text"]
 
 
+@pytest.mark.honours_idempotency_key  # two ledgers send the same rows: replays keep event_ids equal
 def test_unreachable_webhook_leaves_exit_code_and_results_unchanged(
     tmp_path: Path, sandbox: Sandbox, closed_port: int
 ) -> None:

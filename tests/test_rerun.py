@@ -72,6 +72,7 @@ def test_rejected_rows_are_sent_again(tmp_path: Path, sandbox: Sandbox) -> None:
         assert rows[0]["attempts"] == "1"
 
 
+@pytest.mark.honours_idempotency_key  # --resend-unknown relies on the server replaying the key
 def test_unknown_rows_are_held_until_resend_unknown(tmp_path: Path, sandbox: Sandbox) -> None:
     sandbox.set_faults(FaultConfig(p_close_after=1.0))
     path = sample(tmp_path)

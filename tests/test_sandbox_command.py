@@ -70,7 +70,7 @@ def test_serves_until_ctrl_c_then_exits_0_without_a_traceback(tmp_path: Path) ->
     )
     try:
         assert process.stdout is not None
-        banner = [process.stdout.readline() for _ in range(7)]
+        banner = [process.stdout.readline() for _ in range(8)]
         base_url = banner[0].split()[-1]
         with httpx.Client(base_url=base_url, trust_env=False) as client:
             response = client.post(ENDPOINT, json=VALID_BODY, headers=WRITE)
@@ -87,5 +87,6 @@ def test_serves_until_ctrl_c_then_exits_0_without_a_traceback(tmp_path: Path) ->
     shown = "".join(banner)
     assert SANDBOX_WRITE_KEY in shown and SANDBOX_READ_KEY in shown
     assert "latency_s=0.01, seed=3" in shown
+    assert "Idempotency-Key: honoured" in shown
     assert banner[-1] == "Press Ctrl-C to stop.\n"
     assert [event.event_id for event in read_event_log(log_path)] == [response.json()["event_id"]]

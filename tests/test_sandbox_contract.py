@@ -118,6 +118,7 @@ def test_rate_limit_answer_matches_the_spec() -> None:
     assert_matches_spec(response)
 
 
+@pytest.mark.honours_idempotency_key
 def test_in_flight_answer_matches_the_spec(sandbox: Sandbox, client: httpx.Client) -> None:
     # A 409 needs the first request still in flight: a client that gives up leaves it running.
     sandbox.set_faults(FaultConfig(latency_s=0.3))

@@ -26,6 +26,9 @@ from lac_batch.sandbox import (
     running_sandbox,
 )
 
+# The sandbox's own Idempotency-Key handling is under test here.
+pytestmark = pytest.mark.honours_idempotency_key
+
 
 def test_same_key_and_body_replays_the_202_without_a_new_event(
     sandbox: Sandbox, client: httpx.Client

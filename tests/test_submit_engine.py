@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import httpx
 
@@ -14,7 +15,14 @@ from lac_batch.results import RowResult
 from lac_batch.status import Status
 from lac_batch.submit import Job, StopReason, SubmitRun, SubmitSettings, Submitter
 
-FAST = SubmitSettings(rate=1000, concurrency=2, max_attempts=3, backoff_base=0.001, max_wait=5)
+FAST = SubmitSettings(
+    rate=1000,
+    concurrency=2,
+    max_attempts=3,
+    backoff_base=0.001,
+    max_wait=5,
+    hintless_wait_floor=0.001,
+)
 Script = Callable[[httpx.Request, int], httpx.Response | Exception]
 
 
@@ -121,13 +129,14 @@ def test_429_waits_do_not_count_as_attempts() -> None:
     assert attempts == {"key-2": 5}  # more than max_attempts=3: 429s are not counted
 
 
-def test_429_longer_than_max_wait_fails() -> None:
+def test_a_retry_after_longer_than_max_wait_is_cut_to_what_is_left_then_failed() -> None:
+    settings = replace(FAST, max_wait=0.2)
     outcome, attempts = run(
-        lambda request, n: httpx.Response(429, headers={"Retry-After": "60"}), jobs(1)
+        lambda request, n: httpx.Response(429, headers={"Retry-After": "60"}), jobs(1), settings
     )
     assert outcome.results[2].status is Status.FAILED
-    assert "longer than 5 s" in outcome.results[2].error
-    assert attempts == {"key-2": 1}
+    assert "kept asking to wait for longer than --max-wait (0.2 s)" in outcome.results[2].error
+    assert attempts == {"key-2": 2}
 
 
 def test_401_stops_the_run_and_leaves_the_rest_not_sent() -> None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,7 +39,7 @@ from lac_batch.sandbox.idempotency import Claim, IdempotencyStore, Outcome, body
 from lac_batch.sandbox.keys import KeyRing, SandboxKey
 from lac_batch.sandbox.validation import InvalidBody, validated_body
 
-__all__ = ["BASE_PATH", "ENDPOINT_PATH", "SandboxState", "build_app"]
+__all__ = ["BASE_PATH", "ENDPOINT_PATH", "ReceivedLog", "SandboxState", "build_app"]
 
 BASE_PATH = "/portal"
 """Where the API lives under the server's root, as in production."""
@@ -52,6 +54,23 @@ _GATEWAY_ANSWERS: Mapping[Fault, tuple[ErrorCode, str]] = {
 }
 
 
+class ReceivedLog:
+    """How many POSTs reached the endpoint per ``Idempotency-Key`` (None: sent without one),
+    whatever they were answered. Events hide a double send when keys are honoured; this does not."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[str | None] = Counter()
+        self._lock = threading.Lock()
+
+    def record(self, idempotency_key: str | None) -> None:
+        with self._lock:
+            self._counts[idempotency_key] += 1
+
+    def counts(self) -> Counter[str | None]:
+        with self._lock:
+            return Counter(self._counts)
+
+
 @dataclass
 class SandboxState:
     """Everything a running sandbox holds; shared by the app and the handle that controls it."""
@@ -60,15 +79,26 @@ class SandboxState:
     faults: FaultInjector
     events: EventLog
     idempotency: IdempotencyStore = field(default_factory=IdempotencyStore)
-    received_keys: list[str | None] = field(default_factory=list)
-    """The Idempotency-Key of every POST received, in order (None: sent without one)."""
+    honour_idempotency_key: bool = True
+    """False: every request is processed anew whatever its key, as the real API may do (the
+    spec does not document the header), so a double send becomes two events."""
+    received: ReceivedLog = field(default_factory=ReceivedLog)
 
     @classmethod
     def create(
-        cls, faults: FaultConfig, keys: Iterable[SandboxKey], log_path: Path | None
+        cls,
+        faults: FaultConfig,
+        keys: Iterable[SandboxKey],
+        log_path: Path | None,
+        honour_idempotency_key: bool = True,
     ) -> SandboxState:
         """A fresh state; opens the event log file, which ``events.close()`` closes."""
-        return cls(KeyRing(keys), FaultInjector(faults), EventLog(log_path))
+        return cls(
+            KeyRing(keys),
+            FaultInjector(faults),
+            EventLog(log_path),
+            honour_idempotency_key=honour_idempotency_key,
+        )
 
 
 def build_app(state: SandboxState) -> Starlette:
@@ -91,8 +121,7 @@ class _ServiceConnectionRequests:
         self._state = state
 
     async def post(self, request: Request) -> Response | ConnectionDrop:
-        # list.append is atomic, so the handle may copy the list from another thread.
-        self._state.received_keys.append(request.headers.get("idempotency-key"))
+        self._state.received.record(request.headers.get("idempotency-key"))
         decision = self._state.faults.draw()
         if decision.fault is not None and decision.fault in _GATEWAY_ANSWERS:
             code, detail = _GATEWAY_ANSWERS[decision.fault]
@@ -114,8 +143,10 @@ class _ServiceConnectionRequests:
         if isinstance(authenticated, JSONResponse):
             return authenticated
         idempotency_key = headers.get("idempotency-key")
-        if idempotency_key is None:
-            outcome = await self._accept_or_reject(raw_body, authenticated, None, delay_s)
+        if idempotency_key is None or not self._state.honour_idempotency_key:
+            outcome = await self._accept_or_reject(
+                raw_body, authenticated, idempotency_key, delay_s
+            )
             return _respond(outcome, replayed=False)
         company_id = authenticated.company_id
         answered = self._claim(company_id, idempotency_key, raw_body)

@@ -76,6 +76,11 @@ class _CannotServe(click.ClickException):
     help="Requests per second admitted; the rest get 429 with Retry-After.",
 )
 @click.option("--seed", type=int, help="Seed for the faults, to repeat a run.")
+@click.option(
+    "--ignore-idempotency-key",
+    is_flag=True,
+    help="Process every request anew whatever its Idempotency-Key, as the real API may.",
+)
 def sandbox_command(
     host: str,
     port: int,
@@ -90,6 +95,7 @@ def sandbox_command(
     p_close_after: float,
     rate_limit: int | None,
     seed: int | None,
+    ignore_idempotency_key: bool,
 ) -> None:
     """Serve a local LAC sandbox API until Ctrl-C, optionally misbehaving on purpose."""
     try:
@@ -115,23 +121,34 @@ def sandbox_command(
             "Try another --port, or --port 0 for a free one."
         ) from None
     try:
-        state = SandboxState.create(faults, DEFAULT_SANDBOX_KEYS, log_path)
+        state = SandboxState.create(
+            faults,
+            DEFAULT_SANDBOX_KEYS,
+            log_path,
+            honour_idempotency_key=not ignore_idempotency_key,
+        )
     except OSError as unwritable:
         listening.close()
         raise _CannotServe(
             f"cannot write the event log {log_path}: {unwritable.strerror}"
         ) from None
     url = base_url(host, listening.getsockname()[1])
-    run_in_foreground(state, host, listening, announce=lambda: _announce(url, faults, log_path))
+    run_in_foreground(
+        state,
+        host,
+        listening,
+        announce=lambda: _announce(url, faults, log_path, not ignore_idempotency_key),
+    )
 
 
-def _announce(url: str, faults: FaultConfig, log_path: Path | None) -> None:
+def _announce(url: str, faults: FaultConfig, log_path: Path | None, honoured: bool) -> None:
     click.echo(f"LAC sandbox serving at {url}")
     click.echo(f"  write key: {SANDBOX_WRITE_KEY}")
     click.echo(f"  read key:  {SANDBOX_READ_KEY} (POST refused with 403)")
     click.echo(f"  company:   {SANDBOX_COMPANY_ID}")
     click.echo(f"  event log: {log_path if log_path is not None else 'memory only'}")
     click.echo(f"  faults:    {_describe(faults)}")
+    click.echo(f"  Idempotency-Key: {'honoured' if honoured else 'ignored'}")
     click.echo("Press Ctrl-C to stop.")
 
 

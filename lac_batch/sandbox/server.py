@@ -56,14 +56,13 @@ class Sandbox:
         self.log_path = state.events.path
         """The JSON-lines event log, or None if events are kept in memory only."""
 
+    def received(self) -> Counter[str | None]:
+        """POSTs received so far per Idempotency-Key, however they were answered (a copy)."""
+        return self._state.received.counts()
+
     def events(self) -> list[SandboxEvent]:
         """The events accepted so far, oldest first (a copy; safe from any thread)."""
         return self._state.events.events()
-
-    def received(self) -> Counter[str | None]:
-        """How many POSTs arrived with each Idempotency-Key, whatever was answered (faults and
-        replays included): what a client really sent, where events count only acceptances."""
-        return Counter(list(self._state.received_keys))
 
     def revoke_key(self, key: str) -> None:
         """Answer 401 to every later request made with ``key``."""
@@ -120,18 +119,21 @@ def running_sandbox(
     keys: Iterable[SandboxKey] | None = None,
     log_path: Path | str | None = None,
     host: str = "127.0.0.1",
+    honour_idempotency_key: bool = True,
 ) -> Iterator[Sandbox]:
     """Start a sandbox on a free port of ``host`` and stop it on exit.
 
-    ``keys`` replaces the two default keys when given. On entry the server is accepting
-    connections; on exit it has stopped, its thread has ended, and its socket and event log are
-    closed.
+    ``keys`` replaces the two default keys when given; ``honour_idempotency_key=False`` makes it
+    process every request anew, as an API that ignores the header would. On entry the server is
+    accepting connections; on exit it has stopped, its thread has ended, and its socket and event
+    log are closed.
     """
     with ExitStack() as cleanup:
         state = SandboxState.create(
             faults,
             DEFAULT_SANDBOX_KEYS if keys is None else keys,
             None if log_path is None else Path(log_path),
+            honour_idempotency_key,
         )
         cleanup.callback(state.events.close)
         listening = bind_socket(host, 0)
