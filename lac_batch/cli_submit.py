@@ -129,6 +129,7 @@ def submit_command(
     options = submit_options_from(
         settings,
         key,
+        embedded_sandbox=sandbox,
         company_keys=company_keys,
         allow_duplicates=allow_duplicates,
         dry_run=dry_run,

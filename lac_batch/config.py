@@ -471,7 +471,10 @@ def resolve_settings(
     for setting in SETTINGS:
         flag_value = flags.get(setting.name)
         if flag_value is not None and flag_value is not False:
-            values[setting.name] = setting.parse(flag_value)
+            try:
+                values[setting.name] = setting.parse(flag_value)
+            except ValueError as error:
+                raise UsageError(f"{setting.flag} must be {error}, not {flag_value!r}.") from None
             sources[setting.name] = f"flag {setting.flag}"
             continue
         if setting.env and environ.get(setting.env):
