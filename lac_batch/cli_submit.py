@@ -110,8 +110,9 @@ def submit_command(
 ) -> None:
     """Validate INPUT, send every valid row to the LAC API, and write a results file.
 
-    Exit code 0: all rows accepted or skipped; 1: some not; 2: usage or input error, nothing
-    sent; 3: API key refused; 4: another run holds the ledger; 130: interrupted.
+    Exit code 0: all rows accepted or skipped; 1: some not; 2: usage or input error, or a wrong
+    base URL: nothing delivered; 3: API key refused; 4: another run holds the ledger; 130:
+    interrupted.
     """
     settings = effective_settings(config_path, flags)
     if sandbox:
@@ -187,16 +188,24 @@ def _print_summary(input_path: Path, outcome: SubmitOutcome, dry_run: bool) -> N
             f"  {outcome.accepted_elsewhere} rows had already been accepted under another "
             "account (see the error column)."
         )
+    run = outcome.run
+    # A wrong base URL is said once, below, not again for every row it failed or left unsent.
+    said_once = (
+        {Status.FAILED, Status.NOT_SENT}
+        if run is not None and run.stop_reason is StopReason.WRONG_BASE_URL
+        else set()
+    )
     problems = [
         result
         for result in outcome.results
-        if result.error and result.status not in (Status.ACCEPTED, Status.SKIPPED)
+        if result.error
+        and result.status not in (Status.ACCEPTED, Status.SKIPPED)
+        and result.status not in said_once
     ]
     for result in problems[:FIRST_ISSUES_SHOWN]:
         click.echo(f"  row {result.row_number}, {result.status.value}: {result.error}")
     if len(problems) > FIRST_ISSUES_SHOWN:
         click.echo(f"  … and {len(problems) - FIRST_ISSUES_SHOWN} more (see the results file)")
-    run = outcome.run
     if run is not None and run.stop_reason is not None:
         label = "Interrupted" if run.stop_reason is StopReason.INTERRUPTED else "Stopped"
         click.echo(f"{label}: {run.stop_message}", err=True)

@@ -117,7 +117,7 @@ def test_a_wrong_base_url_fails_its_rows_once_and_says_which_url_was_meant(
     assert {row["http_status"] for row in failed} == {"404"}
     # Said once, with the URL that was probably meant; never "nothing was sent".
     assert outcome.output.count(f"{sandbox.base_url}") == 1
-    assert outcome.output.count("404") == 1
+    assert outcome.output.count("404 Not Found") == 1
     assert "nothing was sent" not in outcome.output.lower()
     # Failed rows are safe to send again: the corrected URL sends every row, once.
     env["LAC_BASE_URL"] = sandbox.base_url

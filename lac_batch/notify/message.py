@@ -73,7 +73,7 @@ _TITLES: dict[ProblemKind, tuple[str, str]] = {
     ),
     ProblemKind.START_FAILED: ("A run could not start (exit 2)", "Runs start again"),
     ProblemKind.STOPPED: (
-        "A run stopped before sending (exit 2); files stay in the inbox",
+        "A run stopped early (exit 2); files stay in the inbox",
         "Rows are sent again",
     ),
 }

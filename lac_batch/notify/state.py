@@ -42,7 +42,7 @@ class ProblemKind(StrEnum):
     START_FAILED = "start_failed"
     """The run could not start after its settings loaded (e.g. the ledger); clears when one does."""
     STOPPED = "stopped"
-    """A file stopped the run before sending (wrong base URL, ledger not writable); clears when a
+    """A file stopped the run early (wrong base URL, ledger not writable); clears when a
     later run has rows accepted or rejected."""
 
 
