@@ -92,6 +92,11 @@ def load_api_key(
         check_private_file(key_file)
         try:
             text = key_file.read_text(encoding="utf-8-sig").strip()
+        except UnicodeDecodeError:
+            raise UsageError(
+                f"{key_file}: the API key file is not UTF-8 text; it should hold only the key "
+                "(lac_sk_…), saved as UTF-8."
+            ) from None
         except OSError as error:
             raise UsageError(
                 f"{key_file}: the API key file cannot be read ({error.strerror or error})."
