@@ -159,7 +159,7 @@ def submit_command(
         # The sandbox's events are throwaway, so is its ledger: the real one is never touched.
         with (
             tempfile.TemporaryDirectory(prefix="lac-batch-sandbox-") as scratch,
-            locked_ledger(Path(scratch) / "ledger.sqlite3") as ledger,
+            locked_ledger(Path(scratch) / "ledger.sqlite3", announce=False) as ledger,
             running_sandbox() as server,
         ):
             click.echo(f"Sandbox: {server.base_url} (embedded; nothing leaves this machine)")

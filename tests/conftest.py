@@ -68,9 +68,12 @@ HEADER = ["connection_key", "request_type", "customer_id", "note"]
 
 
 @pytest.fixture(autouse=True)
-def private_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own ledger: none ever touches the user's real one."""
-    path = tmp_path / "ledger" / "ledger.sqlite3"
+def private_ledger(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test gets its own ledger: none ever touches the user's real one. Its folder exists
+    (a named ledger's folder must) and lies outside tmp_path, which tests list."""
+    path = tmp_path_factory.mktemp("ledger") / "ledger.sqlite3"
     monkeypatch.setenv("LAC_LEDGER", str(path))
     monkeypatch.delenv("LAC_ACCOUNT", raising=False)
     return path
