@@ -12,7 +12,7 @@ import click
 import platformdirs
 
 from lac_batch.errors import LacBatchError
-from lac_batch.ledger import Ledger
+from lac_batch.ledger import Ledger, ensure_ledger_folder, new_ledger_notice
 from lac_batch.reader import SUFFIX_FORMATS
 from lac_batch.results import check_results_path, default_results_path, kept_results_path
 from lac_batch.run_lock import RunLock
@@ -106,11 +106,18 @@ def default_ledger_path() -> Path:
 
 
 @contextmanager
-def locked_ledger(ledger_path: Path | None) -> Iterator[Ledger]:
-    """Hold the run lock (exit 4 if another run has it), open the ledger, recover crashes."""
+def locked_ledger(ledger_path: Path | None, *, announce: bool = True) -> Iterator[Ledger]:
+    """Hold the run lock (exit 4 if another run has it), open the ledger, recover crashes.
+
+    ``ledger_path`` None: the default ledger, whose folder is created on first use; a named
+    ledger's folder must exist. A new ledger file is announced (``announce``: not a throwaway).
+    """
     path = ledger_path or default_ledger_path()
+    ensure_ledger_folder(path, create=ledger_path is None)
     with RunLock(path):
         ledger = Ledger.open(path)
+        if ledger.created and announce:
+            click.echo(f"Note: {new_ledger_notice(path)}.", err=True)
         try:
             recovered = ledger.recover_interrupted()
             if recovered:

@@ -23,6 +23,7 @@ from lac_batch.config import SETTINGS, EffectiveSettings
 from lac_batch.errors import LacBatchError
 from lac_batch.exit_codes import ExitCode
 from lac_batch.inbox import Folders
+from lac_batch.ledger import ensure_ledger_folder
 from lac_batch.notify import Notifier, load_notify_settings
 from lac_batch.run_log import RunLog, setup_run_log
 from lac_batch.scheduled import run_pass, stop_flag
@@ -73,10 +74,12 @@ def _run(
     settings: EffectiveSettings, options: Any, log: RunLog, once: bool, notifier: Notifier
 ) -> ExitCode:
     folders = folders_of(settings)
-    ledger_path = settings.path("ledger") or default_ledger_path()
+    named_ledger = settings.path("ledger")
+    ledger_path = named_ledger or default_ledger_path()
     with stop_flag() as stop:
         while True:
             try:
+                ensure_ledger_folder(ledger_path, create=named_ledger is None)
                 outcome = run_pass(
                     folders=folders,
                     options=options,

@@ -18,7 +18,7 @@ from lac_batch.config import (
     load_config,
     resolve_settings,
 )
-from lac_batch.credentials import ApiKey, check_base_url, load_api_key
+from lac_batch.credentials import ApiKey, check_base_url, check_key_destination, load_api_key
 from lac_batch.keys_file import KeysFile, load_keys_file
 from lac_batch.submission import SubmitOptions
 from lac_batch.submit import SubmitSettings
@@ -108,10 +108,26 @@ def secrets_of(key: ApiKey, company_keys: KeysFile | None) -> list[str]:
     return [item.reveal() for item in keys if item.reveal()]
 
 
-def submit_options_from(settings: EffectiveSettings, key: ApiKey, **choices: Any) -> SubmitOptions:
-    """SubmitOptions from resolved settings plus per-run choices (dry_run, force, …)."""
+def submit_options_from(
+    settings: EffectiveSettings, key: ApiKey, *, embedded_sandbox: bool = False, **choices: Any
+) -> SubmitOptions:
+    """SubmitOptions from resolved settings plus per-run choices (dry_run, force, …).
+
+    A base URL that cannot be used, or a sandbox key aimed away from this machine, is a
+    UsageError here, before anything is read or sent. ``embedded_sandbox``: the URL is replaced
+    by the embedded sandbox's own (on this machine), so its key may go there.
+    """
+    base_url = check_base_url(settings["base_url"], settings.sources["base_url"])
+    company_keys: KeysFile | None = choices.get("company_keys")
+    if not embedded_sandbox:
+        keys = (
+            [(entry.account, entry.key) for entry in company_keys.by_customer.values()]
+            if company_keys is not None
+            else [("", key)]
+        )
+        check_key_destination(base_url, keys)
     return SubmitOptions(
-        base_url=check_base_url(settings["base_url"]),
+        base_url=base_url,
         api_key=key,
         settings=SubmitSettings(
             rate=settings["rate"],

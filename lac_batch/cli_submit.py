@@ -113,8 +113,9 @@ def submit_command(
 ) -> None:
     """Validate INPUT, send every valid row to the LAC API, and write a results file.
 
-    Exit code 0: all rows accepted or skipped; 1: some not; 2: usage or input error, nothing
-    sent; 3: API key refused; 4: another run holds the ledger; 130: interrupted.
+    Exit code 0: all rows accepted or skipped; 1: some not; 2: usage or input error, or a wrong
+    base URL: nothing delivered; 3: API key refused; 4: another run holds the ledger; 130:
+    interrupted.
     """
     settings = effective_settings(config_path, flags)
     if sandbox:
@@ -132,6 +133,7 @@ def submit_command(
     options = submit_options_from(
         settings,
         key,
+        embedded_sandbox=sandbox,
         company_keys=company_keys,
         allow_duplicates=allow_duplicates,
         dry_run=dry_run,
@@ -160,7 +162,7 @@ def submit_command(
         # The sandbox's events are throwaway, so is its ledger: the real one is never touched.
         with (
             tempfile.TemporaryDirectory(prefix="lac-batch-sandbox-") as scratch,
-            locked_ledger(Path(scratch) / "ledger.sqlite3") as ledger,
+            locked_ledger(Path(scratch) / "ledger.sqlite3", announce=False) as ledger,
             running_sandbox() as server,
         ):
             click.echo(f"Sandbox: {server.base_url} (embedded; nothing leaves this machine)")
@@ -207,16 +209,24 @@ def _print_summary(input_path: Path, outcome: SubmitOutcome, dry_run: bool) -> N
             "account (see the error column)."
         )
     _print_block_lines(outcome)
+    run = outcome.run
+    # A wrong base URL is said once, below, not again for every row it failed or left unsent.
+    said_once = (
+        {Status.FAILED, Status.NOT_SENT}
+        if run is not None and run.stop_reason is StopReason.WRONG_BASE_URL
+        else set()
+    )
     problems = [
         result
         for result in outcome.results
-        if result.error and result.status not in (Status.ACCEPTED, Status.SKIPPED)
+        if result.error
+        and result.status not in (Status.ACCEPTED, Status.SKIPPED)
+        and result.status not in said_once
     ]
     for result in problems[:FIRST_ISSUES_SHOWN]:
         click.echo(f"  row {result.row_number}, {result.status.value}: {result.error}")
     if len(problems) > FIRST_ISSUES_SHOWN:
         click.echo(f"  … and {len(problems) - FIRST_ISSUES_SHOWN} more (see the results file)")
-    run = outcome.run
     if run is not None and run.stop_reason is not None:
         label = "Interrupted" if run.stop_reason is StopReason.INTERRUPTED else "Stopped"
         click.echo(f"{label}: {run.stop_message}", err=True)

@@ -8,6 +8,7 @@ table is checked against it.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import tomllib
@@ -31,6 +32,7 @@ __all__ = [
     "key_lines",
     "load_config",
     "parse_duration",
+    "read_settings_text",
     "resolve_settings",
 ]
 
@@ -396,14 +398,42 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+_BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+
+def read_settings_text(path: Path, what: str) -> str:
+    """The text of a settings file (``what``: "config file", "keys file"), which is UTF-8 as
+    TOML requires; a ConfigError naming the file and the encoding it seems to have otherwise."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        problem = error.strerror or error
+        raise ConfigError(f"{path}: the {what} cannot be read ({problem}).") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        seems = next((name for mark, name in _BYTE_ORDER_MARKS if data.startswith(mark)), None)
+        line = data[: error.start].count(b"\n") + 1
+        found = (
+            f"it is {seems}"
+            if seems
+            else f"byte 0x{data[error.start]:02x} on line {line} is not UTF-8; it looks like "
+            "Windows-1252 (ANSI) or Latin-1"
+        )
+        raise ConfigError(
+            f"{path}: the {what} is not UTF-8 text ({found}). Save it as UTF-8 (in Notepad: "
+            "Save as → Encoding: UTF-8)."
+        ) from None
+
+
 def load_config(path: Path) -> ConfigFile:
     """Read and check ``path``: unknown keys and wrong types are errors naming key and line."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as error:
-        raise ConfigError(
-            f"{path}: the config file cannot be read ({error.strerror or error})."
-        ) from None
+    text = read_settings_text(path, "config file")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -471,7 +501,10 @@ def resolve_settings(
     for setting in SETTINGS:
         flag_value = flags.get(setting.name)
         if flag_value is not None and flag_value is not False:
-            values[setting.name] = setting.parse(flag_value)
+            try:
+                values[setting.name] = setting.parse(flag_value)
+            except ValueError as error:
+                raise UsageError(f"{setting.flag} must be {error}, not {flag_value!r}.") from None
             sources[setting.name] = f"flag {setting.flag}"
             continue
         if setting.env and environ.get(setting.env):

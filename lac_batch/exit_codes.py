@@ -13,7 +13,7 @@ class ExitCode(IntEnum):
     ROWS_NOT_OK = 1
     """Some rows are invalid, rejected, failed, unknown or not sent."""
     UNUSABLE = 2
-    """Usage error or unusable input: nothing was sent."""
+    """Usage error, unusable input or ledger, or a wrong base URL (404s): nothing was delivered."""
     AUTH_REFUSED = 3
     """The API key was refused (401/403)."""
     LOCKED = 4

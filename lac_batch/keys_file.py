@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from lac_batch.config import read_settings_text
 from lac_batch.credentials import ApiKey, check_private_file, load_api_key
 from lac_batch.errors import UsageError
 
@@ -77,11 +78,7 @@ def load_keys_file(path: Path, environ: Mapping[str, str] | None = None) -> Keys
     environ = os.environ if environ is None else environ
     check_private_file(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    except OSError as error:
-        raise UsageError(
-            f"{path}: the keys file cannot be read ({error.strerror or error})."
-        ) from None
+        data = tomllib.loads(read_settings_text(path, "keys file"))
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"{path}: the keys file is not valid TOML ({error}).") from None
     customers = data.get("customers")

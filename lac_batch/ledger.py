@@ -41,6 +41,8 @@ __all__ = [
     "RunSummary",
     "SendingMark",
     "body_hash",
+    "ensure_ledger_folder",
+    "new_ledger_notice",
     "utc_now",
 ]
 
@@ -287,19 +289,57 @@ def _distinct_chunks(rows: Sequence[_Settled]) -> Iterator[list[_Settled]]:
         yield chunk
 
 
+def new_ledger_notice(path: Path) -> str:
+    return f"new ledger at {path}; no earlier runs are known"
+
+
+def ensure_ledger_folder(path: Path, *, create: bool) -> None:
+    """Make sure the folder of the ledger ``path`` exists, or raise LedgerError (exit 2).
+
+    ``create`` only for the default ledger in the user's state folder. A ledger that was named
+    (flag, environment, config) is never given a folder: a missing one is most likely a share
+    that is not mounted, and a new empty ledger there would forget every earlier run and send
+    them all again.
+    """
+    folder = path.parent
+    if folder.is_dir():
+        return
+    if not create:
+        raise LedgerError(
+            f"the ledger folder {folder} does not exist (is a share not mounted?), so the "
+            f"ledger {path} cannot be opened; nothing was sent and nothing was created. Mount "
+            "or create the folder, or name another ledger with --ledger, LAC_LEDGER or ledger "
+            "in the config file."
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise LedgerError(
+            f"the ledger folder {folder} cannot be created ({error.strerror or error}); "
+            "nothing was sent. Name a ledger in a folder that can be written with --ledger, "
+            "LAC_LEDGER or ledger in the config file."
+        ) from None
+
+
 class Ledger:
     """One open ledger file. Not thread-safe: use it from one thread at a time."""
 
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
         self._db = connection
+        self.created = False
+        """This open created the file: no earlier runs are known (say so: it may be a mistake)."""
 
     @classmethod
     def open(cls, path: Path) -> Ledger:
-        """Open (create if needed) and migrate the ledger at ``path``; LedgerError if unusable."""
+        """Open (create if needed) and migrate the ledger at ``path``; LedgerError if unusable.
+
+        Its folder is never created here (see :func:`ensure_ledger_folder`).
+        """
         path = Path(path)
+        ensure_ledger_folder(path, create=False)
+        created = not path.exists()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
             tighten_ledger_files(path)
             create_ledger_file(path)
             # check_same_thread=False: the submitter writes from one worker thread at a time.
@@ -312,6 +352,7 @@ class Ledger:
         except sqlite3.DatabaseError as error:
             connection.close()
             raise LedgerError(cls._explain(path, error)) from None
+        ledger.created = created
         return ledger
 
     @staticmethod

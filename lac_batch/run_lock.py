@@ -21,6 +21,7 @@ from filelock import FileLock, Timeout
 from lac_batch.errors import LacBatchError
 from lac_batch.exit_codes import ExitCode
 from lac_batch.file_modes import ledger_file_mode, tighten_ledger_files, write_ledger_note
+from lac_batch.ledger import ensure_ledger_folder
 
 __all__ = ["LockHolder", "RunLock", "RunLockedError"]
 
@@ -76,7 +77,8 @@ class RunLock:
             return LockHolder(None, None)
 
     def acquire(self) -> None:
-        self.ledger_path.parent.mkdir(parents=True, exist_ok=True)
+        # filelock would create a missing folder itself: a named ledger's folder never is.
+        ensure_ledger_folder(self.ledger_path, create=False)
         tighten_ledger_files(self.ledger_path)
         try:
             self._lock.acquire(timeout=0)

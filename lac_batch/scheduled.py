@@ -28,7 +28,7 @@ from lac_batch.inbox import (
     ready_files,
     unique_path,
 )
-from lac_batch.ledger import Ledger, RunSummary
+from lac_batch.ledger import Ledger, RunSummary, ensure_ledger_folder, new_ledger_notice
 from lac_batch.reader import SUFFIX_FORMATS
 from lac_batch.report import results_of_run
 from lac_batch.results import default_results_path, write_results
@@ -63,6 +63,8 @@ class FileOutcome:
 class PassOutcome:
     exit_code: ExitCode
     files: list[FileOutcome] = field(default_factory=list)
+    new_ledger: Path | None = None
+    """This pass created the ledger file: no earlier runs were known."""
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -276,7 +278,11 @@ def run_pass(
     reading: dict[str, Any] | None = None,
     on_file: Callable[[FileOutcome], None] | None = None,
 ) -> PassOutcome:
-    """Process every ready file of the inbox once; never raises for a bad input file."""
+    """Process every ready file of the inbox once; never raises for a bad input file.
+
+    The ledger's folder must exist (LedgerError otherwise): it is never created here.
+    """
+    ensure_ledger_folder(ledger_path, create=False)
     folders.create()
     lock = RunLock(ledger_path)
     try:
@@ -301,7 +307,11 @@ def run_pass(
     try:
         ledger = Ledger.open(ledger_path)
         try:
-            return _pass(folders, options, ledger, settle_seconds, log, stop, reading, on_file)
+            if ledger.created:
+                log.warning("new_ledger", new_ledger_notice(ledger_path), ledger=str(ledger_path))
+            outcome = _pass(folders, options, ledger, settle_seconds, log, stop, reading, on_file)
+            outcome.new_ledger = ledger_path if ledger.created else None
+            return outcome
         finally:
             ledger.close()
     finally:

@@ -5,7 +5,8 @@ happens: answers, network failures, a refused key, an interruption. What is rese
 :meth:`Submitter._deliver` from the :class:`~lac_batch.api.OutcomeKind` alone:
 
     ACCEPTED       → accepted
-    REJECTED       → rejected (three 404s before any other answer: wrong base URL, stop)
+    REJECTED       → rejected; but when the first three answers are all 404 the base URL is wrong:
+                     stop, and every row answered 404 is failed (nothing was delivered)
     AUTH_REFUSED   → stop the run; this row and all unsent rows → not_sent
     RATE_LIMITED   → pause every worker for Retry-After (or backoff), resend; not counted as an
                      attempt
@@ -35,8 +36,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
-from lac_batch.api import Attempt, LacClient, OutcomeKind
-from lac_batch.credentials import ApiKey
+from lac_batch.api import ENDPOINT_PATH, Attempt, LacClient, OutcomeKind
+from lac_batch.credentials import PRODUCTION_BASE_URL, ApiKey, probable_base_url
 from lac_batch.pacing import StartPacer
 from lac_batch.results import RowResult
 from lac_batch.status import Status
@@ -127,6 +128,11 @@ class SubmitRun:
     """Account → why its key was refused (401/403); its rows were not sent."""
 
 
+_ROW_REASONS = {
+    StopReason.WRONG_BASE_URL: "the base URL looks wrong (404 Not Found); safe to send again",
+}
+"""What a row stopped by this reason says, when the run's message (printed once) is long."""
+
 _AMBIGUOUS_ADVICE = (
     "the request may have been processed: check the LAC portal before sending it again, or "
     "rerun with --retry-ambiguous (resends with the same Idempotency-Key)"
@@ -175,6 +181,9 @@ class Submitter:
         self._workers: list[asyncio.Task[None]] = []
         self._answers_seen = 0
         self._not_found_seen = 0
+        self._held_not_found: list[tuple[Job, RowResult]] = []
+        """Rows answered 404 while every answer so far was 404: rejected if another answer
+        proves the base URL right, failed if the run stops for a wrong base URL."""
 
     # --- stopping -------------------------------------------------------------------------
 
@@ -213,6 +222,7 @@ class Submitter:
             for _ in range(max(1, min(self._settings.concurrency, len(jobs))))
         ]
         await asyncio.gather(*self._workers, return_exceptions=True)
+        self._release_held_not_found()
         for job in jobs:
             if job.row_number not in self._run.results:
                 self._finish(job, self._unsent(job, _RowState()))
@@ -236,6 +246,15 @@ class Submitter:
     def _finish(self, job: Job, result: RowResult) -> None:
         if job.row_number in self._run.results:
             return
+        if result.status is Status.REJECTED and result.http_status == 404:
+            if self._run.stop_reason is StopReason.WRONG_BASE_URL:
+                result = self._not_delivered(result)
+            elif self._not_found_seen == self._answers_seen:
+                self._held_not_found.append((job, result))
+                return
+        self._record(job, result)
+
+    def _record(self, job: Job, result: RowResult) -> None:
         self._run.results[job.row_number] = result
         for observer in self._observers:
             try:
@@ -298,7 +317,10 @@ class Submitter:
 
     def _unsent(self, job: Job, state: _RowState, *, in_flight: bool = False) -> RowResult:
         """The result of a row the run stopped before it was settled."""
-        reason = self._run.stop_message or "the run stopped"
+        stop_reason = self._run.stop_reason
+        reason = (_ROW_REASONS.get(stop_reason) if stop_reason is not None else None) or (
+            self._run.stop_message or "the run stopped"
+        )
         last = state.last
         if in_flight or state.maybe_processed:
             what = "stopped while waiting for the answer" if in_flight else last and last.error
@@ -346,15 +368,39 @@ class Submitter:
         if attempt.http_status is None:
             return
         self._answers_seen += 1
-        if attempt.http_status == 404:
-            self._not_found_seen += 1
-            if self._not_found_seen == self._answers_seen == WRONG_BASE_URL_AFTER_404S:
-                self.request_stop(
-                    StopReason.WRONG_BASE_URL,
-                    f"the first {WRONG_BASE_URL_AFTER_404S} requests all got 404 Not Found: the "
-                    f"base URL looks wrong ({self._client.url}); the production base URL ends "
-                    "in /portal",
-                )
+        if attempt.http_status != 404:
+            self._release_held_not_found()  # the base URL works: those 404s were the rows' own
+            return
+        self._not_found_seen += 1
+        if self._not_found_seen == self._answers_seen == WRONG_BASE_URL_AFTER_404S:
+            base_url = self._client.url.removesuffix(ENDPOINT_PATH)
+            meant = probable_base_url(base_url)
+            guess = f"; did you mean {meant}?" if meant else ""
+            self.request_stop(
+                StopReason.WRONG_BASE_URL,
+                f"the first {WRONG_BASE_URL_AFTER_404S} requests all got 404 Not Found, so the "
+                f"base URL {base_url} looks wrong (the production one is "
+                f"{PRODUCTION_BASE_URL}){guess} Nothing was delivered: every row is failed or "
+                "not_sent, safe to send again with the corrected base URL (--base-url, "
+                "LAC_BASE_URL or base_url in the config file)",
+            )
+            self._release_held_not_found()
+
+    def _release_held_not_found(self) -> None:
+        held, self._held_not_found = self._held_not_found, []
+        for job, result in held:
+            wrong_url = self._run.stop_reason is StopReason.WRONG_BASE_URL
+            self._record(job, self._not_delivered(result) if wrong_url else result)
+
+    def _not_delivered(self, result: RowResult) -> RowResult:
+        """A 404 from a wrong base URL: the request reached no endpoint, so it is not the row's
+        fault and nothing was delivered."""
+        return replace(
+            result,
+            status=Status.FAILED,
+            error=f"not delivered: {_ROW_REASONS[StopReason.WRONG_BASE_URL]} (server said "
+            f"{result.error})",
+        )
 
     def _refuse(self, account: str, attempt: Attempt) -> str:
         """Stop sending with this account's key; stop the run once every key is refused."""

@@ -68,9 +68,13 @@ HEADER = ["connection_key", "request_type", "customer_id", "note"]
 
 
 @pytest.fixture(autouse=True)
-def private_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own ledger and state folder: none touches the user's real ones."""
-    path = tmp_path / "ledger" / "ledger.sqlite3"
+def private_ledger(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test gets its own ledger and state folder: none touches the user's real ones. The
+    ledger's folder exists (a named ledger's folder must) and lies outside tmp_path, which
+    tests list."""
+    path = tmp_path_factory.mktemp("ledger") / "ledger.sqlite3"
     monkeypatch.setenv("LAC_LEDGER", str(path))
     # platformdirs' user state folder on Linux (the results-fallback folder lives there).
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "user-state"))

@@ -213,7 +213,7 @@ def test_wrong_base_url_stops_and_mentions_portal(tmp_path: Path, sandbox: Sandb
     )
     assert outcome.exit_code == 2
     assert "/portal" in outcome.stderr
-    assert status_counts(results_of(path)) == {"rejected": 3, "not_sent": 33}
+    assert status_counts(results_of(path)) == {"failed": 3, "not_sent": 33}
 
 
 def test_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:

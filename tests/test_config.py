@@ -118,3 +118,28 @@ def test_submit_takes_settings_from_the_config_file(tmp_path: Path) -> None:
     outcome = run_cli("submit", input_path, "--config", path, env={"LAC_API_KEY": "lac_sk_x"})
     assert outcome.exit_code == 2
     assert "plain http" in outcome.stderr
+
+
+@pytest.mark.parametrize(
+    ("encoding", "named"),
+    [("utf-16", "UTF-16"), ("cp1252", "Windows-1252")],
+)
+@pytest.mark.parametrize("command", [["config", "check"], ["run", "--once"]])
+def test_a_config_file_that_is_not_utf8_is_exit_2_naming_file_and_encoding(
+    tmp_path: Path, encoding: str, named: str, command: list[str]
+) -> None:
+    path = tmp_path / "lac-batch.toml"
+    path.write_bytes('account = "Kahvila Ä"\nrate = 5\n'.encode(encoding))
+    outcome = run_cli(*command, "--config", path, env={"LAC_API_KEY": "lac_sk_x"})
+    assert outcome.exit_code == 2
+    assert str(path) in outcome.stderr
+    assert named in outcome.stderr and "UTF-8" in outcome.stderr
+
+
+def test_a_keys_file_that_is_not_utf8_is_exit_2_naming_it(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.toml"
+    keys.write_bytes('[customers."1"]\naccount = "Järvinen"\nenv = "K"\n'.encode("utf-16"))
+    keys.chmod(0o600)
+    outcome = run_cli("submit", tmp_path / "in.csv", "--keys-file", keys, env={"K": "lac_sk_x"})
+    assert outcome.exit_code == 2
+    assert f"{keys}: the keys file is not UTF-8 text (it is UTF-16)" in outcome.stderr

@@ -102,6 +102,7 @@ def test_run_results_and_log_file_follow_the_umask(
         encoding="utf-8",
     )
     (tmp_path / "inbox").mkdir()
+    (tmp_path / "state").mkdir()  # a named ledger's folder must exist
     target = Path(shutil.copy(SAMPLES / "requests.xlsx", tmp_path / "inbox" / "orders.xlsx"))
     os.utime(target, (1, 1))
     outcome = run_cli("run", "--once", "--config", config, env=sandbox_env(sandbox))

@@ -25,9 +25,13 @@ def mark(fingerprint: str = "fp-1", run_id: int = 1) -> SendingMark:
 
 
 def test_new_ledger_has_the_current_schema_version(tmp_path: Path) -> None:
-    ledger = Ledger.open(tmp_path / "deep" / "ledger.sqlite3")
+    ledger = Ledger.open(tmp_path / "ledger.sqlite3")
+    assert ledger.created
     ledger.close()
-    with sqlite3.connect(tmp_path / "deep" / "ledger.sqlite3") as db:
+    again = Ledger.open(tmp_path / "ledger.sqlite3")
+    assert not again.created
+    again.close()
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -120,6 +124,7 @@ def _make_read_only(*paths: Path) -> bool:
 def test_a_read_only_ledger_is_a_clear_error(tmp_path: Path) -> None:
     folder = tmp_path / "share"
     path = folder / "ledger.sqlite3"
+    folder.mkdir()
     Ledger.open(path).close()
     for leftover in folder.glob("ledger.sqlite3-*"):
         leftover.unlink()

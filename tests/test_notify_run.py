@@ -19,6 +19,7 @@ from notify_receivers import (
 )
 from test_run import drop, names
 
+from lac_batch.ledger import Ledger
 from lac_batch.run_lock import RunLock
 from lac_batch.sandbox import SANDBOX_WRITE_KEY, Sandbox
 
@@ -42,6 +43,9 @@ def email_table(smtp: SmtpReceiver, login: str = "") -> str:
 
 def setup(tmp_path: Path, notify: str, top: str = "") -> Path:
     (tmp_path / "inbox").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "state").mkdir(exist_ok=True)
+    # An existing ledger, as in service; a new one is announced (test_ledger_location.py).
+    Ledger.open(tmp_path / "state" / "ledger.sqlite3").close()
     config = tmp_path / "lac-batch.toml"
     config.write_text(
         f'{top}rate = 300\nsettle_seconds = 0\nledger = "state/ledger.sqlite3"\n'

@@ -63,6 +63,8 @@ def fix_the_invalid_row(text: str) -> str:
 def submit(path: Path, server: Sandbox, *extra: str, ledger: Path | None = None) -> tuple[int, str]:
     env = sandbox_env(server)
     if ledger is not None:
+        # A named ledger's folder must exist: lac-batch never creates it.
+        ledger.parent.mkdir(parents=True, exist_ok=True)
         env["LAC_LEDGER"] = str(ledger)
     outcome = run_cli("submit", path, *FAST, *extra, env=env)
     return outcome.exit_code, outcome.output

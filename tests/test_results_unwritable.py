@@ -133,6 +133,7 @@ def _run_setup(tmp_path: Path) -> tuple[Path, Path]:
         'rate = 300\nsettle_seconds = 0\nledger = "state/ledger.sqlite3"\n', encoding="utf-8"
     )
     (tmp_path / "inbox").mkdir()
+    (tmp_path / "state").mkdir()  # a named ledger's folder must exist
     target = Path(shutil.copy(SAMPLES / "requests.csv", tmp_path / "inbox" / "orders.csv"))
     old = time.time() - 60
     os.utime(target, (old, old))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLES, read_results_csv, run_cli, sandbox_env
 
+from lac_batch.ledger import Ledger
 from lac_batch.run_lock import RunLock
 from lac_batch.sandbox import FaultConfig, Sandbox
 
@@ -29,6 +30,9 @@ def setup(tmp_path: Path, extra: str = "") -> Path:
         encoding="utf-8",
     )
     (tmp_path / "inbox").mkdir()
+    (tmp_path / "state").mkdir()
+    # An existing ledger, as in service; a new one is announced (test_ledger_location.py).
+    Ledger.open(tmp_path / "state" / "ledger.sqlite3").close()
     return config
 
 

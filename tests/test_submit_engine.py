@@ -156,25 +156,52 @@ def test_403_says_write_scope() -> None:
     assert "write scope" in outcome.stop_message
 
 
+def not_found_except(accepted_key: str) -> Callable[[httpx.Request, int], httpx.Response]:
+    """A server that accepts one Idempotency-Key and answers 404 to every other."""
+    return lambda request, n: (
+        accepted(request)
+        if request.headers["Idempotency-Key"] == accepted_key
+        else httpx.Response(404)
+    )
+
+
 def test_three_404s_at_the_start_mean_a_wrong_base_url() -> None:
     settings = SubmitSettings(**{**FAST.__dict__, "concurrency": 1})
     outcome, attempts = run(lambda request, n: httpx.Response(404), jobs(6), settings)
     assert outcome.stop_reason is StopReason.WRONG_BASE_URL
     assert "/portal" in outcome.stop_message
-    assert [outcome.results[row].status for row in range(2, 8)] == [Status.REJECTED] * 3 + [
+    assert [outcome.results[row].status for row in range(2, 8)] == [Status.FAILED] * 3 + [
         Status.NOT_SENT
     ] * 3
     assert len(attempts) == 3
 
 
+def test_404s_before_the_first_other_answer_are_rejected_once_the_url_proves_right() -> None:
+    settings = SubmitSettings(**{**FAST.__dict__, "concurrency": 1})
+    outcome, _ = run(
+        not_found_except("key-4"),
+        jobs(4),
+        settings,
+    )
+    assert outcome.stop_reason is None
+    assert statuses(outcome) == {
+        2: Status.REJECTED,
+        3: Status.REJECTED,
+        4: Status.ACCEPTED,
+        5: Status.REJECTED,
+    }
+
+
+def test_fewer_404s_than_the_wrong_url_threshold_stay_rejected() -> None:
+    outcome, _ = run(lambda request, n: httpx.Response(404), jobs(2))
+    assert outcome.stop_reason is None
+    assert statuses(outcome) == {2: Status.REJECTED, 3: Status.REJECTED}
+
+
 def test_a_404_after_an_accepted_row_is_just_rejected() -> None:
     settings = SubmitSettings(**{**FAST.__dict__, "concurrency": 1})
     outcome, _ = run(
-        lambda request, n: (
-            accepted(request)
-            if request.headers["Idempotency-Key"] == "key-2"
-            else httpx.Response(404)
-        ),
+        not_found_except("key-2"),
         jobs(6),
         settings,
     )

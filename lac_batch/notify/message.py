@@ -72,8 +72,12 @@ _TITLES: dict[ProblemKind, tuple[str, str]] = {
         "The configuration works again",
     ),
     ProblemKind.START_FAILED: ("A run could not start (exit 2)", "Runs start again"),
+    ProblemKind.NEW_LEDGER: (
+        "A new ledger was created: no earlier runs are known",
+        "",  # told once, never recovers
+    ),
     ProblemKind.STOPPED: (
-        "A run stopped before sending (exit 2); files stay in the inbox",
+        "A run stopped early (exit 2); files stay in the inbox",
         "Rows are sent again",
     ),
 }

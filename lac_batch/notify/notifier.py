@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lac_batch.exit_codes import ExitCode
+from lac_batch.ledger import new_ledger_notice
 from lac_batch.notify.message import FIRST_ROW_ERRORS, FileEvent, ProblemEvent, RowError, compose
 from lac_batch.notify.settings import NotifySettings, Trigger
 from lac_batch.notify.state import ProblemKind, ProblemStore
@@ -36,6 +37,7 @@ _TRIGGER_OF_PROBLEM = {
     ProblemKind.CONFIG: Trigger.CANNOT_START,
     ProblemKind.START_FAILED: Trigger.CANNOT_START,
     ProblemKind.STOPPED: Trigger.CANNOT_START,
+    ProblemKind.NEW_LEDGER: Trigger.NEW_LEDGER,
 }
 _ROWS_WORTH_TELLING = frozenset({Status.REJECTED.value, Status.FAILED.value, Status.UNKNOWN.value})
 _ROW_TRIGGERS = frozenset({Trigger.ROWS, Trigger.INVALID})
@@ -68,6 +70,8 @@ class Observation:
     files: list[FileEvent] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     cleared: set[ProblemKind] = field(default_factory=set)
+    notices: list[Problem] = field(default_factory=list)
+    """Told once, as they happen, and never kept as open problems (a new ledger)."""
 
 
 def deliver_all(
@@ -180,6 +184,9 @@ class Notifier:
             int(outcome.exit_code),
             cleared={ProblemKind.CONFIG, ProblemKind.START_FAILED},
         )
+        if outcome.new_ledger is not None:
+            notice = new_ledger_notice(outcome.new_ledger)
+            observation.notices.append(Problem(ProblemKind.NEW_LEDGER, notice))
         if outcome.exit_code is ExitCode.LOCKED:
             observation.problems.append(Problem(ProblemKind.LOCK_STUCK, self._lock_summary()))
         else:
@@ -254,13 +261,16 @@ class Notifier:
         if self.state_path is None:
             return None
         try:
-            return ProblemStore.open(self.state_path)
+            store = ProblemStore.open(self.state_path)
         except Exception as error:  # without state, problems are told every run, not never
             self.warn(
                 f"notifications: state cannot be kept in the ledger ({error}); problems are "
                 "notified on every run until it can"
             )
             return None
+        if store.created_ledger:
+            self.warn(f"{new_ledger_notice(self.state_path)} (created to keep notification state)")
+        return store
 
     def _notify(self, observation: Observation) -> None:
         settings = self.settings
@@ -284,10 +294,14 @@ class Notifier:
         present: dict[ProblemKind, Problem],
         store: ProblemStore | None,
     ) -> None:
-        started: list[ProblemEvent] = []
+        started = [
+            ProblemEvent(notice.kind, notice.summary, "now")
+            for notice in observation.notices
+            if self.settings.enabled(_TRIGGER_OF_PROBLEM[notice.kind])
+        ]
         recovered: list[ProblemEvent] = []
         if store is None:
-            started = [ProblemEvent(kind, p.summary, "now") for kind, p in present.items()]
+            started += [ProblemEvent(kind, p.summary, "now") for kind, p in present.items()]
         else:
             known = store.open_problems()
             for kind, problem in present.items():

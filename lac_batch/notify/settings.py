@@ -10,6 +10,7 @@ is optional; without a webhook or an email target nothing is ever sent.
     on_failed_file = true     # a file moved to failed/
     on_auth = true            # an API key was refused (exit 3)
     on_cannot_start = true    # lock held too long, config error, unusable ledger or base URL
+    on_new_ledger = true      # a run created a new, empty ledger (told once)
     webhook_url = "https://hooks.slack.com/services/…"
     webhook_format = "slack"  # or "teams" (an Adaptive Card, for Teams workflows)
 
@@ -68,6 +69,7 @@ class Trigger(StrEnum):
     FAILED_FILE = "on_failed_file"
     AUTH = "on_auth"
     CANNOT_START = "on_cannot_start"
+    NEW_LEDGER = "on_new_ledger"
 
 
 class Security(StrEnum):

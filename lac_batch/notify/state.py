@@ -41,8 +41,10 @@ class ProblemKind(StrEnum):
     """The settings could not be used (exit 2 before starting); clears when a run starts."""
     START_FAILED = "start_failed"
     """The run could not start after its settings loaded (e.g. the ledger); clears when one does."""
+    NEW_LEDGER = "new_ledger"
+    """A run created a new, empty ledger: told once, as it happens, and never stored."""
     STOPPED = "stopped"
-    """A file stopped the run before sending (wrong base URL, ledger not writable); clears when a
+    """A file stopped the run early (wrong base URL, ledger not writable); clears when a
     later run has rows accepted or rejected."""
 
 
@@ -72,6 +74,11 @@ class ProblemStore:
             ledger.close()
             raise LedgerError(f"{ledger_path}: the ledger cannot be opened ({error}).") from None
         return cls(ledger, connection)
+
+    @property
+    def created_ledger(self) -> bool:
+        """Opening the store created the ledger file (a run that could not start)."""
+        return self._ledger.created
 
     def close(self) -> None:
         self._db.close()
