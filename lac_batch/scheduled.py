@@ -2,9 +2,10 @@
 
 Each pass takes the ledger's lock, then submits every ready spreadsheet in the inbox, oldest
 first: results go to ``results/``, the input to ``archive/`` with a timestamp; a file that cannot
-be read at all goes to ``failed/`` with a ``.error.txt`` saying why. A pass that stops early (a
-refused key, an interruption, a wrong base URL, a ledger failure) leaves the current and the
-remaining files in the inbox for the next pass; the ledger skips what was already accepted.
+be used at all (a problem whose scope is the file, whatever stage found it) goes to ``failed/``
+with a ``.error.txt`` saying why, and the pass goes on. A pass that stops early (a refused key, an
+interruption, a wrong base URL, a ledger failure) leaves the current and the remaining files in
+the inbox for the next pass; the ledger skips what was already accepted.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lac_batch.credentials import normalise_base_url
-from lac_batch.errors import InputFileError
+from lac_batch.errors import LacBatchError, Scope
 from lac_batch.exit_codes import ExitCode, most_severe
 from lac_batch.inbox import (
     Folders,
@@ -93,7 +94,7 @@ def _move_to_failed(source: Path, folders: Folders, reason: str) -> Path:
     note = moved.with_name(moved.name + ".error.txt")
     note.write_text(
         f"{datetime.now().astimezone().isoformat(timespec='seconds')}\n"
-        f"lac-batch could not read {source.name}:\n\n{reason}\n\n"
+        f"lac-batch cannot use {source.name}:\n\n{reason}\n\n"
         "Fix the file and put it back into the inbox.\n",
         encoding="utf-8",
     )
@@ -124,10 +125,7 @@ def _process_file(
     if source.suffix.lower() not in SUFFIX_FORMATS:
         reason = f"{source}: is not a spreadsheet lac-batch reads ({', '.join(SUFFIX_FORMATS)})."
         return _unreadable(source, folders, reason)
-    try:
-        sheet = read_requests(source, **reading)
-    except InputFileError as error:
-        return _unreadable(source, folders, str(error))
+    sheet = read_requests(source, **reading)
     results_path = _results_path(source, folders)
     outcome = submit_sheet(sheet, results_path, options, ledger=LedgerUse(ledger, command="run"))
     run = outcome.run
@@ -167,7 +165,7 @@ def _unreadable(source: Path, folders: Folders, reason: str) -> FileOutcome:
     return FileOutcome(
         source,
         ExitCode.ROWS_NOT_OK,
-        f"{source.name}: cannot be read; moved to {moved} ({reason})",
+        f"{source.name}: cannot be used; moved to {moved} ({reason})",
         {"file": source.name, "failed": str(moved), "error": reason},
     )
 
@@ -245,7 +243,15 @@ def _pass(
     for source in files:
         if stop.is_set():
             break
-        result = _process_file(source, folders, options, ledger, reading or {})
+        # A problem is told apart by its scope, not by the stage that raised it: a problem of
+        # the file (unreadable, missing columns, no customer_id column for a keys file) ends
+        # this file only; any other ends the pass, leaving the file in the inbox.
+        try:
+            result = _process_file(source, folders, options, ledger, reading or {})
+        except LacBatchError as error:
+            if error.scope is not Scope.FILE:
+                raise
+            result = _unreadable(source, folders, str(error))
         _rearm(stop)
         outcome.files.append(result)
         (log.info if result.exit_code is ExitCode.OK else log.warning)(
