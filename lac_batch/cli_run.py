@@ -25,7 +25,8 @@ from lac_batch.exit_codes import ExitCode
 from lac_batch.inbox import Folders
 from lac_batch.notify import Notifier, load_notify_settings
 from lac_batch.run_log import RunLog, setup_run_log
-from lac_batch.scheduled import run_pass, stop_flag
+from lac_batch.scheduled import run_pass
+from lac_batch.stopping import stop_signals, stoppable
 
 __all__ = ["config_group", "run_command"]
 
@@ -44,6 +45,7 @@ def folders_of(settings: EffectiveSettings) -> Folders:
 @click.option("--once", is_flag=True, help="One pass over the inbox, then exit (for cron).")
 @setting_options()
 @guarded
+@stoppable
 def run_command(config_path: Path | None, once: bool, **flags: Any) -> None:
     """Submit every spreadsheet dropped in the inbox folder; for schedulers.
 
@@ -74,7 +76,7 @@ def _run(
 ) -> ExitCode:
     folders = folders_of(settings)
     ledger_path = settings.path("ledger") or default_ledger_path()
-    with stop_flag() as stop:
+    with stop_signals() as stop:
         while True:
             try:
                 outcome = run_pass(

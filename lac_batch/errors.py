@@ -7,6 +7,9 @@
      └── UsageError               COMMAND: flags or settings that do not fit together
     (elsewhere: LedgerError, RunLockedError, DeliveryError: RUN; ConfigError: COMMAND)
 
+    Interrupted                   Ctrl-C or SIGTERM (exit 130); a BaseException, like
+                                  KeyboardInterrupt, so no ``except Exception`` swallows it
+
 A problem is classified by what it is, never by where it was raised: its :class:`Scope` says how
 far it reaches. An inbox pass moves a file with a FILE problem to ``failed/`` and goes on with
 the next file; any other problem ends the pass and leaves the files in the inbox.
@@ -26,6 +29,7 @@ from lac_batch.exit_codes import ExitCode
 __all__ = [
     "HeaderError",
     "InputFileError",
+    "Interrupted",
     "LacBatchError",
     "ResultsPathError",
     "Scope",
@@ -81,3 +85,15 @@ class UsageError(LacBatchError):
     """Options that cannot work together, or a setting with a wrong value."""
 
     scope = Scope.COMMAND
+
+
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM arrived before anything was sent (see :mod:`lac_batch.stopping`)."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Ctrl-C or SIGTERM before sending began: nothing was sent and no results file was "
+            "written; run the same command again to send the file."
+        )

@@ -10,17 +10,14 @@ the inbox for the next pass; the ledger skips what was already accepted.
 
 from __future__ import annotations
 
-import signal
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from lac_batch.credentials import normalise_base_url
-from lac_batch.errors import LacBatchError, Scope
+from lac_batch.errors import Interrupted, LacBatchError, Scope
 from lac_batch.exit_codes import ExitCode, most_severe
 from lac_batch.inbox import (
     Folders,
@@ -34,11 +31,12 @@ from lac_batch.reader import SUFFIX_FORMATS
 from lac_batch.results import default_results_path
 from lac_batch.run_lock import RunLock, RunLockedError
 from lac_batch.run_log import RunLog
+from lac_batch.stopping import StopSignals
 from lac_batch.submission import LedgerUse, SubmitOptions, file_digest, submit_sheet
 from lac_batch.summary import format_counts
 from lac_batch.validation import read_requests
 
-__all__ = ["FileOutcome", "PassOutcome", "run_pass", "stop_flag"]
+__all__ = ["FileOutcome", "PassOutcome", "run_pass"]
 
 
 @dataclass
@@ -55,32 +53,6 @@ class FileOutcome:
 class PassOutcome:
     exit_code: ExitCode
     files: list[FileOutcome] = field(default_factory=list)
-
-
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-@contextmanager
-def stop_flag() -> Iterator[threading.Event]:
-    """An event set by Ctrl-C or SIGTERM between files (while sending, submit handles them)."""
-    stop = threading.Event()
-    previous = {number: signal.getsignal(number) for number in _STOP_SIGNALS}
-    _rearm(stop)
-    try:
-        yield stop
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-
-
-def _rearm(stop: threading.Event) -> None:
-    """Point Ctrl-C and SIGTERM at the stop flag (again: submit restores defaults after sending)."""
-
-    def on_signal(number: int, frame: object) -> None:
-        stop.set()
-
-    for number in _STOP_SIGNALS:
-        signal.signal(number, on_signal)
 
 
 def _results_path(source: Path, folders: Folders) -> Path:
@@ -106,12 +78,14 @@ def _process_file(
     folders: Folders,
     options: SubmitOptions,
     ledger: Ledger,
+    stop: StopSignals,
     reading: dict[str, Any],
 ) -> FileOutcome:
-    digest = file_digest(source)
-    earlier = ledger.completed_run_of_content(
-        digest, options.account_name, normalise_base_url(options.base_url)
-    )
+    with stop.promptly():
+        digest = file_digest(source)
+        earlier = ledger.completed_run_of_content(
+            digest, options.account_name, normalise_base_url(options.base_url)
+        )
     if earlier is not None:
         moved = move_without_overwriting(source, archive_name(source, folders.archive))
         return FileOutcome(
@@ -125,7 +99,8 @@ def _process_file(
     if source.suffix.lower() not in SUFFIX_FORMATS:
         reason = f"{source}: is not a spreadsheet lac-batch reads ({', '.join(SUFFIX_FORMATS)})."
         return _unreadable(source, folders, reason)
-    sheet = read_requests(source, **reading)
+    with stop.promptly():
+        sheet = read_requests(source, **reading)
     results_path = _results_path(source, folders)
     outcome = submit_sheet(sheet, results_path, options, ledger=LedgerUse(ledger, command="run"))
     run = outcome.run
@@ -160,6 +135,17 @@ def _process_file(
     )
 
 
+def _interrupted(source: Path) -> FileOutcome:
+    return FileOutcome(
+        source,
+        ExitCode.INTERRUPTED,
+        f"{source.name}: interrupted (Ctrl-C or SIGTERM) before sending began; nothing of it was "
+        "sent; left in the inbox",
+        {"file": source.name, "stopped": "interrupted before sending began"},
+        stopped_run=True,
+    )
+
+
 def _unreadable(source: Path, folders: Folders, reason: str) -> FileOutcome:
     moved = _move_to_failed(source, folders, reason)
     return FileOutcome(
@@ -178,7 +164,7 @@ def run_pass(
     lock_warn_after_s: float,
     settle_seconds: float,
     log: RunLog,
-    stop: threading.Event,
+    stop: StopSignals,
     reading: dict[str, Any] | None = None,
     on_file: Callable[[FileOutcome], None] | None = None,
 ) -> PassOutcome:
@@ -220,7 +206,7 @@ def _pass(
     ledger: Ledger,
     settle_seconds: float,
     log: RunLog,
-    stop: threading.Event,
+    stop: StopSignals,
     reading: dict[str, Any] | None,
     on_file: Callable[[FileOutcome], None] | None,
 ) -> PassOutcome:
@@ -247,12 +233,13 @@ def _pass(
         # the file (unreadable, missing columns, no customer_id column for a keys file) ends
         # this file only; any other ends the pass, leaving the file in the inbox.
         try:
-            result = _process_file(source, folders, options, ledger, reading or {})
+            result = _process_file(source, folders, options, ledger, stop, reading or {})
+        except Interrupted:
+            result = _interrupted(source)
         except LacBatchError as error:
             if error.scope is not Scope.FILE:
                 raise
             result = _unreadable(source, folders, str(error))
-        _rearm(stop)
         outcome.files.append(result)
         (log.info if result.exit_code is ExitCode.OK else log.warning)(
             "file", result.line, **result.fields
