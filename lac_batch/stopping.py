@@ -7,6 +7,8 @@ are long loops and C calls. So the flag works two ways:
 - while a stage with no side effects runs (inside :meth:`StopSignals.promptly`: hashing, reading,
   validating, planning), the first signal raises :class:`~lac_batch.errors.Interrupted` at once,
   as soon as the current C call returns; the stage is abandoned and nothing was changed;
+- a single C call that runs for seconds without the interpreter (a workbook library parsing a
+  sheet) is run through :func:`abandonable`, so the main thread is free to react;
 - everywhere else it only sets the flag and tells the listeners (the sending loop stops starting
   requests); the code checks :meth:`StopSignals.check` between stages.
 
@@ -26,7 +28,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from lac_batch.errors import Interrupted
 
-__all__ = ["StopSignals", "stop_signals", "stoppable"]
+__all__ = ["StopSignals", "abandonable", "stop_signals", "stoppable"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -136,3 +138,43 @@ def stoppable(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
 
     return run
+
+
+# How often the main thread looks up from waiting on an abandonable call (Windows does not
+# interrupt a wait for a signal, so it must wake by itself).
+_WAIT_SLICE_S = 0.1
+
+
+def abandonable(function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """``function(*args, **kwargs)``, abandoned at once by a stop inside a prompt stage.
+
+    For a long call without side effects that leaves the interpreter for seconds (calamine
+    parsing a sheet of a million rows takes 6 s with the GIL released): it runs in a worker
+    thread, everything it opened closed by itself, while the main thread waits in short slices
+    and so runs the signal handler at once. An abandoned call finishes in the background (a
+    daemon thread, so it never holds up the exit) and its result is dropped. Outside a prompt
+    stage with the stop signals installed it is a plain call.
+    """
+    stop = _installed
+    if (
+        stop is None
+        or stop._prompt_depth == 0
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        return function(*args, **kwargs)
+    outcome: list[R] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(function(*args, **kwargs))
+        except BaseException as error:  # handed to the caller, whatever it is
+            failure.append(error)
+
+    worker = threading.Thread(target=work, name="lac-batch-abandonable", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(_WAIT_SLICE_S)
+    if failure:
+        raise failure[0]
+    return outcome[0]
