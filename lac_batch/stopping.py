@@ -55,10 +55,6 @@ class StopSignals:
     def is_set(self) -> bool:
         return self._event.is_set()
 
-    def set(self) -> None:
-        """Ask for a stop as a signal would (a library caller, or a test)."""
-        self._on_signal(int(signal.SIGTERM), None)
-
     def wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds``; True as soon as a stop is asked for."""
         return self._event.wait(seconds)
@@ -107,8 +103,8 @@ _installed: StopSignals | None = None
 @contextmanager
 def stop_signals() -> Iterator[StopSignals]:
     """Point the stop signals at a :class:`StopSignals` while inside (the one already installed,
-    if any). Outside the main thread, where Python cannot install handlers, the flag works
-    but only :meth:`StopSignals.set` sets it."""
+    if any). Outside the main thread, where Python cannot install handlers, it is a flag that
+    nothing sets."""
     global _installed
     if _installed is not None:
         yield _installed
