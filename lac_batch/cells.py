@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "CONTROL_CHARACTERS",
     "CONVERTERS",
     "MAX_SAFE_INTEGER",
     "CellValueError",
@@ -51,11 +52,13 @@ class CellValueError(ValueError):
     """The cell text cannot become a value of the column's type; the message says why."""
 
 
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# C0, DEL and C1 (\x80-\x9f): an Excel 5/95 file decoded with the wrong code page shows its
+# letters as C1 characters, which no text a person typed holds.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def contains_control_characters(text: str) -> bool:
-    return _CONTROL_CHARACTERS.search(text) is not None
+    return CONTROL_CHARACTERS.search(text) is not None
 
 
 # Thousands may be grouped with a space, a no-break space or a narrow no-break space (Finnish

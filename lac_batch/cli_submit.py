@@ -202,8 +202,10 @@ def _print_summary(input_path: Path, outcome: SubmitOutcome, dry_run: bool) -> N
     if run is not None and run.stop_reason is not None:
         label = "Interrupted" if run.stop_reason is StopReason.INTERRUPTED else "Stopped"
         click.echo(f"{label}: {run.stop_message}", err=True)
-    if outcome.written.fallback_reason:
-        click.echo(
-            f"Warning: {outcome.written.fallback_reason}; results written instead to:", err=True
-        )
-    click.echo(f"Results: {outcome.written.path}")
+    written = outcome.written
+    if outcome.results_problem:
+        click.echo(f"Error: {outcome.results_problem}", err=True)
+    elif written is not None and written.fallback_reason:
+        click.echo(f"Warning: {written.fallback_reason}; results written instead to:", err=True)
+    if written is not None:
+        click.echo(f"Results: {written.path}")

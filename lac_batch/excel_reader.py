@@ -1,25 +1,26 @@
 """Workbooks (.xlsx, .xlsm, .xls, .ods) read with python-calamine, cells turned into exact text.
 
-Calamine reads the value Excel cached for every formula; a formula saved without a cached value
-(files written by scripts, never opened in Excel) reads as empty, so .xlsx/.xlsm sheets that hold
-formulas get one extra pass over their XML (with defusedxml) to find those cells and report them.
+Calamine reads the value Excel cached for every formula, but an error value (``#N/A``) and a
+formula saved without a cached value (files written by scripts, never opened in Excel) both read
+as empty, and an .ods duration past a day as ISO 8601 text. So .xlsx/.xlsm and .ods sheets that
+hold formulas, errors or durations get one extra pass over their XML
+(:mod:`lac_batch.workbook_xml`) that reports those cells and reads the durations.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path, PurePosixPath
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
-from defusedxml import ElementTree
 from python_calamine import CalamineError, CalamineWorkbook
 
 from lac_batch.columns import REQUIRED_FIELDS, normalise_name
 from lac_batch.errors import InputFileError
-from lac_batch.table import CellProblem, FileFormat, RawTable
+from lac_batch.table import FileFormat, RawTable
+from lac_batch.workbook_xml import CellNotes, ods_cell_notes, xlsx_cell_notes
 
 __all__ = [
     "MAX_COMPRESSION_RATIO",
@@ -35,15 +36,24 @@ MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
 MAX_COMPRESSION_RATIO = 200
 _RATIO_CHECK_FROM_BYTES = 16 * 1024**2
 
-_MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-_PKG_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
-_CELL_REFERENCE = re.compile(r"([A-Z]+)(\d+)")
 _FLOAT_AS_INTEGER_LIMIT = 2**53
 
 
+def _duration_text(duration: dt.timedelta) -> str:
+    """``HH:MM:SS`` with every hour counted (``255:10:10``), a fraction to the millisecond."""
+    milliseconds = round(duration / dt.timedelta(milliseconds=1))
+    sign = "-" if milliseconds < 0 else ""
+    hours, rest = divmod(abs(milliseconds), 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, fraction = divmod(rest, 1000)
+    text = f"{sign}{hours:02d}:{minutes:02d}:{seconds:02d}"
+    return f"{text}.{fraction:03d}".rstrip("0") if fraction else text
+
+
 def excel_cell_text(value: Any) -> str:
-    """A cell value as text: ``12345.0`` → ``12345``, dates ``YYYY-MM-DD``, ``true``/``false``."""
+    """A cell value as text, the same from every format: ``12345.0`` → ``12345``, dates
+    ``YYYY-MM-DD`` (a date-time at midnight too), other date-times ISO 8601, times and durations
+    ``HH:MM:SS`` (``255:10:10``), ``true``/``false``."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -55,19 +65,33 @@ def excel_cell_text(value: Any) -> str:
             return str(int(value))
         return repr(value)
     if isinstance(value, dt.datetime):
+        # .xlsx and .xls date cells at midnight already read as dates; .ods ones do not.
+        if value.time() == dt.time() and value.tzinfo is None:
+            return value.date().isoformat()
         return value.isoformat()
-    if isinstance(value, (dt.date, dt.time)):
+    if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return _duration_text(value)
+    if isinstance(value, dt.time):
+        return _duration_text(
+            dt.timedelta(
+                hours=value.hour,
+                minutes=value.minute,
+                seconds=value.second,
+                microseconds=value.microsecond,
+            )
+        )
     return str(value)
 
 
-def _check_zip(path: Path) -> None:
+def _check_zip(path: Path, file_format: FileFormat) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
     except zipfile.BadZipFile:
         raise InputFileError(
-            path, "is not a valid .xlsx workbook (the zip container is damaged)."
+            path, f"is not a valid .{file_format.value} workbook (the zip container is damaged)."
         ) from None
     total = sum(member.file_size for member in members)
     if total > MAX_UNCOMPRESSED_BYTES:
@@ -87,56 +111,10 @@ def _check_zip(path: Path) -> None:
             )
 
 
-def _column_position(letters: str) -> int:
-    position = 0
-    for letter in letters:
-        position = position * 26 + (ord(letter) - ord("A") + 1)
-    return position - 1
-
-
-def _sheet_xml_paths(archive: zipfile.ZipFile) -> dict[str, str]:
-    """Sheet name → path of its XML part inside the archive."""
-    workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
-    relations = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
-    targets = {
-        relation.get("Id"): relation.get("Target", "")
-        for relation in relations.iter(f"{_PKG_REL_NS}Relationship")
-    }
-    paths: dict[str, str] = {}
-    for sheet in workbook.iter(f"{_MAIN_NS}sheet"):
-        target = targets.get(sheet.get(f"{_REL_NS}id"), "")
-        if target.startswith("/"):
-            paths[sheet.get("name", "")] = target.lstrip("/")
-        else:
-            paths[sheet.get("name", "")] = str(PurePosixPath("xl") / target)
-    return paths
-
-
-def _formulas_without_value(path: Path, sheet_name: str) -> Iterator[tuple[int, int]]:
-    """(row number, 0-based column) of each formula cell saved with no cached value."""
-    with zipfile.ZipFile(path) as archive:
-        part = _sheet_xml_paths(archive).get(sheet_name)
-        if part is None or part not in archive.namelist():
-            return
-        with archive.open(part) as stream:
-            if b"<f" not in stream.read():
-                return
-        with archive.open(part) as stream:
-            for _event, element in ElementTree.iterparse(stream, events=("end",)):
-                if element.tag != f"{_MAIN_NS}c":
-                    continue
-                formula = element.find(f"{_MAIN_NS}f")
-                value = element.find(f"{_MAIN_NS}v")
-                if formula is not None and (value is None or not (value.text or "")):
-                    match = _CELL_REFERENCE.fullmatch(element.get("r", ""))
-                    if match:
-                        yield int(match.group(2)), _column_position(match.group(1))
-                element.clear()
-
-
 def _open_workbook(path: Path, file_format: FileFormat) -> CalamineWorkbook:
-    if file_format is FileFormat.XLSX:
-        _check_zip(path)
+    if file_format in (FileFormat.XLSX, FileFormat.ODS):
+        # The extra XML pass reads parts whole: a bomb must be refused before it.
+        _check_zip(path, file_format)
     try:
         return CalamineWorkbook.from_path(str(path))
     except CalamineError as error:
@@ -195,6 +173,14 @@ def _choose_sheet(
     )
 
 
+def _cell_notes(path: Path, file_format: FileFormat, sheet: str) -> CellNotes:
+    if file_format is FileFormat.XLSX:
+        return xlsx_cell_notes(path, sheet)
+    if file_format is FileFormat.ODS:
+        return ods_cell_notes(path, sheet)
+    return CellNotes()
+
+
 def read_workbook_table(path: Path, file_format: FileFormat, sheet: str | None) -> RawTable:
     """Read one sheet of a workbook into a :class:`RawTable` of exact cell text."""
     workbook = _open_workbook(path, file_format)
@@ -216,10 +202,12 @@ def read_workbook_table(path: Path, file_format: FileFormat, sheet: str | None) 
         cells = load(chosen)
     finally:
         workbook.close()
-    formula_cells: set[tuple[int, int]] = set()
-    if file_format is FileFormat.XLSX:
-        formula_cells = set(_formulas_without_value(path, chosen))
-    formula_rows = {row_number for row_number, _position in formula_cells}
+    notes = _cell_notes(path, file_format, chosen)
+    for (row_number, position), value in notes.values.items():
+        if row_number <= len(cells) and position < len(cells[row_number - 1]):
+            cells[row_number - 1][position] = value
+    # A row whose only cells are errors or formulas without values reads as empty: keep it.
+    noted_rows = {problem.row_number for problem in notes.problems}
     # Most cells are text already; only the others need excel_cell_text's call.
     texts_by_row = [
         [value if type(value) is str else excel_cell_text(value) for value in values]
@@ -239,21 +227,18 @@ def read_workbook_table(path: Path, file_format: FileFormat, sheet: str | None) 
     row_numbers: list[int] = []
     for row_number, texts in enumerate(texts_by_row[1:], start=2):
         joined = "".join(texts)
-        if row_number not in formula_rows and (not joined or joined.isspace()):
+        if row_number not in noted_rows and (not joined or joined.isspace()):
             continue
         rows.append((texts + [""] * width)[:width])
         row_numbers.append(row_number)
-    problems = [
-        CellProblem(
-            row_number,
-            position,
-            "formula_without_value",
-            "is a formula with no saved value; open the file in Excel and save it, or paste "
-            "the values instead of the formula",
-        )
-        for row_number, position in sorted(formula_cells)
-        if row_number > 1 and position < width
-    ]
+    problems = sorted(
+        (
+            problem
+            for problem in notes.problems
+            if problem.row_number > 1 and problem.position is not None and problem.position < width
+        ),
+        key=lambda problem: (problem.row_number, problem.position),
+    )
     return RawTable(
         path=path,
         file_format=file_format,

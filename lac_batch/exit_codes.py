@@ -18,6 +18,8 @@ class ExitCode(IntEnum):
     """The API key was refused (401/403)."""
     LOCKED = 4
     """Another run holds the ledger lock."""
+    RESULTS_NOT_WRITTEN = 5
+    """Rows were sent but their results file could not be written (the ledger has them)."""
     INTERRUPTED = 130
     """Stopped by Ctrl-C or SIGTERM."""
 
@@ -26,6 +28,7 @@ class ExitCode(IntEnum):
 _PRECEDENCE = (
     ExitCode.INTERRUPTED,
     ExitCode.AUTH_REFUSED,
+    ExitCode.RESULTS_NOT_WRITTEN,
     ExitCode.UNUSABLE,
     ExitCode.LOCKED,
     ExitCode.ROWS_NOT_OK,
@@ -34,6 +37,6 @@ _PRECEDENCE = (
 
 
 def most_severe(*codes: ExitCode) -> ExitCode:
-    """The code that wins when several apply (130, 3, 2, 4, 1, 0)."""
+    """The code that wins when several apply (130, 3, 5, 2, 4, 1, 0)."""
     present = set(codes) or {ExitCode.OK}
     return next(code for code in _PRECEDENCE if code in present)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lac_batch.errors import LacBatchError
+from lac_batch.file_modes import create_ledger_file, tighten_ledger_files
 from lac_batch.results import RowResult
 from lac_batch.status import Status
 
@@ -299,6 +300,8 @@ class Ledger:
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            tighten_ledger_files(path)
+            create_ledger_file(path)
             # check_same_thread=False: the submitter writes from one worker thread at a time.
             connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as error:
@@ -516,10 +519,13 @@ class Ledger:
         run_id: int,
         rows: Sequence[tuple[str, RowResult]],
         *,
-        results_path: Path,
+        results_path: Path | None,
         exit_code: int,
     ) -> None:
-        """Store one line per input row (fingerprint or '', result) and close the run."""
+        """Store one line per input row (fingerprint or '', result) and close the run.
+
+        ``results_path`` None: the results file could not be written (stored as '').
+        """
         counts: dict[str, int] = {}
         for _, result in rows:
             counts[result.status.value] = counts.get(result.status.value, 0) + 1
@@ -544,7 +550,13 @@ class Ledger:
             db.execute(
                 "UPDATE runs SET ended_at = ?, results_path = ?, counts = ?, exit_code = ? "
                 "WHERE id = ?",
-                (utc_now(), str(results_path), json.dumps(counts), exit_code, run_id),
+                (
+                    utc_now(),
+                    "" if results_path is None else str(results_path),
+                    json.dumps(counts),
+                    exit_code,
+                    run_id,
+                ),
             )
 
     def runs(self, limit: int = 20) -> list[RunSummary]:
@@ -565,13 +577,24 @@ class Ledger:
                 return _run(row)
         return None
 
+    def latest_run_of_content(
+        self, file_hash: str, account: str, base_url: str
+    ) -> RunSummary | None:
+        """The newest finished run of this exact content, whatever its exit code."""
+        return self._newest_run_of_content(file_hash, account, base_url, "ended_at IS NOT NULL")
+
     def completed_run_of_content(
         self, file_hash: str, account: str, base_url: str
     ) -> RunSummary | None:
         """A run that went through every row of this exact content (exit 0 or 1), if any."""
+        return self._newest_run_of_content(file_hash, account, base_url, "exit_code IN (0, 1)")
+
+    def _newest_run_of_content(
+        self, file_hash: str, account: str, base_url: str, condition: str
+    ) -> RunSummary | None:
         row = self._db.execute(
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE file_hash = ? AND account = ? "
-            "AND base_url = ? AND exit_code IN (0, 1) ORDER BY id DESC LIMIT 1",
+            f"AND base_url = ? AND {condition} ORDER BY id DESC LIMIT 1",
             (file_hash, account, base_url),
         ).fetchone()
         return None if row is None else _run(row)

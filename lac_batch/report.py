@@ -9,11 +9,11 @@ from pathlib import Path
 
 from lac_batch.errors import LacBatchError, UsageError
 from lac_batch.ledger import Ledger, RunSummary
-from lac_batch.results import ResultsWritten, write_results
+from lac_batch.results import ResultsWritten, RowResult, write_results
 from lac_batch.submission import file_digest
 from lac_batch.validation import RequestSheet
 
-__all__ = ["format_runs", "parse_age", "rebuild_results"]
+__all__ = ["format_runs", "parse_age", "rebuild_results", "results_of_run"]
 
 _AGE = re.compile(r"(\d+)\s*([hdw])")
 _AGE_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
@@ -59,10 +59,18 @@ def rebuild_results(ledger: Ledger, sheet: RequestSheet, results_path: Path) -> 
             f"{sheet.path}: the ledger {ledger.path} has no finished run of this file; "
             "`lac-batch report --runs` lists the runs it has."
         )
+    return write_results(results_path, sheet.table, results_of_run(ledger, run, sheet))
+
+
+def results_of_run(ledger: Ledger, run: RunSummary, sheet: RequestSheet) -> list[RowResult]:
+    """The result of every row of ``sheet`` in ``run``, as the ledger recorded them.
+
+    LacBatchError if the file's rows are not the run's (the file changed since).
+    """
     results = ledger.run_rows(run.id)
     if [result.row_number for result in results] != sheet.table.row_numbers:
         raise LacBatchError(
             f"{sheet.path}: its rows no longer match run {run.id} of {run.file_path} (the file "
             "changed since); give the file as it was when it was submitted."
         )
-    return write_results(results_path, sheet.table, results)
+    return results

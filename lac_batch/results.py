@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,9 +18,12 @@ from datetime import datetime
 from itertools import islice
 from pathlib import Path
 
+import platformdirs
+
 from lac_batch.csv_writer import escape_csv_cell, unescape_csv_cell, write_csv
 from lac_batch.errors import ResultsPathError, UsageError
 from lac_batch.gc_pause import collector_paused
+from lac_batch.inbox import unique_path
 from lac_batch.status import Status
 from lac_batch.table import FileFormat, RawTable
 from lac_batch.xlsx_writer import write_sheet
@@ -32,6 +36,7 @@ __all__ = [
     "check_results_path",
     "default_results_path",
     "escape_csv_cell",
+    "results_fallback_folder",
     "strip_result_block",
     "unescape_csv_cell",
     "write_result_blocks",
@@ -47,6 +52,10 @@ _CSV_SUFFIXES = {".csv": ".csv", ".tsv": ".tsv", ".txt": ".csv"}
 _NUMBERED_RESULTS = re.compile(r"(?P<base>.+)\.results(?:\.(?P<number>\d+))?")
 _MAX_WIDTH_SAMPLE_ROWS = 500
 _MAX_COLUMN_WIDTH = 60
+# A results file is for people: created 0666 less the umask, as any program's output is
+# (mkstemp's 0600 kept colleagues in a shared group from opening it).
+_PEOPLE_FILE_MODE = 0o666
+_TEMPORARY_NAME_TRIES = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +85,17 @@ class ResultsWritten:
     path: Path
     fallback_reason: str | None = None
     """Set when the results went to a timestamped name because the asked-for one failed."""
+    in_fallback_folder: bool = False
+    """The results went to :func:`results_fallback_folder`: not even beside the asked-for name."""
+
+
+def results_fallback_folder() -> Path:
+    """``<user state dir>/lac-batch/results-fallback``: where results go when their folder fails.
+
+    Beside the default ledger (``~/.local/state/lac-batch/`` on Linux, ``%LOCALAPPDATA%`` on
+    Windows), created on first use.
+    """
+    return platformdirs.user_state_path("lac-batch", appauthor=False) / "results-fallback"
 
 
 def strip_result_block(table: RawTable) -> RawTable:
@@ -189,11 +209,21 @@ def _write_xlsx(path: Path, table: RawTable, blocks: Sequence[ResultBlock]) -> N
     )
 
 
+def _create_temporary(path: Path) -> tuple[int, Path]:
+    """A new hidden file beside ``path`` (never an existing one), open for writing."""
+    # O_BINARY: Windows would otherwise turn every "\n" written through the handle into "\r\n".
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(_TEMPORARY_NAME_TRIES):
+        temporary = path.with_name(f".{path.stem}.{secrets.token_hex(4)}{path.suffix}")
+        try:
+            return os.open(temporary, flags, _PEOPLE_FILE_MODE), temporary
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
 def _write_atomically(path: Path, table: RawTable, blocks: Sequence[ResultBlock]) -> None:
-    handle, temporary_name = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix
-    )
-    temporary = Path(temporary_name)
+    handle, temporary = _create_temporary(path)
     try:
         if path.suffix.lower() == ".xlsx":
             os.close(handle)
@@ -214,7 +244,9 @@ def write_results(path: Path, table: RawTable, results: Sequence[RowResult]) -> 
     """Write ``results`` (one per row of ``table``, same order) atomically to ``path``.
 
     If the final write fails (on Windows: the file is open in Excel), the results go to a
-    timestamped name beside it and the returned value says so.
+    timestamped name beside it; if that fails too (a full disk, a read-only folder), to a
+    timestamped name in :func:`results_fallback_folder`; the returned value says which.
+    :class:`ResultsPathError` when none of them could be written.
     """
     return write_result_blocks(path, table, [result.cells() for result in results])
 
@@ -236,13 +268,31 @@ def _write_or_fall_back(
         _write_atomically(path, table, blocks)
         return ResultsWritten(path)
     except OSError as error:
-        stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
-        fallback = path.with_name(f"{path.stem}.{stamp}{path.suffix}")
-        try:
-            _write_atomically(fallback, table, blocks)
-        except OSError as second_error:
-            raise ResultsPathError(
-                f"{path}: the results could not be written ({error.strerror or error}), nor "
-                f"to {fallback} ({second_error.strerror or second_error})."
-            ) from None
-        return ResultsWritten(fallback, f"{path} could not be written ({error.strerror or error})")
+        first_error = _reason(error)
+    name = f"{path.stem}.{datetime.now().strftime('%Y%m%dT%H%M%S')}{path.suffix}"
+    beside = path.with_name(name)
+    try:
+        _write_atomically(beside, table, blocks)
+        return ResultsWritten(beside, f"{path} could not be written ({first_error})")
+    except OSError as error:
+        beside_error = _reason(error)
+    folder = results_fallback_folder()
+    elsewhere = folder / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        elsewhere = unique_path(elsewhere)
+        _write_atomically(elsewhere, table, blocks)
+    except OSError as error:
+        raise ResultsPathError(
+            f"{path}: the results could not be written ({first_error}), nor to {beside} "
+            f"({beside_error}), nor to {elsewhere} ({_reason(error)})."
+        ) from None
+    return ResultsWritten(
+        elsewhere,
+        f"{path} could not be written ({first_error}), nor {beside} ({beside_error})",
+        in_fallback_folder=True,
+    )
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or str(error)

@@ -20,6 +20,7 @@ from filelock import FileLock, Timeout
 
 from lac_batch.errors import LacBatchError
 from lac_batch.exit_codes import ExitCode
+from lac_batch.file_modes import ledger_file_mode, tighten_ledger_files, write_ledger_note
 
 __all__ = ["LockHolder", "RunLock", "RunLockedError"]
 
@@ -57,7 +58,13 @@ class RunLock:
 
     def __init__(self, ledger_path: Path) -> None:
         self.ledger_path = ledger_path
-        self._lock = FileLock(str(ledger_path) + ".lock")
+        lock_path = str(ledger_path) + ".lock"
+        # The lock file is the ledger's companion: the ledger's mode (POSIX), not the umask.
+        self._lock = (
+            FileLock(lock_path, mode=ledger_file_mode(ledger_path.parent))
+            if os.name == "posix"
+            else FileLock(lock_path)
+        )
         self._info = Path(str(ledger_path) + ".lock.json")
 
     def holder(self) -> LockHolder:
@@ -70,12 +77,13 @@ class RunLock:
 
     def acquire(self) -> None:
         self.ledger_path.parent.mkdir(parents=True, exist_ok=True)
+        tighten_ledger_files(self.ledger_path)
         try:
             self._lock.acquire(timeout=0)
         except Timeout:
             raise RunLockedError(self.ledger_path, self.holder()) from None
         note = {"pid": os.getpid(), "started_at": datetime.now(UTC).isoformat()}
-        self._info.write_text(json.dumps(note), encoding="utf-8")
+        write_ledger_note(self._info, json.dumps(note))
 
     def release(self) -> None:
         with contextlib.suppress(OSError):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lac_batch.credentials import normalise_base_url
-from lac_batch.errors import Interrupted, LacBatchError, Scope
+from lac_batch.errors import Interrupted, LacBatchError, ResultsPathError, Scope
 from lac_batch.exit_codes import ExitCode, most_severe
 from lac_batch.inbox import (
     Folders,
@@ -26,13 +26,21 @@ from lac_batch.inbox import (
     ready_files,
     unique_path,
 )
-from lac_batch.ledger import Ledger
+from lac_batch.ledger import Ledger, RunSummary
 from lac_batch.reader import SUFFIX_FORMATS
-from lac_batch.results import default_results_path
+from lac_batch.report import results_of_run
+from lac_batch.results import default_results_path, write_results
 from lac_batch.run_lock import RunLock, RunLockedError
 from lac_batch.run_log import RunLog
+from lac_batch.status import Status
 from lac_batch.stopping import StopSignals
-from lac_batch.submission import LedgerUse, SubmitOptions, file_digest, submit_sheet
+from lac_batch.submission import (
+    LedgerUse,
+    SubmitOptions,
+    file_digest,
+    rows_exit_code,
+    submit_sheet,
+)
 from lac_batch.summary import format_counts
 from lac_batch.validation import read_requests
 
@@ -83,9 +91,13 @@ def _process_file(
 ) -> FileOutcome:
     with stop.promptly():
         digest = file_digest(source)
-        earlier = ledger.completed_run_of_content(
-            digest, options.account_name, normalise_base_url(options.base_url)
-        )
+        base_url = normalise_base_url(options.base_url)
+        latest = ledger.latest_run_of_content(digest, options.account_name, base_url)
+    if latest is not None and latest.exit_code == ExitCode.RESULTS_NOT_WRITTEN:
+        rebuilt = _finish_unwritten_run(source, folders, ledger, latest, reading)
+        if rebuilt is not None:
+            return rebuilt
+    earlier = ledger.completed_run_of_content(digest, options.account_name, base_url)
     if earlier is not None:
         moved = move_without_overwriting(source, archive_name(source, folders.archive))
         return FileOutcome(
@@ -108,10 +120,23 @@ def _process_file(
         "file": source.name,
         "rows": len(outcome.results),
         "counts": {status.value: count for status, count in outcome.counts.items()},
-        "results": str(outcome.written.path),
+        "results": "" if outcome.written is None else str(outcome.written.path),
         "exit_code": int(outcome.exit_code),
     }
     counts = format_counts(outcome.counts)
+    if outcome.written is None:
+        # The input is archived only once its results exist somewhere: the next pass writes
+        # them from the ledger. The results folder is unusable, so this pass sends no more.
+        fields["stopped"] = outcome.results_problem
+        return FileOutcome(
+            source,
+            outcome.exit_code,
+            f"{source.name}: {len(outcome.results)} rows: {counts}; {outcome.results_problem} "
+            "The file stays in the inbox: the next pass writes its results from the ledger "
+            "and archives it.",
+            fields,
+            stopped_run=True,
+        )
     if run is not None and (run.stop_reason is not None or run.refused):
         # A refused key (of one company or all) keeps the file in the inbox: once the key is
         # fixed, the next pass sends what was not sent, and the ledger skips the rest.
@@ -126,11 +151,66 @@ def _process_file(
         )
     moved = move_without_overwriting(source, archive_name(source, folders.archive))
     fields["archived"] = str(moved)
+    problem = ""
+    if outcome.written.in_fallback_folder:
+        # The input is archived now, so the submit message's `report --file` hint would be stale.
+        fields["results_problem"] = outcome.written.fallback_reason
+        problem = (
+            f" The results could not be written in {folders.results} "
+            f"({outcome.written.fallback_reason}): they are in {outcome.written.path} instead."
+        )
     return FileOutcome(
         source,
         outcome.exit_code,
         f"{source.name}: {len(outcome.results)} rows: {counts}; results: "
-        f"{outcome.written.path}; archived as {moved}",
+        f"{outcome.written.path}; archived as {moved}{problem}",
+        fields,
+    )
+
+
+def _finish_unwritten_run(
+    source: Path, folders: Folders, ledger: Ledger, run: RunSummary, reading: dict[str, Any]
+) -> FileOutcome | None:
+    """Write the missing results of a run that sent the rows of ``source`` (exit 5), from the
+    ledger, then archive the file. None: process the file as usual (the run stopped before its
+    end, so this pass sends the rest; or the file cannot be matched to the run)."""
+    results = ledger.run_rows(run.id)
+    if any(result.status is Status.NOT_SENT for result in results):
+        return None
+    fields: dict[str, Any] = {"file": source.name, "rows": len(results), "rebuilt_from_run": run.id}
+    code = rows_exit_code(results)
+    results_path = Path(run.results_path) if run.results_path else None
+    how = ""
+    try:
+        if results_path is None or not results_path.is_file():
+            how = " (written from the ledger)"
+            sheet = read_requests(source, **reading)
+            written = write_results(
+                _results_path(source, folders), sheet.table, results_of_run(ledger, run, sheet)
+            )
+            results_path = written.path
+            if written.in_fallback_folder:
+                code = most_severe(code, ExitCode.RESULTS_NOT_WRITTEN)
+                fields["results_problem"] = written.fallback_reason
+    except ResultsPathError as error:
+        fields["stopped"] = str(error)
+        return FileOutcome(
+            source,
+            ExitCode.RESULTS_NOT_WRITTEN,
+            f"{source.name}: the results of run {run.id} still cannot be written ({error}); "
+            "the file stays in the inbox for the next pass.",
+            fields,
+            stopped_run=True,
+        )
+    except LacBatchError:
+        return None
+    moved = move_without_overwriting(source, archive_name(source, folders.archive))
+    fields.update(results=str(results_path), archived=str(moved), exit_code=int(code))
+    return FileOutcome(
+        source,
+        code,
+        f"{source.name}: its rows were sent by run {run.id}, whose results file could not be "
+        f"written where asked; results{how}: {results_path}; archived as {moved}",
         fields,
     )
 

@@ -8,7 +8,6 @@ text does not convert, so each cell is converted once and the schema only has to
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lac_batch.cells import CellValueError, MetadataType, convert_cell
+from lac_batch.cells import CONTROL_CHARACTERS, CellValueError, MetadataType, convert_cell
 from lac_batch.columns import REQUIRED_FIELDS, ColumnPlan, ColumnSpec, Field
 from lac_batch.payload import MetadataEntry, metadata_collisions
 
@@ -60,14 +59,14 @@ _CHECK_MESSAGES = {
     "required": ("required", "is empty; every request needs a value here"),
     "no_control_characters": (
         "control_character",
-        "contains a control character (a tab, line break or invisible character); remove it",
+        "contains a control character (a tab, a line break, an invisible character, or a letter "
+        "garbled by reading an old file with the wrong code page); remove or retype it",
     ),
     "converts": ("bad_value", ""),
     "json_object": ("not_json_object", 'is not a JSON object; write e.g. {"key": "value"}'),
     "metadata_keys_unique": ("metadata_collision", ""),
     "has_api_key": ("no_api_key", ""),
 }
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _column_name(spec: ColumnSpec) -> str:
@@ -136,9 +135,9 @@ def _filled(column: pd.Series) -> pd.Series:
 def _no_control_characters(column: pd.Series) -> pd.Series:
     texts = column.tolist()
     # One scan of the joined column settles the usual case: no control character anywhere.
-    if _CONTROL.search("".join(texts)) is None:
+    if CONTROL_CHARACTERS.search("".join(texts)) is None:
         return pd.Series(True, index=column.index, dtype=bool)
-    return _mask(column, map(is_, map(_CONTROL.search, texts), repeat(None)))
+    return _mask(column, map(is_, map(CONTROL_CHARACTERS.search, texts), repeat(None)))
 
 
 def _converts(column: pd.Series) -> pd.Series:

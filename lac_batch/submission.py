@@ -18,6 +18,7 @@ from pathlib import Path
 
 from lac_batch.api import LacClient, build_http_client
 from lac_batch.credentials import ApiKey, normalise_base_url
+from lac_batch.errors import ResultsPathError
 from lac_batch.exit_codes import ExitCode, most_severe
 from lac_batch.keys_file import CompanyKey, KeysFile
 from lac_batch.ledger import Ledger, LedgerError, SendingMark
@@ -29,7 +30,14 @@ from lac_batch.stopping import StopSignals, stop_signals
 from lac_batch.submit import Job, StopReason, SubmitObserver, SubmitRun, SubmitSettings, Submitter
 from lac_batch.validation import RequestSheet, RowVerdict, ValidationReport, validate
 
-__all__ = ["LedgerUse", "SubmitOptions", "SubmitOutcome", "file_digest", "submit_sheet"]
+__all__ = [
+    "LedgerUse",
+    "SubmitOptions",
+    "SubmitOutcome",
+    "file_digest",
+    "rows_exit_code",
+    "submit_sheet",
+]
 
 _STOP_EXIT_CODES = {
     StopReason.INTERRUPTED: ExitCode.INTERRUPTED,
@@ -99,10 +107,14 @@ class LedgerUse:
 class SubmitOutcome:
     report: ValidationReport
     results: list[RowResult]
-    written: ResultsWritten
+    written: ResultsWritten | None
+    """Where the results file went; None when it could not be written anywhere."""
     exit_code: ExitCode
     run: SubmitRun | None = None
     planned: list[PlannedRow] = field(default_factory=list)
+    results_problem: str = ""
+    """One paragraph when rows were sent but the results file is not where it was asked for
+    (exit 5): where the results went, or how to rebuild them from the ledger."""
 
     @property
     def counts(self) -> Counter[Status]:
@@ -173,15 +185,52 @@ async def _send(
     return run
 
 
-def _exit_code(results: Sequence[RowResult], run: SubmitRun | None, dry_run: bool) -> ExitCode:
+def rows_exit_code(results: Sequence[RowResult], dry_run: bool = False) -> ExitCode:
+    """0 when every row is accepted or skipped (valid, for a dry run), else 1."""
     ok = {Status.VALID} if dry_run else _OK_STATUSES
-    codes = [ExitCode.OK if all(r.status in ok for r in results) else ExitCode.ROWS_NOT_OK]
+    return ExitCode.OK if all(r.status in ok for r in results) else ExitCode.ROWS_NOT_OK
+
+
+def _exit_code(results: Sequence[RowResult], run: SubmitRun | None, dry_run: bool) -> ExitCode:
+    codes = [rows_exit_code(results, dry_run)]
     if run is not None and run.stop_reason is not None:
         codes.append(_STOP_EXIT_CODES[run.stop_reason])
     if run is not None and run.refused:
         # One company's refused key makes the run exit 3 even when the others went through.
         codes.append(ExitCode.AUTH_REFUSED)
     return most_severe(*codes)
+
+
+def _rows_sent(run: SubmitRun | None) -> int:
+    """Rows of this run whose request left at least once."""
+    return 0 if run is None else sum(1 for result in run.results.values() if result.attempts)
+
+
+def _results_problem(
+    sent: int,
+    written: ResultsWritten | None,
+    unwritten: ResultsPathError | None,
+    input_path: Path,
+    ledger: LedgerUse | None,
+) -> str:
+    """The exit-5 paragraph: the rows were sent, where their results are or how to get them."""
+    rebuild = f"`lac-batch report --file {input_path} --results PATH` (with the same ledger)"
+    if written is not None:
+        text = (
+            f"{sent} rows were sent, but their results file could not be written where asked: "
+            f"{written.fallback_reason}. The results were written instead to {written.path}."
+        )
+        if ledger is not None:
+            text += f" {rebuild} writes them again where you want them."
+        return text
+    text = f"{sent} rows were sent, but their results file could not be written: {unwritten}"
+    if ledger is None:
+        return f"{text} No ledger was in use: the statuses above are all that is left of them."
+    return (
+        f"{text} Nothing is lost: every row's outcome is in the ledger {ledger.ledger.path}. "
+        f"Once there is room (free some space, or fix the folder's permissions), {rebuild} "
+        "writes the results file; do not submit the file again to get them."
+    )
 
 
 def _with_note(result: RowResult, note: str) -> RowResult:
@@ -321,14 +370,28 @@ def _submit_sheet(
             result = run.results.get(plan.row_number) if plan.action is Action.SEND else None
             by_row[plan.row_number] = _with_note(result or plan.settled_result(), plan.note)
     results = [by_row[row_number] for row_number in sheet.table.row_numbers]
-    written = write_results(results_path, sheet.table, results)
     exit_code = _exit_code(results, run, options.dry_run)
+    # Whatever happens to the results file, the run is finished in the ledger below, so that
+    # `report --file` can always write its results again.
+    written: ResultsWritten | None = None
+    unwritten: ResultsPathError | None = None
+    try:
+        written = write_results(results_path, sheet.table, results)
+    except ResultsPathError as error:
+        unwritten = error
+    sent = _rows_sent(run)
+    problem = ""
+    if sent and (written is None or written.in_fallback_folder):
+        exit_code = most_severe(exit_code, ExitCode.RESULTS_NOT_WRITTEN)
+        problem = _results_problem(sent, written, unwritten, sheet.path, ledger)
     if ledger is not None and run_id is not None:
         fingerprints = {plan.row_number: plan.fingerprint for plan in planned}
         ledger.ledger.finish_run(
             run_id,
             [(fingerprints.get(result.row_number, ""), result) for result in results],
-            results_path=written.path,
+            results_path=None if written is None else written.path,
             exit_code=int(exit_code),
         )
-    return SubmitOutcome(report, results, written, exit_code, run, planned)
+    if unwritten is not None and not sent:
+        raise unwritten  # nothing was sent: a plain exit 2
+    return SubmitOutcome(report, results, written, exit_code, run, planned, problem)

@@ -343,7 +343,15 @@ def _validate(
     row_issues: dict[int, tuple[RowIssue, ...]] = {}
     if schema_issues or reader_issues:
         for position, row_number in enumerate(table.row_numbers):
-            found = reader_issues.get(row_number, []) + schema_issues.get(position, [])
+            seen_by_reader = reader_issues.get(row_number, [])
+            # A cell the reader already explains (an error, a formula without value) reads as
+            # empty: "is empty" on top of "holds the Excel error #N/A" would only mislead.
+            explained = {(issue.column or "").strip() for issue in seen_by_reader}
+            found = seen_by_reader + [
+                issue
+                for issue in schema_issues.get(position, [])
+                if (issue.column or "").strip() not in explained
+            ]
             if found:
                 row_issues[position] = tuple(found)
     count = len(table.row_numbers)

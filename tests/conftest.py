@@ -69,9 +69,11 @@ HEADER = ["connection_key", "request_type", "customer_id", "note"]
 
 @pytest.fixture(autouse=True)
 def private_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own ledger: none ever touches the user's real one."""
+    """Every test gets its own ledger and state folder: none touches the user's real ones."""
     path = tmp_path / "ledger" / "ledger.sqlite3"
     monkeypatch.setenv("LAC_LEDGER", str(path))
+    # platformdirs' user state folder on Linux (the results-fallback folder lives there).
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "user-state"))
     monkeypatch.delenv("LAC_ACCOUNT", raising=False)
     return path
 

@@ -161,7 +161,7 @@ class Notifier:
                     Trigger.ROWS,
                     input_path.name,
                     counts,
-                    results=str(outcome.written.path),
+                    results=None if outcome.written is None else str(outcome.written.path),
                     row_errors=_row_errors(outcome.results),
                 )
             )
