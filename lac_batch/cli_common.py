@@ -14,7 +14,7 @@ import platformdirs
 from lac_batch.errors import Interrupted, LacBatchError
 from lac_batch.ledger import Ledger
 from lac_batch.reader import SUFFIX_FORMATS
-from lac_batch.results import check_results_path, default_results_path
+from lac_batch.results import check_results_path, default_results_path, kept_results_path
 from lac_batch.run_lock import RunLock
 from lac_batch.validation import RequestSheet, read_requests
 
@@ -154,12 +154,22 @@ def read_sheet(
 
 
 def results_destination(input_path: Path, results_path: Path | None) -> Path:
-    """The checked results path: ``--results`` or the default beside the input."""
+    """The checked results path: ``--results`` or the default beside the input.
+
+    A results file there that records sent rows is kept: the results get the next free
+    numbered name, and the output says so.
+    """
     file_format = SUFFIX_FORMATS.get(input_path.suffix.lower())
     if results_path is None and file_format is not None:
         results_path = default_results_path(input_path, file_format)
     if results_path is None:
         # The input's extension is not one we read; reading it will say so.
         return input_path.with_name(f"{input_path.stem}.results.csv")
-    check_results_path(results_path, input_path)
-    return results_path
+    kept = kept_results_path(results_path)
+    if kept != results_path:
+        click.echo(
+            f"{results_path} records rows sent to the API, so it is kept; these results go to "
+            f"{kept}."
+        )
+    check_results_path(kept, input_path)
+    return kept

@@ -82,7 +82,10 @@ _SETTINGS_OF_SUBMIT = (
 @click.option(
     "--notify-webhook",
     metavar="URL",
-    help="Post to this webhook when rows are rejected, failed or unknown, or the key is refused.",
+    help=(
+        "Post to this webhook when rows are invalid, rejected, failed or unknown, or the key is "
+        "refused."
+    ),
 )
 @click.option(
     "--notify-email",
@@ -174,6 +177,23 @@ def submit_command(
     sys.exit(int(outcome.exit_code))
 
 
+def _print_block_lines(outcome: SubmitOutcome) -> None:
+    """What the input's result block did: rows it kept from being sent though they changed, and
+    (once) rows whose block was not trusted because it names another account or host."""
+    changed = outcome.changed_since_accepted
+    if changed:
+        click.echo(
+            f"  {len(changed)} rows were accepted earlier, as the results file says, and changed "
+            "since; they were not sent again:"
+        )
+        for row in changed[:FIRST_ISSUES_SHOWN]:
+            click.echo(f"  row {row.row_number}: changed since it was accepted: {row.changed}")
+        if len(changed) > FIRST_ISSUES_SHOWN:
+            click.echo(f"  … and {len(changed) - FIRST_ISSUES_SHOWN} more (see the error column)")
+    if outcome.untrusted_note:
+        click.echo(f"  {outcome.untrusted_note}.")
+
+
 def _print_summary(input_path: Path, outcome: SubmitOutcome, dry_run: bool) -> None:
     if dry_run:
         first = next(outcome.report.valid_rows, None)
@@ -189,6 +209,7 @@ def _print_summary(input_path: Path, outcome: SubmitOutcome, dry_run: bool) -> N
             f"  {outcome.accepted_elsewhere} rows had already been accepted under another "
             "account (see the error column)."
         )
+    _print_block_lines(outcome)
     problems = [
         result
         for result in outcome.results

@@ -34,8 +34,6 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
 # A NUL and then a trigger: a pattern that starts with a literal is searched several times
 # faster than one that starts with a choice (\A or NUL).
 _TRIGGER_AFTER_NUL = re.compile("\x00[" + re.escape("".join(FORMULA_TRIGGERS)) + "]")
-_PLAIN_BLOCK_TAIL = ("", "", "", "")
-"""event_id, http_status, error and attempts all empty: the block needs no quoting."""
 _CHUNK_ROWS = 20_000
 
 
@@ -105,7 +103,9 @@ def write_csv(
     stream.write(chunk.getvalue())
     lines = table.lines if table.lines is not None and table.delimiter == delimiter else None
     patterns = _cell_start_triggers(delimiter)
-    separators = delimiter * 5
+    # Every block cell after row and status empty: the block needs no quoting.
+    plain_tail = ("",) * (len(blocks[0]) - 2) if blocks else ()
+    separators = delimiter * (len(plain_tail) + 1)
     for start in range(0, len(blocks), _CHUNK_ROWS):
         part = blocks[start : start + _CHUNK_ROWS]
         rows = table.rows[start : start + _CHUNK_ROWS]
@@ -115,7 +115,7 @@ def write_csv(
             part_lines = lines[start : start + _CHUNK_ROWS]
             texts = [
                 f"{block[0]}{delimiter}{block[1]}{separators}{line}"
-                if copied and block[2:] == _PLAIN_BLOCK_TAIL
+                if copied and block[2:] == plain_tail
                 else None
                 for block, line, copied in zip(
                     part, part_lines, _rows_to_copy(part_lines, patterns), strict=True

@@ -406,6 +406,22 @@ class Ledger:
                 found.setdefault(row[0], []).append(_record(row[1:]))
         return found
 
+    def bodies_by_event_id(self, base_url: str, event_ids: Iterable[str]) -> dict[str, str]:
+        """The body JSON of each accepted request at ``base_url`` with one of these event_ids.
+
+        One query: the ids go in as one JSON array, so the table is scanned once however many
+        there are (event_id has no index; this is asked only for rows changed since accepted).
+        """
+        wanted = sorted({event_id for event_id in event_ids if event_id})
+        if not wanted:
+            return {}
+        rows = self._db.execute(
+            "SELECT event_id, body FROM requests WHERE base_url = ? AND state = ? "
+            "AND event_id IN (SELECT value FROM json_each(?))",
+            (base_url, RequestState.ACCEPTED.value, json.dumps(wanted)),
+        )
+        return {event_id: body for event_id, body in rows}
+
     def record_state(self, fingerprint: str) -> RequestRecord | None:
         row = self._db.execute(
             f"SELECT {_RECORD_COLUMNS} FROM requests WHERE fingerprint = ?", (fingerprint,)
@@ -496,13 +512,16 @@ class Ledger:
         file_hash: str,
         account: str,
         base_url: str,
+        started_at: datetime | None = None,
     ) -> int:
+        """Record a run's start (``started_at``: now unless given); returns the run's id."""
+        started = utc_now() if started_at is None else started_at.isoformat(timespec="microseconds")
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO runs (started_at, pid, command, file_name, file_path, file_hash, "
                 "account, base_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    utc_now(),
+                    started,
                     pid,
                     command,
                     file_path.name,
@@ -608,6 +627,23 @@ class Ledger:
         return [
             RowResult(int(row[0]), Status(row[1]), row[2], row[3], row[4], row[5]) for row in rows
         ]
+
+    def run_row_accounts(self, run_id: int) -> dict[int, str]:
+        """Row number → the account of the request each row of a run was planned as (for rows
+        with a request the ledger still holds)."""
+        rows = self._db.execute(
+            "SELECT run_rows.row_number, requests.account FROM run_rows JOIN requests "
+            "ON requests.fingerprint = run_rows.fingerprint WHERE run_rows.run_id = ?",
+            (run_id,),
+        )
+        return {int(row_number): account for row_number, account in rows}
+
+    def run_row_planned(self, run_id: int) -> set[int]:
+        """The row numbers of a run that were planned as requests (they have a fingerprint)."""
+        rows = self._db.execute(
+            "SELECT row_number FROM run_rows WHERE run_id = ? AND fingerprint != ''", (run_id,)
+        )
+        return {int(row_number) for (row_number,) in rows}
 
     def prune(self, older_than: timedelta) -> tuple[int, int]:
         """Delete request records last touched, and runs ended, before now - ``older_than``.

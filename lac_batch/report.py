@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from lac_batch.errors import LacBatchError, UsageError
 from lac_batch.ledger import Ledger, RunSummary
-from lac_batch.results import ResultsWritten, RowResult, write_results
+from lac_batch.rerun import sent_to_host
+from lac_batch.results import ResultsWritten, RowResult, SentTo, write_results
 from lac_batch.submission import file_digest
 from lac_batch.validation import RequestSheet
 
@@ -73,4 +75,23 @@ def results_of_run(ledger: Ledger, run: RunSummary, sheet: RequestSheet) -> list
             f"{sheet.path}: its rows no longer match run {run.id} of {run.file_path} (the file "
             "changed since); give the file as it was when it was submitted."
         )
-    return results
+    return _with_sent_to(ledger, run, results)
+
+
+def _with_sent_to(ledger: Ledger, run: RunSummary, results: list[RowResult]) -> list[RowResult]:
+    """The ``sent_to`` cells the run wrote: its host and start, each planned row's account."""
+    planned = ledger.run_row_planned(run.id)
+    accounts = ledger.run_row_accounts(run.id)
+    host = sent_to_host(run.base_url)
+    started = datetime.fromisoformat(run.started_at).replace(microsecond=0)
+    return [
+        replace(
+            result,
+            sent_to=SentTo(
+                SentTo.where_of(host, accounts.get(result.row_number, run.account)), started
+            ).text(),
+        )
+        if result.row_number in planned
+        else result
+        for result in results
+    ]

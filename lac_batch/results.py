@@ -2,23 +2,26 @@
 
 Every command writes the same file. A results file given back as input reads as exactly its
 original rows (see :func:`strip_result_block`), so a person can fix invalid rows in it and run it
-again.
+again; its block is kept beside the rows (:func:`earlier_results`), so that what it says was
+sent is never sent again (see :mod:`lac_batch.rerun`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import os
 import re
 import secrets
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 
 import platformdirs
+from python_calamine import CalamineError, CalamineWorkbook
 
 from lac_batch.csv_writer import escape_csv_cell, unescape_csv_cell, write_csv
 from lac_batch.errors import ResultsPathError, UsageError
@@ -30,12 +33,17 @@ from lac_batch.xlsx_writer import write_sheet
 
 __all__ = [
     "RESULT_COLUMNS",
+    "EarlierResult",
     "ResultBlock",
     "ResultsWritten",
     "RowResult",
+    "SentTo",
     "check_results_path",
     "default_results_path",
+    "earlier_results",
     "escape_csv_cell",
+    "kept_results_path",
+    "records_sent_rows",
     "results_fallback_folder",
     "strip_result_block",
     "unescape_csv_cell",
@@ -43,10 +51,19 @@ __all__ = [
     "write_results",
 ]
 
-RESULT_COLUMNS = ("row", "status", "event_id", "http_status", "error", "attempts")
+RESULT_COLUMNS = ("row", "status", "event_id", "http_status", "error", "attempts", "sent_to")
+_OLDER_BLOCK = RESULT_COLUMNS[:6]
+"""The block written before ``sent_to`` existed: still read back as a block."""
 
-ResultBlock = tuple[int, str, str, int | str, str, int | str]
+ResultBlock = tuple[int, str, str, int | str, str, int | str, str]
 """One row's result cells, in :data:`RESULT_COLUMNS` order ("" for an empty cell)."""
+
+_SENT_STATUSES = frozenset(
+    {Status.ACCEPTED, Status.SKIPPED, Status.REJECTED, Status.FAILED, Status.UNKNOWN}
+)
+"""Statuses that tell of a request that reached (or may have reached) the API."""
+_SENT_AT = " at "
+_SENT_AT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 _CSV_SUFFIXES = {".csv": ".csv", ".tsv": ".tsv", ".txt": ".csv"}
 _NUMBERED_RESULTS = re.compile(r"(?P<base>.+)\.results(?:\.(?P<number>\d+))?")
@@ -68,6 +85,8 @@ class RowResult:
     http_status: int | None = None
     error: str = ""
     attempts: int | None = None
+    sent_to: str = ""
+    """Where and when the row was sent (:class:`SentTo`), for every row a run planned to send."""
 
     def cells(self) -> ResultBlock:
         return (
@@ -77,7 +96,80 @@ class RowResult:
             "" if self.http_status is None else self.http_status,
             self.error,
             "" if self.attempts is None else self.attempts,
+            self.sent_to,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SentTo:
+    """The ``sent_to`` cell: ``ACCOUNT@HOST at YYYY-MM-DDTHH:MM:SSZ``.
+
+    ``where`` (account and the base URL's host) says whether a results file belongs to the run
+    that reads it; ``at`` (when that run started, UTC) orders its outcomes against the ledger's.
+    The '@', the spaces and the letters keep a spreadsheet program from reading it as a number
+    or a date (checked with LibreOffice Calc: it saves the cell back unchanged).
+    """
+
+    where: str
+    at: datetime | None = None
+
+    @staticmethod
+    def where_of(host: str, account: str) -> str:
+        return f"{account}@{host}"
+
+    def text(self) -> str:
+        if self.at is None:
+            return self.where
+        return f"{self.where}{_SENT_AT}{self.at.astimezone(UTC).strftime(_SENT_AT_FORMAT)}"
+
+    @classmethod
+    def parse(cls, text: str) -> SentTo | None:
+        """The cell as written (None when empty); a time that does not parse is left out."""
+        text = text.strip()
+        if not text:
+            return None
+        where, _, when = text.rpartition(_SENT_AT)
+        if not where:
+            return cls(text)
+        try:
+            at = datetime.strptime(when.strip(), _SENT_AT_FORMAT).replace(tzinfo=UTC)
+        except ValueError:
+            return cls(text)
+        return cls(where, at)
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierResult:
+    """One row's block in a results file given back as input: what an earlier run said of it."""
+
+    status: Status | None
+    """None when the cell is empty or not a status (a person emptied or changed it)."""
+    event_id: str = ""
+    sent_to: SentTo | None = None
+
+
+def _status_of(cell: str) -> Status | None:
+    try:
+        return Status(cell.strip().casefold())
+    except ValueError:
+        return None
+
+
+def earlier_results(table: RawTable) -> list[EarlierResult] | None:
+    """Per row of a results file given back as input, its earlier block; None for other files."""
+    if table.result_block is None:
+        return None
+    names = [name.strip().casefold() for name in table.result_block_headers]
+    status_at, event_at = names.index("status"), names.index("event_id")
+    sent_at = names.index("sent_to") if "sent_to" in names else None
+    return [
+        EarlierResult(
+            _status_of(cells[status_at]),
+            cells[event_at].strip(),
+            SentTo.parse(cells[sent_at]) if sent_at is not None else None,
+        )
+        for cells in table.result_block
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +193,16 @@ def results_fallback_folder() -> Path:
 def strip_result_block(table: RawTable) -> RawTable:
     """If ``table`` is a results file, drop its leading result block and CSV apostrophes.
 
-    A user's own ``Status`` column further right stays: only the exact leading block is dropped.
+    A user's own ``Status`` column further right stays: only the exact leading block is dropped
+    (with ``sent_to``, or without it as older versions wrote it). The block's cells are kept in
+    ``table.result_block``.
     """
-    block = len(RESULT_COLUMNS)
-    leading = tuple(header.strip().casefold() for header in table.headers[:block])
-    if leading != RESULT_COLUMNS:
+    block = _block_width(table.headers)
+    if block == 0:
         return table
     unescape = table.file_format is FileFormat.CSV
+    table.result_block_headers = table.headers[:block]
+    table.result_block = [row[:block] for row in table.rows]
     rows = [
         [unescape_csv_cell(cell) for cell in row[block:]] if unescape else row[block:]
         for row in table.rows
@@ -130,6 +225,16 @@ def strip_result_block(table: RawTable) -> RawTable:
     return table
 
 
+def _block_width(headers: Sequence[str]) -> int:
+    """How many leading columns are a result block (0: not a results file)."""
+    leading = tuple(header.strip().casefold() for header in headers[: len(RESULT_COLUMNS)])
+    if leading == RESULT_COLUMNS:
+        return len(RESULT_COLUMNS)
+    if leading[: len(_OLDER_BLOCK)] == _OLDER_BLOCK:
+        return len(_OLDER_BLOCK)
+    return 0
+
+
 def _results_suffix(input_path: Path, file_format: FileFormat) -> str:
     if file_format.is_spreadsheet:
         return ".xlsx"
@@ -146,13 +251,63 @@ def default_results_path(input_path: Path, file_format: FileFormat) -> Path:
     named = _NUMBERED_RESULTS.fullmatch(input_path.stem)
     if named is None:
         return input_path.with_name(f"{input_path.stem}.results{suffix}")
-    base = named.group("base")
+    return _next_numbered(
+        input_path.with_name(f"{named.group('base')}.results{suffix}"), input_path
+    )
+
+
+def _next_numbered(results_path: Path, avoid: Path | None = None) -> Path:
+    """``<base>.results.<N>.<ext>`` for the first N from 2 that names no file (nor ``avoid``)."""
+    named = _NUMBERED_RESULTS.fullmatch(results_path.stem)
+    base = named.group("base") if named is not None else results_path.stem
+    avoided = avoid.resolve() if avoid is not None else None
     number = 2
     while True:
-        candidate = input_path.with_name(f"{base}.results.{number}{suffix}")
-        if not candidate.exists() and candidate.resolve() != input_path.resolve():
+        candidate = results_path.with_name(f"{base}.results.{number}{results_path.suffix}")
+        if not candidate.exists() and candidate.resolve() != avoided:
             return candidate
         number += 1
+
+
+def kept_results_path(results_path: Path) -> Path:
+    """``results_path``, unless it is a results file that records sent rows: then the next free
+    numbered name, so that no command ever overwrites what a run said was sent."""
+    if not records_sent_rows(results_path):
+        return results_path
+    return _next_numbered(results_path)
+
+
+def records_sent_rows(path: Path) -> bool:
+    """Whether ``path`` is a results file with a row whose status tells of a request sent.
+
+    Reads only as far as the first such row. A file that cannot be read as a results file does
+    not count (writing over it is the same as before).
+    """
+    try:
+        if not path.is_file():
+            return False
+        if path.suffix.lower() == ".xlsx":
+            return _any_sent_status(_xlsx_rows(path))
+        with path.open(encoding="utf-8-sig", errors="replace", newline="") as stream:
+            head = stream.readline()
+            delimiter = max(",;\t", key=head.count)
+            stream.seek(0)
+            return _any_sent_status(csv.reader(stream, delimiter=delimiter))
+    except (OSError, csv.Error, CalamineError, ValueError):
+        return False
+
+
+def _xlsx_rows(path: Path) -> Iterator[list[str]]:
+    workbook = CalamineWorkbook.from_path(str(path))
+    for row in workbook.get_sheet_by_index(0).iter_rows():
+        yield [str(cell) for cell in row]
+
+
+def _any_sent_status(rows: Iterator[list[str]]) -> bool:
+    header = next(rows, None)
+    if header is None or _block_width(header) == 0:
+        return False
+    return any(len(row) > 1 and _status_of(row[1]) in _SENT_STATUSES for row in rows)
 
 
 def check_results_path(results_path: Path, input_path: Path) -> None:

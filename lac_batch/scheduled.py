@@ -37,6 +37,7 @@ from lac_batch.stopping import StopSignals
 from lac_batch.submission import (
     LedgerUse,
     SubmitOptions,
+    SubmitOutcome,
     file_digest,
     rows_exit_code,
     submit_sheet,
@@ -162,7 +163,7 @@ def _process_file(
     return FileOutcome(
         source,
         outcome.exit_code,
-        f"{source.name}: {len(outcome.results)} rows: {counts}; results: "
+        f"{source.name}: {len(outcome.results)} rows: {counts}{_block_note(outcome)}; results: "
         f"{outcome.written.path}; archived as {moved}{problem}",
         fields,
     )
@@ -224,6 +225,17 @@ def _interrupted(source: Path) -> FileOutcome:
         {"file": source.name, "stopped": "interrupted before sending began"},
         stopped_run=True,
     )
+
+
+def _block_note(outcome: SubmitOutcome) -> str:
+    """What a results file's block did, said once in the file's line (see lac_batch.rerun)."""
+    notes = []
+    changed = len(outcome.changed_since_accepted)
+    if changed:
+        notes.append(f"{changed} rows accepted earlier changed since and were not sent again")
+    if outcome.untrusted_note:
+        notes.append(outcome.untrusted_note)
+    return "".join(f"; {note}" for note in notes)
 
 
 def _unreadable(source: Path, folders: Folders, reason: str) -> FileOutcome:

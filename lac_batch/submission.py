@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from lac_batch.api import LacClient, build_http_client
@@ -23,8 +24,8 @@ from lac_batch.exit_codes import ExitCode, most_severe
 from lac_batch.keys_file import CompanyKey, KeysFile
 from lac_batch.ledger import Ledger, LedgerError, SendingMark
 from lac_batch.ledger_recorder import LedgerRecorder
-from lac_batch.rerun import Action, PlannedRow, plan_rows
-from lac_batch.results import ResultsWritten, RowResult, write_results
+from lac_batch.rerun import Action, PlannedRow, plan_rows, sent_to_host
+from lac_batch.results import ResultsWritten, RowResult, SentTo, earlier_results, write_results
 from lac_batch.status import Status
 from lac_batch.stopping import StopSignals, stop_signals
 from lac_batch.submit import Job, StopReason, SubmitObserver, SubmitRun, SubmitSettings, Submitter
@@ -128,6 +129,25 @@ class SubmitOutcome:
     @property
     def forced(self) -> int:
         return sum(1 for row in self.planned if "--force" in row.note)
+
+    @property
+    def untrusted_note(self) -> str:
+        """Said once when rows' earlier results (a results file given as input) were not
+        trusted, as they name another account or host, or none; "" when there were none."""
+        ignored = [row.block_ignored for row in self.planned if row.block_ignored is not None]
+        if not ignored:
+            return ""
+        where = ignored[0]
+        said = f"say they were sent to {where}" if where else "do not say where they were sent"
+        return (
+            f"{len(ignored)} rows of the results file {said}, not where this run sends: their "
+            "earlier results were not trusted, and the ledger decided what to send"
+        )
+
+    @property
+    def changed_since_accepted(self) -> list[PlannedRow]:
+        """Rows the results file said were accepted, not sent again though they changed."""
+        return [row for row in self.planned if row.changed]
 
 
 def file_digest(path: Path) -> str:
@@ -308,6 +328,7 @@ def _submit_sheet(
     held_back = options.require_all_valid and invalid > 0
     if not options.dry_run and not held_back:
         with stop.promptly():
+            earlier = earlier_results(sheet.table)
             planned = plan_rows(
                 report,
                 ledger.ledger if ledger is not None else None,
@@ -315,7 +336,13 @@ def _submit_sheet(
                 account=options.account_of,
                 force=ledger is not None and ledger.force,
                 resend_unknown=ledger is not None and ledger.resend_unknown,
+                blocks=(
+                    dict(zip(sheet.table.row_numbers, earlier, strict=True))
+                    if earlier is not None
+                    else None
+                ),
             )
+    started = datetime.now(UTC).replace(microsecond=0)
     run_id: int | None = None
     if ledger is not None and not options.dry_run:
         # Recorded only now, so a stop while validating or planning leaves no trace.
@@ -326,6 +353,7 @@ def _submit_sheet(
             file_hash=file_digest(sheet.path),
             account=options.account_name,
             base_url=normalise_base_url(options.base_url),
+            started_at=started,
         )
     if held_back:
         for row in report.valid_rows:
@@ -366,9 +394,12 @@ def _submit_sheet(
                 lookahead=2 * options.settings.concurrency,
             )
         run = asyncio.run(_send(jobs, options, observers_for(len(jobs)), recorder, stop))
+        host = sent_to_host(options.base_url)
         for plan in planned:
             result = run.results.get(plan.row_number) if plan.action is Action.SEND else None
-            by_row[plan.row_number] = _with_note(result or plan.settled_result(), plan.note)
+            sent_to = SentTo(SentTo.where_of(host, plan.account), started).text()
+            result = replace(result or plan.settled_result(), sent_to=sent_to)
+            by_row[plan.row_number] = _with_note(result, plan.note)
     results = [by_row[row_number] for row_number in sheet.table.row_numbers]
     exit_code = _exit_code(results, run, options.dry_run)
     # Whatever happens to the results file, the run is finished in the ledger below, so that

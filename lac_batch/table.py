@@ -51,6 +51,9 @@ class RawTable:
     problems: list[CellProblem] = field(default_factory=list)
     was_results_file: bool = False
     """The input was a results file of lac-batch; its result block has been dropped."""
+    result_block: list[list[str]] | None = None
+    """A results file's dropped block, per row its cells in ``result_block_headers`` order."""
+    result_block_headers: list[str] = field(default_factory=list)
     lines: list[str] | None = None
     """CSV only: per row, its line as in the file but ending in CRLF, when that one line is the
     whole row with exactly ``len(headers)`` cells; else "". A CSV reader reads such a line back

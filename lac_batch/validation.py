@@ -189,7 +189,7 @@ class ValidationReport:
         """The result block of every row as ``validate`` writes it (valid or invalid)."""
         valid = Status.VALID.value
         blocks: list[ResultBlock] = [
-            (row_number, valid, "", "", "", "") for row_number in self.sheet.table.row_numbers
+            (row_number, valid, "", "", "", "", "") for row_number in self.sheet.table.row_numbers
         ]
         for position, issues in self.row_issues.items():
             blocks[position] = RowResult(

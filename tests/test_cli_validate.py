@@ -49,8 +49,8 @@ def test_finnish_excel_cp1252_semicolon_csv_keeps_ids(tmp_path: Path) -> None:
     outcome = run_cli("validate", path)
     assert outcome.exit_code == 0, outcome.output
     results = (tmp_path / "asiakkaat.results.csv").read_text(encoding="utf-8-sig").splitlines()
-    assert results[1] == "2;valid;;;;;pankki;setup;0123456-7;Öljy-Huolto Oy;1 234,50"
-    assert results[2] == "3;valid;;;;;stripe;change;007;Kahvila Äijä;12"
+    assert results[1] == "2;valid;;;;;;pankki;setup;0123456-7;Öljy-Huolto Oy;1 234,50"
+    assert results[2] == "3;valid;;;;;;stripe;change;007;Kahvila Äijä;12"
 
 
 def test_summary_shows_counts_first_errors_and_results_path(tmp_path: Path) -> None:

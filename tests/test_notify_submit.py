@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from conftest import SAMPLES, run_cli, sandbox_env
@@ -74,3 +75,16 @@ def test_notify_email_without_an_smtp_server_sends_nothing(
     assert outcome.exit_code == 2
     assert "--notify-email needs the SMTP server" in outcome.stderr
     assert sandbox.events() == []
+
+
+def test_invalid_rows_are_told_by_submit(
+    tmp_path: Path, sandbox: Sandbox, webhook: WebhookReceiver
+) -> None:
+    source = Path(shutil.copy(SAMPLES / "requests-with-errors.csv", tmp_path / "errors.csv"))
+    flags = ("--notify-webhook", webhook.url, "--rate", "300")
+    outcome = run_cli("submit", source, *flags, env=sandbox_env(sandbox))
+    assert outcome.exit_code == 1
+    (file,) = webhook.documents[0]["lac_batch"]["files"]
+    assert file["trigger"] == "on_invalid"
+    assert file["counts"] == {"accepted": 1, "invalid": 5}
+    assert [error["row"] for error in file["row_errors"]] == [3, 4, 5, 6, 7]

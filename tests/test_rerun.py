@@ -23,7 +23,8 @@ def submit(
     path: Path, sandbox: Sandbox, *extra: str | Path
 ) -> tuple[int, str, list[dict[str, str]]]:
     outcome = run_cli("submit", path, *FAST, *extra, env=sandbox_env(sandbox))
-    results = path.with_name(path.stem + ".results.csv")
+    # A results file that records sent rows is kept: each run's results get a name of their own.
+    results = Path(outcome.stdout.rsplit("Results: ", 1)[1].strip())
     return outcome.exit_code, outcome.output, read_results_csv(results)
 
 

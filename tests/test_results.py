@@ -111,7 +111,7 @@ def test_csv_results_layout_and_bom(tmp_path: Path) -> None:
     assert raw.startswith(b"\xef\xbb\xbf")
     lines = raw.decode("utf-8-sig").splitlines()
     assert lines[0] == ",".join([*RESULT_COLUMNS, *HEADER])
-    assert lines[1] == "2,invalid,,,bad,,'=1+1,b,007,'-5"
+    assert lines[1] == "2,invalid,,,bad,,,'=1+1,b,007,'-5"
 
 
 def test_csv_results_keep_the_input_delimiter(tmp_path: Path) -> None:
@@ -119,7 +119,7 @@ def test_csv_results_keep_the_input_delimiter(tmp_path: Path) -> None:
     path.write_text("connection_key;request_type\na;b\n")
     write_results(tmp_path / "out.csv", read_table(path), [RowResult(2, Status.VALID)])
     assert (tmp_path / "out.csv").read_text(encoding="utf-8-sig").splitlines()[1] == (
-        "2;valid;;;;;a;b"
+        "2;valid;;;;;;a;b"
     )
 
 
@@ -130,11 +130,11 @@ def test_xlsx_results_are_formatted_and_keep_text_as_text(tmp_path: Path) -> Non
     )
     sheet = openpyxl.load_workbook(tmp_path / "out.xlsx").active
     assert sheet.freeze_panes == "A2"
-    assert sheet.auto_filter.ref == "A1:J2"
+    assert sheet.auto_filter.ref == "A1:K2"
     assert all(cell.font.bold for cell in sheet[1])
     values = [cell.value for cell in sheet[2]]
-    assert values == [2, "accepted", "evt_1", 202, None, 1, "=1+1", "b", "007", "note"]
-    assert sheet["G2"].data_type == "s"
+    assert values == [2, "accepted", "evt_1", 202, None, 1, None, "=1+1", "b", "007", "note"]
+    assert sheet["H2"].data_type == "s"
     assert sheet.column_dimensions["A"].width > 0
 
 
@@ -287,6 +287,6 @@ def test_safe_lines_are_copied_and_others_escaped(tmp_path: Path) -> None:
     results = tmp_path / "out.csv"
     write_result_blocks(results, table, blocks)
     lines = results.read_bytes().decode("utf-8-sig").split("\r\n")
-    assert lines[1] == '2;valid;;;;;"k1";setup;"a;b"'  # copied as written, quotes and all
-    assert lines[2] == "3;valid;;;;;k2;setup;'=1+1"  # a formula trigger: written cell by cell
-    assert lines[3] == "4;valid;;;;;k3;setup;last"  # the last line is always written anew
+    assert lines[1] == '2;valid;;;;;;"k1";setup;"a;b"'  # copied as written, quotes and all
+    assert lines[2] == "3;valid;;;;;;k2;setup;'=1+1"  # a formula trigger: written cell by cell
+    assert lines[3] == "4;valid;;;;;;k3;setup;last"  # the last line is always written anew

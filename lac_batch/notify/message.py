@@ -13,7 +13,7 @@ The webhook document (``webhook_format = "slack"``)::
         "kind": "attention" | "recovered" | "test",
         "headline": "...", "command": "run" | "submit" | "notify test",
         "host": "...", "time": "2026-11-26T03:15:00+02:00", "exit_code": 1 | null,
-        "files": [{"file": "b.csv", "trigger": "on_rows" | "on_failed_file",
+        "files": [{"file": "b.csv", "trigger": "on_rows" | "on_invalid" | "on_failed_file",
                    "counts": {"accepted": 30, "rejected": 2}, "results": "/…/b.results.csv",
                    "archived": "/…", "failed": "/…", "error": "why it could not be read",
                    "row_errors": [{"row": 7, "status": "rejected", "error": "…"}],
@@ -88,7 +88,8 @@ class RowError:
 
 @dataclass(frozen=True)
 class FileEvent:
-    """A file that needs a look: rows not OK (``on_rows``) or moved to failed/."""
+    """A file that needs a look: rows not OK (``on_rows``), invalid rows (``on_invalid``), or
+    moved to failed/."""
 
     trigger: Trigger
     file: str
@@ -101,6 +102,8 @@ class FileEvent:
 
     @property
     def more_row_errors(self) -> int:
+        if self.trigger is Trigger.INVALID:
+            return max(0, self.counts.get(Status.INVALID.value, 0) - len(self.row_errors))
         not_ok = sum(n for status, n in self.counts.items() if status not in _NOT_PROBLEMS)
         return max(0, not_ok - len(self.row_errors))
 
@@ -204,6 +207,12 @@ def _file_lines(lines: _Lines, event: FileEvent) -> None:
         lines.add(("", f"  • row {row.row_number}, {row.status}: {_short(row.error)}"))
     if event.more_row_errors:
         lines.add(("", f"  … and {event.more_row_errors} more (see the results file)"))
+    invalid = event.counts.get(Status.INVALID.value, 0)
+    if invalid:
+        lines.add(
+            ("", f"  {invalid} invalid rows were not sent: fix them in the results file and "),
+            ("", "submit it again (rows it says were accepted are not sent twice)"),
+        )
     if event.results:
         lines.add(("", "  Results: "), ("c", event.results))
 

@@ -38,6 +38,7 @@ _TRIGGER_OF_PROBLEM = {
     ProblemKind.STOPPED: Trigger.CANNOT_START,
 }
 _ROWS_WORTH_TELLING = frozenset({Status.REJECTED.value, Status.FAILED.value, Status.UNKNOWN.value})
+_ROW_TRIGGERS = frozenset({Trigger.ROWS, Trigger.INVALID})
 _KEY_PROVEN = frozenset({Status.ACCEPTED.value, Status.REJECTED.value})
 """A row the API accepted or rejected on its merits: the key and base URL work."""
 _STOP_PROBLEMS = {
@@ -84,11 +85,15 @@ def deliver_all(
     return outcomes
 
 
-def _row_errors(results: Sequence[RowResult]) -> list[RowError]:
+def _row_errors(results: Sequence[RowResult], trigger: Trigger = Trigger.ROWS) -> list[RowError]:
+    """The first row errors a file's message shows: of every row not OK, or of invalid rows
+    only when the message is for them alone (``on_invalid``)."""
     problems = [
         RowError(result.row_number, result.status.value, result.error)
         for result in results
-        if result.status not in (Status.ACCEPTED, Status.SKIPPED) and result.error
+        if result.status not in (Status.ACCEPTED, Status.SKIPPED)
+        and result.error
+        and (trigger is not Trigger.INVALID or result.status is Status.INVALID)
     ]
     return problems[:FIRST_ROW_ERRORS]
 
@@ -155,14 +160,14 @@ class Notifier:
         if run is not None and stop_problem is not None:
             summary = f"{input_path.name}: {run.stop_message}"
             observation.problems.append(Problem(stop_problem, summary))
-        elif _ROWS_WORTH_TELLING & {status for status, n in counts.items() if n}:
+        elif (trigger := self._rows_trigger(counts)) is not None:
             observation.files.append(
                 FileEvent(
-                    Trigger.ROWS,
+                    trigger,
                     input_path.name,
                     counts,
                     results=None if outcome.written is None else str(outcome.written.path),
-                    row_errors=_row_errors(outcome.results),
+                    row_errors=_row_errors(outcome.results, trigger),
                 )
             )
         if _KEY_PROVEN & {status for status, n in counts.items() if n}:
@@ -206,16 +211,27 @@ class Notifier:
                 failed=str(fields["failed"]),
                 error=str(fields.get("error", "")),
             )
-        if not _ROWS_WORTH_TELLING & {status for status, n in counts.items() if n}:
+        trigger = self._rows_trigger(counts)
+        if trigger is None:
             return None
         results = str(fields.get("results", "")) or None
         return FileEvent(
-            Trigger.ROWS,
+            trigger,
             file.source.name,
             counts,
             results=results,
             archived=fields.get("archived"),
         )
+
+    def _rows_trigger(self, counts: dict[str, int]) -> Trigger | None:
+        """The trigger a file's rows pull: ``on_rows`` for rows rejected, failed or unknown (its
+        message lists invalid rows too), else ``on_invalid`` for invalid rows; None if off."""
+        present = {status for status, n in counts.items() if n}
+        if _ROWS_WORTH_TELLING & present and self.settings.enabled(Trigger.ROWS):
+            return Trigger.ROWS
+        if Status.INVALID.value in present and self.settings.enabled(Trigger.INVALID):
+            return Trigger.INVALID
+        return None
 
     def _lock_summary(self) -> str:
         if self.state_path is None:
@@ -305,6 +321,7 @@ class Notifier:
 
     @staticmethod
     def _with_row_errors(event: FileEvent, store: ProblemStore) -> FileEvent:
-        if event.trigger is not Trigger.ROWS or event.row_errors or event.results is None:
+        if event.trigger not in _ROW_TRIGGERS or event.row_errors or event.results is None:
             return event
-        return replace(event, row_errors=_row_errors(store.row_results(event.results)))
+        rows = store.row_results(event.results)
+        return replace(event, row_errors=_row_errors(rows, event.trigger))

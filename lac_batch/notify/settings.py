@@ -6,6 +6,7 @@ is optional; without a webhook or an email target nothing is ever sent.
 
     [notify]
     on_rows = true            # a file with rows rejected, failed or unknown
+    on_invalid = true         # a file with invalid rows (never sent)
     on_failed_file = true     # a file moved to failed/
     on_auth = true            # an API key was refused (exit 3)
     on_cannot_start = true    # lock held too long, config error, unusable ledger or base URL
@@ -63,6 +64,7 @@ class Trigger(StrEnum):
     """What may cause a notification; each is a switch in ``[notify]``, all on by default."""
 
     ROWS = "on_rows"
+    INVALID = "on_invalid"
     FAILED_FILE = "on_failed_file"
     AUTH = "on_auth"
     CANNOT_START = "on_cannot_start"

@@ -60,6 +60,8 @@ class SandboxState:
     faults: FaultInjector
     events: EventLog
     idempotency: IdempotencyStore = field(default_factory=IdempotencyStore)
+    received_keys: list[str | None] = field(default_factory=list)
+    """The Idempotency-Key of every POST received, in order (None: sent without one)."""
 
     @classmethod
     def create(
@@ -89,6 +91,8 @@ class _ServiceConnectionRequests:
         self._state = state
 
     async def post(self, request: Request) -> Response | ConnectionDrop:
+        # list.append is atomic, so the handle may copy the list from another thread.
+        self._state.received_keys.append(request.headers.get("idempotency-key"))
         decision = self._state.faults.draw()
         if decision.fault is not None and decision.fault in _GATEWAY_ANSWERS:
             code, detail = _GATEWAY_ANSWERS[decision.fault]

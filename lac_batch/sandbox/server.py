@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -58,6 +59,11 @@ class Sandbox:
     def events(self) -> list[SandboxEvent]:
         """The events accepted so far, oldest first (a copy; safe from any thread)."""
         return self._state.events.events()
+
+    def received(self) -> Counter[str | None]:
+        """How many POSTs arrived with each Idempotency-Key, whatever was answered (faults and
+        replays included): what a client really sent, where events count only acceptances."""
+        return Counter(list(self._state.received_keys))
 
     def revoke_key(self, key: str) -> None:
         """Answer 401 to every later request made with ``key``."""
