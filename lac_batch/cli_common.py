@@ -11,7 +11,7 @@ from typing import ParamSpec, TypeVar
 import click
 import platformdirs
 
-from lac_batch.errors import LacBatchError
+from lac_batch.errors import Interrupted, LacBatchError
 from lac_batch.ledger import Ledger, ensure_ledger_folder, new_ledger_notice
 from lac_batch.reader import SUFFIX_FORMATS
 from lac_batch.results import check_results_path, default_results_path, kept_results_path
@@ -36,7 +36,8 @@ LEDGER_ENV = "LAC_LEDGER"
 
 
 def guarded(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn a LacBatchError into its one-paragraph message and exit code, never a traceback."""
+    """Turn a LacBatchError (or an interruption) into its one-paragraph message and exit code,
+    never a traceback."""
 
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
@@ -44,6 +45,9 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
         except LacBatchError as error:
             click.echo(f"Error: {error}", err=True)
             sys.exit(int(error.exit_code))
+        except Interrupted as stop:
+            click.echo(f"Interrupted: {stop}", err=True)
+            sys.exit(int(stop.exit_code))
 
     run.__name__ = command.__name__
     run.__doc__ = command.__doc__

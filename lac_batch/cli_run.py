@@ -26,7 +26,8 @@ from lac_batch.inbox import Folders
 from lac_batch.ledger import ensure_ledger_folder
 from lac_batch.notify import Notifier, load_notify_settings
 from lac_batch.run_log import RunLog, setup_run_log
-from lac_batch.scheduled import run_pass, stop_flag
+from lac_batch.scheduled import run_pass
+from lac_batch.stopping import stop_signals, stoppable
 
 __all__ = ["config_group", "run_command"]
 
@@ -45,6 +46,7 @@ def folders_of(settings: EffectiveSettings) -> Folders:
 @click.option("--once", is_flag=True, help="One pass over the inbox, then exit (for cron).")
 @setting_options()
 @guarded
+@stoppable
 def run_command(config_path: Path | None, once: bool, **flags: Any) -> None:
     """Submit every spreadsheet dropped in the inbox folder; for schedulers.
 
@@ -76,7 +78,7 @@ def _run(
     folders = folders_of(settings)
     named_ledger = settings.path("ledger")
     ledger_path = named_ledger or default_ledger_path()
-    with stop_flag() as stop:
+    with stop_signals() as stop:
         while True:
             try:
                 ensure_ledger_folder(ledger_path, create=named_ledger is None)

@@ -34,6 +34,7 @@ from lac_batch.errors import UsageError
 from lac_batch.progress import LogFormat, ProgressReporter
 from lac_batch.sandbox import SANDBOX_WRITE_KEY, running_sandbox
 from lac_batch.status import Status
+from lac_batch.stopping import stop_signals, stoppable
 from lac_batch.submission import LedgerUse, SubmitOutcome, submit_sheet
 from lac_batch.submit import StopReason
 from lac_batch.summary import FIRST_ISSUES_SHOWN, format_counts
@@ -93,6 +94,7 @@ _SETTINGS_OF_SUBMIT = (
     help="Email this address then (repeatable; SMTP settings from [notify.email] of the config).",
 )
 @guarded
+@stoppable
 def submit_command(
     input_path: Path,
     sheet: str | None,
@@ -154,7 +156,8 @@ def submit_command(
         return submit_sheet(request_sheet, destination, chosen, observers, ledger)
 
     def read() -> RequestSheet:
-        return read_sheet(input_path, sheet, encoding, delimiter, strict)
+        with stop_signals() as stop, stop.promptly():
+            return read_sheet(input_path, sheet, encoding, delimiter, strict)
 
     if dry_run:
         outcome = send(read(), options.base_url, None)

@@ -13,6 +13,7 @@ from lac_batch.errors import InputFileError
 from lac_batch.excel_reader import read_workbook_table
 from lac_batch.gc_pause import collector_paused
 from lac_batch.results import strip_result_block
+from lac_batch.stopping import abandonable
 from lac_batch.table import FileFormat, RawTable
 
 __all__ = ["SUFFIX_FORMATS", "read_table"]
@@ -115,7 +116,8 @@ def read_table(
         if file_format is FileFormat.CSV:
             table = read_csv_table(path, raw, encoding=encoding, delimiter=delimiter)
         else:
-            table = read_workbook_table(path, file_format, sheet)
+            # A sheet is parsed in one long library call; abandonable lets a stop cut it short.
+            table = abandonable(read_workbook_table, path, file_format, sheet)
         table = strip_result_block(table)
     if not any(header.strip() for header in table.headers):
         where = f"sheet '{table.sheet}'" if table.sheet else "the file"

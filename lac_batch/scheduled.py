@@ -2,24 +2,22 @@
 
 Each pass takes the ledger's lock, then submits every ready spreadsheet in the inbox, oldest
 first: results go to ``results/``, the input to ``archive/`` with a timestamp; a file that cannot
-be read at all goes to ``failed/`` with a ``.error.txt`` saying why. A pass that stops early (a
-refused key, an interruption, a wrong base URL, a ledger failure) leaves the current and the
-remaining files in the inbox for the next pass; the ledger skips what was already accepted.
+be used at all (a problem whose scope is the file, whatever stage found it) goes to ``failed/``
+with a ``.error.txt`` saying why, and the pass goes on. A pass that stops early (a refused key, an
+interruption, a wrong base URL, a ledger failure) leaves the current and the remaining files in
+the inbox for the next pass; the ledger skips what was already accepted.
 """
 
 from __future__ import annotations
 
-import signal
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from lac_batch.credentials import normalise_base_url
-from lac_batch.errors import InputFileError, LacBatchError, ResultsPathError
+from lac_batch.errors import Interrupted, LacBatchError, ResultsPathError, Scope
 from lac_batch.exit_codes import ExitCode, most_severe
 from lac_batch.inbox import (
     Folders,
@@ -35,6 +33,7 @@ from lac_batch.results import default_results_path, write_results
 from lac_batch.run_lock import RunLock, RunLockedError
 from lac_batch.run_log import RunLog
 from lac_batch.status import Status
+from lac_batch.stopping import StopSignals
 from lac_batch.submission import (
     LedgerUse,
     SubmitOptions,
@@ -46,7 +45,7 @@ from lac_batch.submission import (
 from lac_batch.summary import format_counts
 from lac_batch.validation import read_requests
 
-__all__ = ["FileOutcome", "PassOutcome", "run_pass", "stop_flag"]
+__all__ = ["FileOutcome", "PassOutcome", "run_pass"]
 
 
 @dataclass
@@ -67,32 +66,6 @@ class PassOutcome:
     """This pass created the ledger file: no earlier runs were known."""
 
 
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-@contextmanager
-def stop_flag() -> Iterator[threading.Event]:
-    """An event set by Ctrl-C or SIGTERM between files (while sending, submit handles them)."""
-    stop = threading.Event()
-    previous = {number: signal.getsignal(number) for number in _STOP_SIGNALS}
-    _rearm(stop)
-    try:
-        yield stop
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-
-
-def _rearm(stop: threading.Event) -> None:
-    """Point Ctrl-C and SIGTERM at the stop flag (again: submit restores defaults after sending)."""
-
-    def on_signal(number: int, frame: object) -> None:
-        stop.set()
-
-    for number in _STOP_SIGNALS:
-        signal.signal(number, on_signal)
-
-
 def _results_path(source: Path, folders: Folders) -> Path:
     file_format = SUFFIX_FORMATS[source.suffix.lower()]
     name = default_results_path(folders.results / source.name, file_format).name
@@ -104,7 +77,7 @@ def _move_to_failed(source: Path, folders: Folders, reason: str) -> Path:
     note = moved.with_name(moved.name + ".error.txt")
     note.write_text(
         f"{datetime.now().astimezone().isoformat(timespec='seconds')}\n"
-        f"lac-batch could not read {source.name}:\n\n{reason}\n\n"
+        f"lac-batch cannot use {source.name}:\n\n{reason}\n\n"
         "Fix the file and put it back into the inbox.\n",
         encoding="utf-8",
     )
@@ -116,11 +89,13 @@ def _process_file(
     folders: Folders,
     options: SubmitOptions,
     ledger: Ledger,
+    stop: StopSignals,
     reading: dict[str, Any],
 ) -> FileOutcome:
-    digest = file_digest(source)
-    base_url = normalise_base_url(options.base_url)
-    latest = ledger.latest_run_of_content(digest, options.account_name, base_url)
+    with stop.promptly():
+        digest = file_digest(source)
+        base_url = normalise_base_url(options.base_url)
+        latest = ledger.latest_run_of_content(digest, options.account_name, base_url)
     if latest is not None and latest.exit_code == ExitCode.RESULTS_NOT_WRITTEN:
         rebuilt = _finish_unwritten_run(source, folders, ledger, latest, reading)
         if rebuilt is not None:
@@ -139,10 +114,8 @@ def _process_file(
     if source.suffix.lower() not in SUFFIX_FORMATS:
         reason = f"{source}: is not a spreadsheet lac-batch reads ({', '.join(SUFFIX_FORMATS)})."
         return _unreadable(source, folders, reason)
-    try:
+    with stop.promptly():
         sheet = read_requests(source, **reading)
-    except InputFileError as error:
-        return _unreadable(source, folders, str(error))
     results_path = _results_path(source, folders)
     outcome = submit_sheet(sheet, results_path, options, ledger=LedgerUse(ledger, command="run"))
     run = outcome.run
@@ -245,6 +218,17 @@ def _finish_unwritten_run(
     )
 
 
+def _interrupted(source: Path) -> FileOutcome:
+    return FileOutcome(
+        source,
+        ExitCode.INTERRUPTED,
+        f"{source.name}: interrupted (Ctrl-C or SIGTERM) before sending began; nothing of it was "
+        "sent; left in the inbox",
+        {"file": source.name, "stopped": "interrupted before sending began"},
+        stopped_run=True,
+    )
+
+
 def _block_note(outcome: SubmitOutcome) -> str:
     """What a results file's block did, said once in the file's line (see lac_batch.rerun)."""
     notes = []
@@ -261,7 +245,7 @@ def _unreadable(source: Path, folders: Folders, reason: str) -> FileOutcome:
     return FileOutcome(
         source,
         ExitCode.ROWS_NOT_OK,
-        f"{source.name}: cannot be read; moved to {moved} ({reason})",
+        f"{source.name}: cannot be used; moved to {moved} ({reason})",
         {"file": source.name, "failed": str(moved), "error": reason},
     )
 
@@ -274,7 +258,7 @@ def run_pass(
     lock_warn_after_s: float,
     settle_seconds: float,
     log: RunLog,
-    stop: threading.Event,
+    stop: StopSignals,
     reading: dict[str, Any] | None = None,
     on_file: Callable[[FileOutcome], None] | None = None,
 ) -> PassOutcome:
@@ -324,7 +308,7 @@ def _pass(
     ledger: Ledger,
     settle_seconds: float,
     log: RunLog,
-    stop: threading.Event,
+    stop: StopSignals,
     reading: dict[str, Any] | None,
     on_file: Callable[[FileOutcome], None] | None,
 ) -> PassOutcome:
@@ -347,8 +331,17 @@ def _pass(
     for source in files:
         if stop.is_set():
             break
-        result = _process_file(source, folders, options, ledger, reading or {})
-        _rearm(stop)
+        # A problem is told apart by its scope, not by the stage that raised it: a problem of
+        # the file (unreadable, missing columns, no customer_id column for a keys file) ends
+        # this file only; any other ends the pass, leaving the file in the inbox.
+        try:
+            result = _process_file(source, folders, options, ledger, stop, reading or {})
+        except Interrupted:
+            result = _interrupted(source)
+        except LacBatchError as error:
+            if error.scope is not Scope.FILE:
+                raise
+            result = _unreadable(source, folders, str(error))
         outcome.files.append(result)
         (log.info if result.exit_code is ExitCode.OK else log.warning)(
             "file", result.line, **result.fields

@@ -10,11 +10,9 @@ import asyncio
 import hashlib
 import json
 import os
-import signal
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +27,7 @@ from lac_batch.ledger_recorder import LedgerRecorder
 from lac_batch.rerun import Action, PlannedRow, plan_rows, sent_to_host
 from lac_batch.results import ResultsWritten, RowResult, SentTo, earlier_results, write_results
 from lac_batch.status import Status
+from lac_batch.stopping import StopSignals, stop_signals
 from lac_batch.submit import Job, StopReason, SubmitObserver, SubmitRun, SubmitSettings, Submitter
 from lac_batch.validation import RequestSheet, RowVerdict, ValidationReport, validate
 
@@ -161,37 +160,22 @@ def file_digest(path: Path) -> str:
 
 
 @contextmanager
-def _stop_on_signals(submitter: Submitter) -> Iterator[None]:
+def _stop_on_signals(submitter: Submitter, stop: StopSignals) -> Iterator[None]:
     """First Ctrl-C or SIGTERM: stop starting requests; a second Ctrl-C: abandon in-flight ones."""
     loop = asyncio.get_running_loop()
-    received: list[int] = []
 
-    def on_signal(signal_number: int) -> None:
-        received.append(signal_number)
-        if len(received) == 1:
+    def on_signal(received: int) -> None:
+        if received == 1:
             submitter.request_stop(StopReason.INTERRUPTED, "interrupted (Ctrl-C or SIGTERM)")
         else:
             submitter.force_stop()
 
-    wanted = [signal.SIGINT, signal.SIGTERM]
-    previous: dict[int, object] = {}
-    for signal_number in wanted:
-        try:
-            loop.add_signal_handler(signal_number, on_signal, signal_number)
-        except (NotImplementedError, RuntimeError, ValueError):
-            # Windows has no add_signal_handler: a plain handler hands over to the loop thread.
-            previous[signal_number] = signal.signal(
-                signal_number,
-                lambda number, _frame: loop.call_soon_threadsafe(on_signal, number),
-            )
-    try:
+    # The handler runs between bytecodes of the main thread; the loop is told thread-safely,
+    # which also wakes it from its wait for sockets.
+    with stop.listening(lambda received: loop.call_soon_threadsafe(on_signal, received)):
+        if stop.is_set():  # asked for before sending began: every row ends not_sent
+            on_signal(stop.received)
         yield
-    finally:
-        for signal_number in wanted:
-            if signal_number in previous:
-                signal.signal(signal_number, previous[signal_number])  # type: ignore[arg-type]
-            elif sys.platform != "win32":
-                loop.remove_signal_handler(signal_number)
 
 
 async def _send(
@@ -199,6 +183,7 @@ async def _send(
     options: SubmitOptions,
     observers: Sequence[SubmitObserver],
     recorder: LedgerRecorder | None,
+    stop: StopSignals,
 ) -> SubmitRun:
     settings = options.settings
     gates = [recorder] if recorder is not None else []
@@ -209,10 +194,7 @@ async def _send(
         submitter = Submitter(
             client, settings, [*observers, *gates], gates=gates, keys=options.keys_by_account
         )
-        if options.handle_signals:
-            with _stop_on_signals(submitter):
-                run = await submitter.run(jobs)
-        else:
+        with _stop_on_signals(submitter, stop):
             run = await submitter.run(jobs)
     if recorder is not None:
         try:
@@ -313,20 +295,57 @@ def submit_sheet(
     ``observers_for(number_of_jobs)`` gives the observers (e.g. the progress display). With a
     ``ledger``, rows it knows are skipped or held as its rules say, every attempt is committed as
     ``sending`` before it leaves, and the run is recorded with one line per input row.
+
+    With ``options.handle_signals``, Ctrl-C or SIGTERM while validating or planning raises
+    :class:`~lac_batch.errors.Interrupted` (nothing sent, recorded or written); once sending
+    has begun it stops the sending and the results file says which rows were not sent.
     """
-    report = validate(
-        sheet,
-        allow_duplicates=options.allow_duplicates,
-        customers_with_keys=(
-            options.company_keys.customers if options.company_keys is not None else None
-        ),
-    )
-    by_row = {row.row_number: row.result() for row in report.rows}
-    started = datetime.now(UTC).replace(microsecond=0)
+    signals = stop_signals() if options.handle_signals else nullcontext(StopSignals())
+    with signals as stop:
+        return _submit_sheet(sheet, results_path, options, observers_for, ledger, stop)
+
+
+def _submit_sheet(
+    sheet: RequestSheet,
+    results_path: Path,
+    options: SubmitOptions,
+    observers_for: Callable[[int], Sequence[SubmitObserver]],
+    ledger: LedgerUse | None,
+    stop: StopSignals,
+) -> SubmitOutcome:
+    with stop.promptly():
+        report = validate(
+            sheet,
+            allow_duplicates=options.allow_duplicates,
+            customers_with_keys=(
+                options.company_keys.customers if options.company_keys is not None else None
+            ),
+        )
+        by_row = {row.row_number: row.result() for row in report.rows}
     run: SubmitRun | None = None
     planned: list[PlannedRow] = []
+    invalid = report.counts[Status.INVALID]
+    held_back = options.require_all_valid and invalid > 0
+    if not options.dry_run and not held_back:
+        with stop.promptly():
+            earlier = earlier_results(sheet.table)
+            planned = plan_rows(
+                report,
+                ledger.ledger if ledger is not None else None,
+                base_url=options.base_url,
+                account=options.account_of,
+                force=ledger is not None and ledger.force,
+                resend_unknown=ledger is not None and ledger.resend_unknown,
+                blocks=(
+                    dict(zip(sheet.table.row_numbers, earlier, strict=True))
+                    if earlier is not None
+                    else None
+                ),
+            )
+    started = datetime.now(UTC).replace(microsecond=0)
     run_id: int | None = None
     if ledger is not None and not options.dry_run:
+        # Recorded only now, so a stop while validating or planning leaves no trace.
         run_id = ledger.ledger.start_run(
             pid=os.getpid(),
             command=ledger.command,
@@ -336,8 +355,7 @@ def submit_sheet(
             base_url=normalise_base_url(options.base_url),
             started_at=started,
         )
-    invalid = report.counts[Status.INVALID]
-    if options.require_all_valid and invalid:
+    if held_back:
         for row in report.valid_rows:
             by_row[row.row_number] = RowResult(
                 row.row_number,
@@ -345,20 +363,6 @@ def submit_sheet(
                 error=f"not sent: --require-all-valid and {invalid} rows are invalid",
             )
     elif not options.dry_run:
-        earlier = earlier_results(sheet.table)
-        planned = plan_rows(
-            report,
-            ledger.ledger if ledger is not None else None,
-            base_url=options.base_url,
-            account=options.account_of,
-            force=ledger is not None and ledger.force,
-            resend_unknown=ledger is not None and ledger.resend_unknown,
-            blocks=(
-                dict(zip(sheet.table.row_numbers, earlier, strict=True))
-                if earlier is not None
-                else None
-            ),
-        )
         # Job.account picks the key: "" (the run's one key) unless a keys file is in use.
         jobs = [
             Job(
@@ -389,7 +393,7 @@ def submit_sheet(
                 previous,
                 lookahead=2 * options.settings.concurrency,
             )
-        run = asyncio.run(_send(jobs, options, observers_for(len(jobs)), recorder))
+        run = asyncio.run(_send(jobs, options, observers_for(len(jobs)), recorder, stop))
         host = sent_to_host(options.base_url)
         for plan in planned:
             result = run.results.get(plan.row_number) if plan.action is Action.SEND else None

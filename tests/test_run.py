@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLES, read_results_csv, run_cli, sandbox_env
+from conftest import SAMPLES, csv_text, read_results_csv, run_cli, sandbox_env
 
 from lac_batch.ledger import Ledger
 from lac_batch.run_lock import RunLock
-from lac_batch.sandbox import FaultConfig, Sandbox
+from lac_batch.sandbox import FaultConfig, Sandbox, running_sandbox
 
 
 @pytest.fixture(autouse=True)
@@ -205,3 +205,46 @@ def test_missing_key_is_exit_2(tmp_path: Path) -> None:
     outcome = run_cli("run", "--once", "--config", config, env={"LAC_API_KEY": ""})
     assert outcome.exit_code == 2
     assert "no API key" in outcome.stderr
+
+
+def test_a_file_the_keys_file_cannot_send_goes_to_failed_and_the_next_file_is_sent(
+    tmp_path: Path,
+) -> None:
+    from test_companies import ENV, keys_file, sandbox_keys
+
+    keys = keys_file(tmp_path)
+    config = setup(tmp_path, f'keys_file = "{keys.as_posix()}"\n')
+    old = time.time() - 60
+    # Without a customer_id column no row can pick its key: the file cannot be used at all.
+    bad = tmp_path / "inbox" / "a-no-customer-column.csv"
+    bad.write_text(csv_text([["connection_key", "request_type"], ["bank", "setup"]]))
+    good = tmp_path / "inbox" / "b-good.csv"
+    good.write_text(
+        csv_text(
+            [
+                ["connection_key", "request_type", "customer_id"],
+                ["bank", "setup", "company-a"],
+                ["bank", "setup", "company-b"],
+            ]
+        )
+    )
+    os.utime(bad, (old - 10, old - 10))  # the bad file comes first
+    os.utime(good, (old, old))
+
+    with running_sandbox(keys=sandbox_keys()) as server:
+        env = {**ENV, "LAC_API_KEY": "", "LAC_BASE_URL": server.base_url}
+        outcome = run_cli("run", "--once", "--config", config, env=env)
+        received = server.events()
+
+    assert outcome.exit_code == 1, outcome.output  # a file not OK, as the README says
+    assert names(tmp_path / "inbox") == []
+    assert names(tmp_path / "failed") == [
+        "a-no-customer-column.csv",
+        "a-no-customer-column.csv.error.txt",
+    ]
+    note = (tmp_path / "failed" / "a-no-customer-column.csv.error.txt").read_text()
+    assert "has no customer_id column" in note
+    assert [name.split(".")[0] for name in names(tmp_path / "archive")] == ["b-good"]
+    rows = read_results_csv(tmp_path / "results" / "b-good.results.csv")
+    assert [row["status"] for row in rows] == ["accepted", "accepted"]
+    assert sorted(event.company_id for event in received) == ["company-a", "company-b"]
