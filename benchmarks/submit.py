@@ -43,16 +43,16 @@ from pathlib import Path
 
 import httpx
 
-from lac_batch.api import ENDPOINT_PATH
-from lac_batch.credentials import ApiKey, normalise_base_url
-from lac_batch.fingerprint import request_fingerprint
-from lac_batch.ledger import Ledger
-from lac_batch.results import RowResult
+from lac_batch.files.results import RowResult
+from lac_batch.jobs.submit import LedgerUse, SubmitOptions, SubmitOutcome, submit_sheet
+from lac_batch.ledger.store import Ledger
+from lac_batch.model.status import Status
+from lac_batch.rows.validation import RequestSheet, ValidationReport, read_requests, validate
 from lac_batch.sandbox import SANDBOX_WRITE_KEY, SandboxEvent, running_sandbox
-from lac_batch.status import Status
-from lac_batch.submission import LedgerUse, SubmitOptions, SubmitOutcome, submit_sheet
-from lac_batch.submit import Job, SubmitObserver, SubmitSettings
-from lac_batch.validation import RequestSheet, ValidationReport, read_requests, validate
+from lac_batch.sending.api import ENDPOINT_PATH
+from lac_batch.sending.credentials import ApiKey, normalise_base_url
+from lac_batch.sending.engine import Job, SubmitObserver, SubmitSettings
+from lac_batch.sending.fingerprint import request_fingerprint
 
 HEADERS = ("connection_key", "request_type", "note", "metadata.n:int")
 PACED_RATE = 50.0

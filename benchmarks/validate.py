@@ -326,11 +326,12 @@ def measure_best(
 
 
 def validate_command(input_path: Path, results_path: Path) -> list[str]:
-    # The console script is exactly this call (lac_batch.cli:entry); -c avoids depending on PATH.
+    # The console script is exactly this call (lac_batch.cli.main:entry); -c avoids
+    # depending on PATH.
     return [
         sys.executable,
         "-c",
-        "from lac_batch.cli import entry; entry()",
+        "from lac_batch.cli.main import entry; entry()",
         "validate",
         str(input_path),
         "--results",
@@ -445,7 +446,7 @@ def run(arguments: argparse.Namespace, workdir: Path) -> None:
 
     # The fixed cost every case pays before reading a single row.
     baseline = measure_best(
-        [sys.executable, "-c", "import lac_batch.cli"],
+        [sys.executable, "-c", "import lac_batch.cli.main"],
         workdir / "startup.log",
         arguments.timeout,
         arguments.repeat,

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from lac_batch.errors import (
+from lac_batch.files.results import RowResult, write_results
+from lac_batch.model.errors import (
     HeaderError,
     InputFileError,
     LacBatchError,
     ResultsPathError,
     UsageError,
 )
-from lac_batch.exit_codes import ExitCode
-from lac_batch.results import RowResult, write_results
-from lac_batch.status import Status
-from lac_batch.validation import RequestSheet, RowVerdict, ValidationReport, read_requests, validate
+from lac_batch.model.exit_codes import ExitCode
+from lac_batch.model.status import Status
+from lac_batch.rows.validation import (
+    RequestSheet,
+    RowVerdict,
+    ValidationReport,
+    read_requests,
+    validate,
+)
 
 try:
     __version__ = version("lac-batch")

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from sandbox_fixtures import client_for
 
-from lac_batch.cli import main
+from lac_batch.cli.main import main
 from lac_batch.sandbox import SANDBOX_WRITE_KEY, Sandbox, running_sandbox
 
 REPO = Path(__file__).resolve().parents[1]

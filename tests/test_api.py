@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from lac_batch.api import USER_AGENT, Attempt, LacClient, OutcomeKind, parse_retry_after
-from lac_batch.credentials import ApiKey
+from lac_batch.sending.api import USER_AGENT, Attempt, LacClient, OutcomeKind, parse_retry_after
+from lac_batch.sending.credentials import ApiKey
 
 KEY = ApiKey("lac_sk_unit_test_secret_123456")
 
@@ -48,7 +48,7 @@ def test_request_carries_auth_idempotency_key_and_exact_body() -> None:
 
 
 def test_user_agent_is_set_by_the_shipped_client() -> None:
-    from lac_batch.api import build_http_client
+    from lac_batch.sending.api import build_http_client
 
     client = build_http_client(timeout=5, concurrency=1)
     assert client.headers["User-Agent"] == USER_AGENT

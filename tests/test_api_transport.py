@@ -1,7 +1,7 @@
 """The exception table holds for the transport we ship, proven against real servers on loopback.
 
-Each case uses :func:`lac_batch.api.build_http_client` (httpx's default httpcore transport), so a
-change of transport that changes what an exception means makes these fail.
+Each case uses :func:`lac_batch.sending.api.build_http_client` (httpx's default httpcore
+transport), so a change of transport that changes what an exception means makes these fail.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from lac_batch.api import Attempt, LacClient, OutcomeKind, build_http_client
-from lac_batch.credentials import ApiKey
 from lac_batch.sandbox import SANDBOX_WRITE_KEY, FaultConfig, Sandbox
+from lac_batch.sending.api import Attempt, LacClient, OutcomeKind, build_http_client
+from lac_batch.sending.credentials import ApiKey
 
 BODY = '{"connection_key":"bank","request_type":"setup"}'
 

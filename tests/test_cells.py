@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lac_batch.cells import (
+from lac_batch.model.cells import (
     MAX_SAFE_INTEGER,
     CellValueError,
     parse_bool,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import SAMPLES, read_results_csv, run_cli
 
-from lac_batch.reader import read_table
+from lac_batch.files.reader import read_table
 
 
 def copy_sample(tmp_path: Path, name: str) -> Path:

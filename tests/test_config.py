@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from lac_batch.config import ConfigError, load_config, parse_duration, resolve_settings
+from lac_batch.settings.config import ConfigError, load_config, parse_duration, resolve_settings
 
 
 def write_config(tmp_path: Path, text: str) -> Path:
@@ -57,7 +57,7 @@ def test_invalid_toml_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
-    from lac_batch.errors import UsageError
+    from lac_batch.model.errors import UsageError
 
     with pytest.raises(UsageError, match="LAC_RATE must be a number"):
         resolve_settings({}, None, {"LAC_RATE": "lots"})

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLES, read_results_csv, run_cli, sandbox_env
 
-from lac_batch.payload import canonical_json
+from lac_batch.rows.payload import canonical_json
+from lac_batch.rows.validation import read_requests, validate
 from lac_batch.sandbox import FaultConfig, Sandbox, running_sandbox
-from lac_batch.validation import read_requests, validate
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 

@@ -8,9 +8,9 @@ import click
 import pytest
 from conftest import REPO
 
-from lac_batch.cli import main
-from lac_batch.exit_codes import ExitCode
-from lac_batch.status import Status
+from lac_batch.cli.main import main
+from lac_batch.model.exit_codes import ExitCode
+from lac_batch.model.status import Status
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLES, run_cli, sandbox_env
 
-from lac_batch.file_modes import LEDGER_COMPANION_SUFFIXES, tighten_ledger_files
-from lac_batch.ledger import Ledger
-from lac_batch.run_lock import RunLock
+from lac_batch.files.modes import LEDGER_COMPANION_SUFFIXES, tighten_ledger_files
+from lac_batch.ledger.lock import RunLock
+from lac_batch.ledger.store import Ledger
 from lac_batch.sandbox import Sandbox
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX permissions")

@@ -26,11 +26,17 @@ from hostile_server import (
     trickle_status,
 )
 
-from lac_batch.api import ANSWER_READ_LIMIT, Attempt, LacClient, OutcomeKind, build_http_client
-from lac_batch.credentials import ApiKey
-from lac_batch.results import RowResult
-from lac_batch.status import Status
-from lac_batch.submit import Job, SubmitSettings, Submitter
+from lac_batch.files.results import RowResult
+from lac_batch.model.status import Status
+from lac_batch.sending.api import (
+    ANSWER_READ_LIMIT,
+    Attempt,
+    LacClient,
+    OutcomeKind,
+    build_http_client,
+)
+from lac_batch.sending.credentials import ApiKey
+from lac_batch.sending.engine import Job, SubmitSettings, Submitter
 
 BOUND_S = 30.0
 KEY = ApiKey("lac_sk_hostile_test_key_0123456789")

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from lac_batch.ledger import SCHEMA_VERSION, Ledger, LedgerError, RequestState, SendingMark
-from lac_batch.results import RowResult
-from lac_batch.run_lock import RunLock, RunLockedError
-from lac_batch.status import Status
+from lac_batch.files.results import RowResult
+from lac_batch.ledger.lock import RunLock, RunLockedError
+from lac_batch.ledger.store import SCHEMA_VERSION, Ledger, LedgerError, RequestState, SendingMark
+from lac_batch.model.status import Status
 
 
 def mark(fingerprint: str = "fp-1", run_id: int = 1) -> SendingMark:
@@ -95,7 +95,7 @@ def test_second_lock_holder_is_refused_with_pid(tmp_path: Path) -> None:
 def test_lock_of_a_killed_process_does_not_block(tmp_path: Path) -> None:
     path = tmp_path / "l.sqlite3"
     script = (
-        "import time; from pathlib import Path; from lac_batch.run_lock import RunLock; "
+        "import time; from pathlib import Path; from lac_batch.ledger.lock import RunLock; "
         f"lock = RunLock(Path({str(path)!r})); lock.acquire(); print('held', flush=True); "
         "time.sleep(60)"
     )

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import httpx
 
-from lac_batch.api import LacClient
-from lac_batch.credentials import ApiKey
-from lac_batch.ledger import Ledger, RequestState, SendingMark
-from lac_batch.ledger_recorder import LedgerRecorder
-from lac_batch.results import RowResult
-from lac_batch.status import Status
-from lac_batch.submit import Job, SubmitRun, SubmitSettings, Submitter
+from lac_batch.files.results import RowResult
+from lac_batch.ledger.recorder import LedgerRecorder
+from lac_batch.ledger.store import Ledger, RequestState, SendingMark
+from lac_batch.model.status import Status
+from lac_batch.sending.api import LacClient
+from lac_batch.sending.credentials import ApiKey
+from lac_batch.sending.engine import Job, SubmitRun, SubmitSettings, Submitter
 
 FAST = SubmitSettings(rate=10_000, concurrency=4, max_attempts=3, backoff_base=0.001)
 

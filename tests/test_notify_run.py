@@ -19,8 +19,8 @@ from notify_receivers import (
 )
 from test_run import drop, names
 
-from lac_batch.ledger import Ledger
-from lac_batch.run_lock import RunLock
+from lac_batch.ledger.lock import RunLock
+from lac_batch.ledger.store import Ledger
 from lac_batch.sandbox import SANDBOX_WRITE_KEY, Sandbox
 
 __all__ = ["closed_port", "smtp", "webhook"]  # fixtures used by the tests below

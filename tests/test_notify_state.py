@@ -6,7 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from lac_batch.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger
+from lac_batch.ledger.store import MIGRATIONS, SCHEMA_VERSION, Ledger
 from lac_batch.notify import ProblemKind, ProblemStore
 from lac_batch.notify.message import FileEvent, ProblemEvent, RowError, compose
 from lac_batch.notify.settings import Trigger, WebhookFormat

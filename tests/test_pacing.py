@@ -7,7 +7,7 @@ from itertools import pairwise
 
 import pytest
 
-from lac_batch.pacing import StartPacer
+from lac_batch.sending.pacing import StartPacer
 
 
 class FakeClock:

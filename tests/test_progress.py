@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 import json
 
-from lac_batch.progress import LogFormat, ProgressReporter
-from lac_batch.results import RowResult
-from lac_batch.status import Status
-from lac_batch.submit import Job
+from lac_batch.cli.progress import LogFormat, ProgressReporter
+from lac_batch.files.results import RowResult
+from lac_batch.model.status import Status
+from lac_batch.sending.engine import Job
 
 
 class Clock:

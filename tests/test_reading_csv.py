@@ -12,8 +12,8 @@ from conftest import HEADER, csv_text
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lac_batch.csv_reader import _lines
-from lac_batch.reader import read_table
+from lac_batch.files.csv_reader import _lines
+from lac_batch.files.reader import read_table
 
 ROWS = [HEADER, ["bank", "setup", "0123456-7", "Kahvila Äijä"], ["stripe", "change", "007", "1,5"]]
 

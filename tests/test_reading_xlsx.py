@@ -9,8 +9,8 @@ import openpyxl
 import pytest
 import xlsxwriter
 
-from lac_batch.errors import InputFileError
-from lac_batch.reader import read_table
+from lac_batch.files.reader import read_table
+from lac_batch.model.errors import InputFileError
 
 
 def test_cell_types_become_exact_text(tmp_path: Path) -> None:

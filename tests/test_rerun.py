@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import HEADER, SAMPLES, csv_text, read_results_csv, run_cli, sandbox_env
 
-from lac_batch.run_lock import RunLock
+from lac_batch.ledger.lock import RunLock
 from lac_batch.sandbox import FaultConfig, Sandbox
 
 FAST = ["--rate", "300", "--concurrency", "8"]

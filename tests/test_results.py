@@ -12,10 +12,9 @@ from conftest import HEADER, csv_text, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lac_batch.csv_writer import escaped_row
-from lac_batch.errors import InputFileError, ResultsPathError, UsageError
-from lac_batch.reader import read_table
-from lac_batch.results import (
+from lac_batch.files.csv_writer import escaped_row
+from lac_batch.files.reader import read_table
+from lac_batch.files.results import (
     RESULT_COLUMNS,
     RowResult,
     check_results_path,
@@ -25,8 +24,9 @@ from lac_batch.results import (
     write_result_blocks,
     write_results,
 )
-from lac_batch.status import Status
-from lac_batch.table import FileFormat
+from lac_batch.files.table import FileFormat
+from lac_batch.model.errors import InputFileError, ResultsPathError, UsageError
+from lac_batch.model.status import Status
 
 
 @pytest.mark.parametrize(

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLES, read_results_csv, run_cli, sandbox_env
 
-import lac_batch.results
-import lac_batch.submission
-from lac_batch.exit_codes import ExitCode, most_severe
-from lac_batch.ledger import Ledger
-from lac_batch.results import results_fallback_folder
+import lac_batch.files.results
+import lac_batch.jobs.submit
+from lac_batch.files.results import results_fallback_folder
+from lac_batch.ledger.store import Ledger
+from lac_batch.model.exit_codes import ExitCode, most_severe
 from lac_batch.sandbox import Sandbox
 
 FAST = ["--rate", "300", "--concurrency", "8"]
@@ -30,7 +30,7 @@ ROWS = 36  # samples/requests.csv
 
 def _disk_full_except_under(monkeypatch: pytest.MonkeyPatch, writable: Path | None) -> list[Path]:
     """Every results write fails with ENOSPC, but under ``writable``; returns the paths tried."""
-    real = lac_batch.results._write_atomically
+    real = lac_batch.files.results._write_atomically
     tried: list[Path] = []
 
     def write(path: Path, *args: object) -> None:
@@ -39,20 +39,20 @@ def _disk_full_except_under(monkeypatch: pytest.MonkeyPatch, writable: Path | No
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         real(path, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(lac_batch.results, "_write_atomically", write)
+    monkeypatch.setattr(lac_batch.files.results, "_write_atomically", write)
     return tried
 
 
 def _results_folder_gone_after_sending(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
     """Once the rows are sent, ``folder`` becomes a regular file: a real OSError on writing."""
-    real: Callable[..., object] = lac_batch.submission.write_results
+    real: Callable[..., object] = lac_batch.jobs.submit.write_results
 
     def write(*args: object) -> object:
         shutil.rmtree(folder)
         folder.write_text("not a folder any more", encoding="utf-8")
         return real(*args)
 
-    monkeypatch.setattr(lac_batch.submission, "write_results", write)
+    monkeypatch.setattr(lac_batch.jobs.submit, "write_results", write)
 
 
 def _fallback_folder_unwritable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

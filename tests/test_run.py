@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLES, csv_text, read_results_csv, run_cli, sandbox_env
 
-from lac_batch.ledger import Ledger
-from lac_batch.run_lock import RunLock
+from lac_batch.ledger.lock import RunLock
+from lac_batch.ledger.store import Ledger
 from lac_batch.sandbox import FaultConfig, Sandbox, running_sandbox
 
 
@@ -115,7 +115,7 @@ def test_archive_never_overwrites(tmp_path: Path, sandbox: Sandbox) -> None:
 def test_archive_name_has_no_colons_and_numbers_clashes(tmp_path: Path) -> None:
     from datetime import datetime
 
-    from lac_batch.inbox import archive_name
+    from lac_batch.files.inbox import archive_name
 
     moment = datetime(2026, 11, 26, 3, 15, 0)
     first = archive_name(tmp_path / "orders.xlsx", tmp_path, moment)

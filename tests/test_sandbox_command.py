@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 from sandbox_fixtures import ENDPOINT, VALID_BODY, WRITE
 
+from lac_batch.cli.sandbox import sandbox_command
 from lac_batch.sandbox import SANDBOX_READ_KEY, SANDBOX_WRITE_KEY, read_event_log
-from lac_batch.sandbox.command import sandbox_command
 
 
 def run_command(*args: str) -> tuple[int, str]:
@@ -61,7 +61,7 @@ def test_an_unwritable_event_log_is_explained(tmp_path: Path) -> None:
 @pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT as Ctrl-C does on POSIX")
 def test_serves_until_ctrl_c_then_exits_0_without_a_traceback(tmp_path: Path) -> None:
     log_path = tmp_path / "events.jsonl"
-    command = [sys.executable, "-m", "lac_batch.sandbox.command", "--port", "0"]
+    command = [sys.executable, "-m", "lac_batch.cli.sandbox", "--port", "0"]
     process = subprocess.Popen(
         [*command, "--log", str(log_path), "--latency", "0.01", "--seed", "3"],
         stdout=subprocess.PIPE,

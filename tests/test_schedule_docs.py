@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, SAMPLES, sandbox_env
 
-from lac_batch.config import SETTINGS
 from lac_batch.sandbox import Sandbox
+from lac_batch.settings.config import SETTINGS
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from lac_batch.errors import Interrupted
-from lac_batch.stopping import abandonable, stop_signals
+from lac_batch.model.errors import Interrupted
+from lac_batch.model.stopping import abandonable, stop_signals
 
 ENDLESS_QUERY = (
     "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"

@@ -9,11 +9,11 @@ from dataclasses import replace
 
 import httpx
 
-from lac_batch.api import LacClient
-from lac_batch.credentials import ApiKey
-from lac_batch.results import RowResult
-from lac_batch.status import Status
-from lac_batch.submit import Job, StopReason, SubmitRun, SubmitSettings, Submitter
+from lac_batch.files.results import RowResult
+from lac_batch.model.status import Status
+from lac_batch.sending.api import LacClient
+from lac_batch.sending.credentials import ApiKey
+from lac_batch.sending.engine import Job, StopReason, SubmitRun, SubmitSettings, Submitter
 
 FAST = SubmitSettings(
     rate=1000,

@@ -25,8 +25,8 @@ from hostile_server import (
     trickle_status,
 )
 
-from lac_batch.payload import canonical_json
-from lac_batch.reader import read_table
+from lac_batch.files.reader import read_table
+from lac_batch.rows.payload import canonical_json
 from lac_batch.sandbox import FaultConfig, Sandbox, running_sandbox
 
 FINAL = {"accepted", "rejected", "failed", "unknown", "not_sent", "invalid"}
@@ -110,9 +110,9 @@ def check_fault_mix(
 
 def body_of(cells: list[str], headers: list[str]) -> str:
     """The canonical body the tool builds for one sample row (via validate, not by hand)."""
-    from lac_batch.columns import plan_columns
-    from lac_batch.table import FileFormat, RawTable
-    from lac_batch.validation import RequestSheet, validate
+    from lac_batch.files.table import FileFormat, RawTable
+    from lac_batch.model.columns import plan_columns
+    from lac_batch.rows.validation import RequestSheet, validate
 
     table = RawTable(Path("x.csv"), FileFormat.CSV, headers, [cells], [2])
     verdict = validate(RequestSheet(table, plan_columns(headers, table.path))).rows[0]

@@ -14,10 +14,8 @@ from hypothesis import strategies as st
 from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
-from lac_batch.cells import MetadataType, contains_control_characters, convert_cell, parse_bool
-from lac_batch.reader import read_table
-from lac_batch.sandbox import Sandbox
-from lac_batch.template import (
+from lac_batch.files.reader import read_table
+from lac_batch.files.template import (
     BOOL_CHOICES,
     DEFAULT_TEMPLATE_NAME,
     EXAMPLE_SHEET,
@@ -25,7 +23,14 @@ from lac_batch.template import (
     template_columns,
     write_template,
 )
-from lac_batch.validation import read_requests
+from lac_batch.model.cells import (
+    MetadataType,
+    contains_control_characters,
+    convert_cell,
+    parse_bool,
+)
+from lac_batch.rows.validation import read_requests
+from lac_batch.sandbox import Sandbox
 
 REQUEST_HEADERS = ["connection_key", "request_type", "customer_id", "note"]
 TYPED = [

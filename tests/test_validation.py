@@ -13,12 +13,12 @@ from conftest import csv_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lac_batch import validation
-from lac_batch.columns import Field
-from lac_batch.errors import HeaderError, InputFileError
-from lac_batch.payload import assemble_metadata, build_body, canonical_json
-from lac_batch.schema import converted_columns, frame_of, metadata_entries
-from lac_batch.validation import ValidationReport, read_requests, validate
+from lac_batch.model.columns import Field
+from lac_batch.model.errors import HeaderError, InputFileError
+from lac_batch.rows import validation
+from lac_batch.rows.payload import assemble_metadata, build_body, canonical_json
+from lac_batch.rows.schema import converted_columns, frame_of, metadata_entries
+from lac_batch.rows.validation import ValidationReport, read_requests, validate
 
 
 def check(
@@ -207,7 +207,7 @@ def test_unknown_columns_warn_once(tmp_path: Path) -> None:
 
 
 def test_unknown_type_suffix_is_a_header_error(tmp_path: Path) -> None:
-    from lac_batch.errors import HeaderError
+    from lac_batch.model.errors import HeaderError
 
     path = tmp_path / "in.csv"
     path.write_text("connection_key,request_type,metadata.n:integer\na,b,1\n")

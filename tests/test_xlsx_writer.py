@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 
-from lac_batch.xlsx_writer import MAX_CELL_CHARACTERS, Cell, write_sheet
+from lac_batch.files.xlsx_writer import MAX_CELL_CHARACTERS, Cell, write_sheet
 
 HEADERS = ["row", "status", "note", "other"]
 

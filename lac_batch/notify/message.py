@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from lac_batch.model.status import Status
 from lac_batch.notify.settings import Trigger, WebhookFormat
 from lac_batch.notify.state import ProblemKind
-from lac_batch.status import Status
 
 __all__ = [
     "FIRST_ROW_ERRORS",

@@ -1,8 +1,8 @@
 """The ``[notify]`` table of ``lac-batch.toml``: which triggers are on, and where messages go.
 
-:func:`parse_notify` checks the table the way :func:`lac_batch.config.load_config` checks the
-rest of the file: unknown keys and wrong types are errors naming the key and its line. The table
-is optional; without a webhook or an email target nothing is ever sent.
+:func:`parse_notify` checks the table the way :func:`lac_batch.settings.config.load_config`
+checks the rest of the file: unknown keys and wrong types are errors naming the key and its
+line. The table is optional; without a webhook or an email target nothing is ever sent.
 
     [notify]
     on_rows = true            # a file with rows rejected, failed or unknown
@@ -36,11 +36,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from lac_batch.model.errors import UsageError
+from lac_batch.sending.credentials import is_loopback
+
 # Two private helpers, used as they are so that a key's line and "this machine" mean the same
 # here as for the rest of the config file and the base URL.
-from lac_batch.config import ConfigError, ConfigFile, key_lines
-from lac_batch.credentials import is_loopback
-from lac_batch.errors import UsageError
+from lac_batch.settings.config import ConfigError, ConfigFile, key_lines
 
 __all__ = [
     "DEFAULT_PORTS",

@@ -17,9 +17,7 @@ from typing import Protocol
 
 import httpx
 
-from lac_batch.api import USER_AGENT, tls_context
-from lac_batch.credentials import check_private_file
-from lac_batch.errors import LacBatchError, UsageError
+from lac_batch.model.errors import LacBatchError, UsageError
 from lac_batch.notify.message import Message
 from lac_batch.notify.settings import (
     DELIVERY_TIMEOUT_S,
@@ -28,6 +26,8 @@ from lac_batch.notify.settings import (
     Security,
     WebhookSettings,
 )
+from lac_batch.sending.api import USER_AGENT, tls_context
+from lac_batch.sending.credentials import check_private_file
 
 __all__ = ["DeliveryError", "EmailTarget", "Target", "WebhookTarget", "targets_of"]
 

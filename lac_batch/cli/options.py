@@ -1,0 +1,148 @@
+"""The command-line side of :mod:`lac_batch.settings.config`: one flag per setting, resolved the
+same way for every command (flag > environment > config file > default)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from lac_batch.jobs.submit import SubmitOptions
+from lac_batch.sending.credentials import (
+    ApiKey,
+    check_base_url,
+    check_key_destination,
+    load_api_key,
+)
+from lac_batch.sending.engine import SubmitSettings
+from lac_batch.sending.keys_file import KeysFile, load_keys_file
+from lac_batch.settings.config import (
+    CONFIG_ENV,
+    SETTINGS,
+    EffectiveSettings,
+    find_config_path,
+    load_config,
+    resolve_settings,
+)
+
+__all__ = [
+    "config_option",
+    "effective_settings",
+    "load_credentials",
+    "load_key",
+    "secrets_of",
+    "setting_options",
+    "submit_options_from",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Click types for the flags; the values are parsed again by the setting itself, so the same
+# rules hold for a flag, an environment variable and a config value.
+_FLAG_TYPES: dict[str, Any] = {
+    "rate": click.FloatRange(min=0.01),
+    "concurrency": click.IntRange(min=1, max=64),
+    "timeout": click.FloatRange(min=0.1),
+    "max_attempts": click.IntRange(min=1),
+    "max_wait": click.FloatRange(min=0),
+    "log_format": click.Choice(["text", "json"]),
+}
+
+
+def config_option(command: Callable[P, R]) -> Callable[P, R]:
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help=f"The lac-batch.toml to read (default: ${CONFIG_ENV}).",
+    )(command)
+
+
+def setting_options(*names: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Add the flags of the named settings (all with a flag, if none are named)."""
+    chosen = [
+        setting for setting in SETTINGS if setting.flag and (not names or setting.name in names)
+    ]
+
+    def decorate(command: Callable[P, R]) -> Callable[P, R]:
+        for setting in reversed(chosen):
+            assert setting.flag is not None
+            text = setting.help[0].upper() + setting.help[1:] + "."
+            if setting.switch:
+                option = click.option(setting.flag, setting.name, is_flag=True, help=text)
+            else:
+                kind = _FLAG_TYPES.get(setting.name)
+                if setting.is_path:
+                    kind = click.Path(path_type=Path, dir_okay=False)
+                option = click.option(setting.flag, setting.name, type=kind, help=text)
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def effective_settings(config_path: Path | None, flags: Mapping[str, Any]) -> EffectiveSettings:
+    """Load the config file (if any) and resolve every setting; UsageError on bad values."""
+    path = find_config_path(config_path, os.environ)
+    config = load_config(path) if path is not None else None
+    given = {
+        name: (str(value) if isinstance(value, Path) else value) for name, value in flags.items()
+    }
+    return resolve_settings(given, config)
+
+
+def load_key(settings: EffectiveSettings) -> ApiKey:
+    return load_api_key(settings.path("api_key_file"), env_name=settings["api_key_env"])
+
+
+def load_credentials(settings: EffectiveSettings) -> tuple[ApiKey, KeysFile | None]:
+    """The run's one key, or with a keys file every company's key (and an unused blank)."""
+    keys_file = settings.path("keys_file")
+    if keys_file is not None:
+        return ApiKey(""), load_keys_file(keys_file)
+    return load_key(settings), None
+
+
+def secrets_of(key: ApiKey, company_keys: KeysFile | None) -> list[str]:
+    """Every key in use, for scrubbing log lines."""
+    keys = company_keys.keys if company_keys is not None else [key]
+    return [item.reveal() for item in keys if item.reveal()]
+
+
+def submit_options_from(
+    settings: EffectiveSettings, key: ApiKey, *, embedded_sandbox: bool = False, **choices: Any
+) -> SubmitOptions:
+    """SubmitOptions from resolved settings plus per-run choices (dry_run, force, …).
+
+    A base URL that cannot be used, or a sandbox key aimed away from this machine, is a
+    UsageError here, before anything is read or sent. ``embedded_sandbox``: the URL is replaced
+    by the embedded sandbox's own (on this machine), so its key may go there.
+    """
+    base_url = check_base_url(settings["base_url"], settings.sources["base_url"])
+    company_keys: KeysFile | None = choices.get("company_keys")
+    if not embedded_sandbox:
+        keys = (
+            [(entry.account, entry.key) for entry in company_keys.by_customer.values()]
+            if company_keys is not None
+            else [("", key)]
+        )
+        check_key_destination(base_url, keys)
+    return SubmitOptions(
+        base_url=base_url,
+        api_key=key,
+        settings=SubmitSettings(
+            rate=settings["rate"],
+            concurrency=settings["concurrency"],
+            timeout=settings["timeout"],
+            max_attempts=settings["max_attempts"],
+            max_wait=settings["max_wait"],
+            retry_ambiguous=settings["retry_ambiguous"],
+        ),
+        ca_bundle=settings.path("ca_bundle"),
+        account=settings["account"],
+        **choices,
+    )

@@ -1,0 +1,250 @@
+"""Workbooks (.xlsx, .xlsm, .xls, .ods) read with python-calamine, cells turned into exact text.
+
+Calamine reads the value Excel cached for every formula, but an error value (``#N/A``) and a
+formula saved without a cached value (files written by scripts, never opened in Excel) both read
+as empty, and an .ods duration past a day as ISO 8601 text. So .xlsx/.xlsm and .ods sheets that
+hold formulas, errors or durations get one extra pass over their XML
+(:mod:`lac_batch.files.workbook_xml`) that reports those cells and reads the durations.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zipfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from python_calamine import CalamineError, CalamineWorkbook
+
+from lac_batch.files.table import FileFormat, RawTable
+from lac_batch.files.workbook_xml import CellNotes, ods_cell_notes, xlsx_cell_notes
+from lac_batch.model.columns import REQUIRED_FIELDS, normalise_name
+from lac_batch.model.errors import InputFileError
+
+__all__ = [
+    "MAX_COMPRESSION_RATIO",
+    "MAX_UNCOMPRESSED_BYTES",
+    "excel_cell_text",
+    "read_workbook_table",
+]
+
+# An .xlsx is a zip of XML. A genuine 1,048,576-row sheet stays under this; a decompression bomb
+# (a few kB that expand to many GB) does not, and is refused before anything is parsed.
+MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
+# Sheet XML compresses about 10-30x; bombs compress hundreds of times.
+MAX_COMPRESSION_RATIO = 200
+_RATIO_CHECK_FROM_BYTES = 16 * 1024**2
+
+_FLOAT_AS_INTEGER_LIMIT = 2**53
+
+
+def _duration_text(duration: dt.timedelta) -> str:
+    """``HH:MM:SS`` with every hour counted (``255:10:10``), a fraction to the millisecond."""
+    milliseconds = round(duration / dt.timedelta(milliseconds=1))
+    sign = "-" if milliseconds < 0 else ""
+    hours, rest = divmod(abs(milliseconds), 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, fraction = divmod(rest, 1000)
+    text = f"{sign}{hours:02d}:{minutes:02d}:{seconds:02d}"
+    return f"{text}.{fraction:03d}".rstrip("0") if fraction else text
+
+
+def excel_cell_text(value: Any) -> str:
+    """A cell value as text, the same from every format: ``12345.0`` → ``12345``, dates
+    ``YYYY-MM-DD`` (a date-time at midnight too), other date-times ISO 8601, times and durations
+    ``HH:MM:SS`` (``255:10:10``), ``true``/``false``."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < _FLOAT_AS_INTEGER_LIMIT:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        # .xlsx and .xls date cells at midnight already read as dates; .ods ones do not.
+        if value.time() == dt.time() and value.tzinfo is None:
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return _duration_text(value)
+    if isinstance(value, dt.time):
+        return _duration_text(
+            dt.timedelta(
+                hours=value.hour,
+                minutes=value.minute,
+                seconds=value.second,
+                microseconds=value.microsecond,
+            )
+        )
+    return str(value)
+
+
+def _check_zip(path: Path, file_format: FileFormat) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except zipfile.BadZipFile:
+        raise InputFileError(
+            path, f"is not a valid .{file_format.value} workbook (the zip container is damaged)."
+        ) from None
+    total = sum(member.file_size for member in members)
+    if total > MAX_UNCOMPRESSED_BYTES:
+        raise InputFileError(
+            path,
+            f"would expand to {total / 1024**3:.1f} GB, more than the "
+            f"{MAX_UNCOMPRESSED_BYTES // 1024**3} GB lac-batch accepts; it is not a normal "
+            "workbook. Split it or save it again from Excel.",
+        )
+    for member in members:
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > _RATIO_CHECK_FROM_BYTES and ratio > MAX_COMPRESSION_RATIO:
+            raise InputFileError(
+                path,
+                f"has a part ({member.filename}) that expands {ratio:.0f} times, which only "
+                "decompression bombs do; lac-batch refuses it.",
+            )
+
+
+def _open_workbook(path: Path, file_format: FileFormat) -> CalamineWorkbook:
+    if file_format in (FileFormat.XLSX, FileFormat.ODS):
+        # The extra XML pass reads parts whole: a bomb must be refused before it.
+        _check_zip(path, file_format)
+    try:
+        return CalamineWorkbook.from_path(str(path))
+    except CalamineError as error:
+        reason = str(error)
+        if "password" in reason.lower() or "encrypt" in reason.lower():
+            raise InputFileError(
+                path, "is password-protected; remove the password in Excel and save it again."
+            ) from None
+        raise InputFileError(
+            path,
+            f"cannot be read as a {file_format.value} workbook ({reason}). Open it in Excel "
+            "and save it again as .xlsx.",
+        ) from None
+    except Exception as error:
+        # Calamine raises a handful of exception types (PasswordError, XmlError, ZipError,
+        # panics surfaced as BaseException subclasses are not caught); all mean a broken file.
+        if "password" in type(error).__name__.lower():
+            raise InputFileError(
+                path, "is password-protected; remove the password in Excel and save it again."
+            ) from None
+        raise InputFileError(
+            path,
+            f"cannot be read as a {file_format.value} workbook ({type(error).__name__}: "
+            f"{error}). Open it in Excel and save it again as .xlsx.",
+        ) from None
+
+
+def _header_cells(rows: Sequence[Sequence[Any]]) -> list[str]:
+    return [excel_cell_text(value) for value in rows[0]] if rows else []
+
+
+def _has_required_columns(headers: Sequence[str]) -> bool:
+    names = {normalise_name(header) for header in headers}
+    return all(field.value in names for field in REQUIRED_FIELDS)
+
+
+def _choose_sheet(
+    path: Path, workbook: CalamineWorkbook, sheet: str | None, load: Callable[[str], Any]
+) -> str:
+    names: list[str] = list(workbook.sheet_names)
+    listed = ", ".join(f"'{name}'" for name in names) or "(none)"
+    if sheet is not None:
+        if sheet not in names:
+            raise InputFileError(path, f"has no sheet '{sheet}'. Its sheets are: {listed}.")
+        return sheet
+    if len(names) == 1:
+        return names[0]
+    fitting = [name for name in names if _has_required_columns(_header_cells(load(name)))]
+    if len(fitting) == 1:
+        return fitting[0]
+    reason = "several sheets have" if fitting else "no sheet has"
+    raise InputFileError(
+        path,
+        f"has {len(names)} sheets and {reason} the required columns in row 1; choose one with "
+        f"--sheet. Its sheets are: {listed}.",
+    )
+
+
+def _cell_notes(path: Path, file_format: FileFormat, sheet: str) -> CellNotes:
+    if file_format is FileFormat.XLSX:
+        return xlsx_cell_notes(path, sheet)
+    if file_format is FileFormat.ODS:
+        return ods_cell_notes(path, sheet)
+    return CellNotes()
+
+
+def read_workbook_table(path: Path, file_format: FileFormat, sheet: str | None) -> RawTable:
+    """Read one sheet of a workbook into a :class:`RawTable` of exact cell text."""
+    workbook = _open_workbook(path, file_format)
+    loaded: dict[str, list[list[Any]]] = {}
+
+    def load(name: str) -> list[list[Any]]:
+        if name not in loaded:
+            try:
+                # skip_empty_area=False keeps row 1 as row 1 even when the sheet starts lower.
+                loaded[name] = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
+            except Exception as error:
+                raise InputFileError(
+                    path, f"sheet '{name}' cannot be read ({error}); save the file again."
+                ) from None
+        return loaded[name]
+
+    try:
+        chosen = _choose_sheet(path, workbook, sheet, load)
+        cells = load(chosen)
+    finally:
+        workbook.close()
+    notes = _cell_notes(path, file_format, chosen)
+    for (row_number, position), value in notes.values.items():
+        if row_number <= len(cells) and position < len(cells[row_number - 1]):
+            cells[row_number - 1][position] = value
+    # A row whose only cells are errors or formulas without values reads as empty: keep it.
+    noted_rows = {problem.row_number for problem in notes.problems}
+    # Most cells are text already; only the others need excel_cell_text's call.
+    texts_by_row = [
+        [value if type(value) is str else excel_cell_text(value) for value in values]
+        for values in cells
+    ]
+    headers = texts_by_row[0] if texts_by_row else []
+    # Sheets often report a used range far wider than the data (formatting); keep the columns up
+    # to the last one with a header or a value. Only cells right of the widest so far can widen.
+    width = 0
+    for texts in texts_by_row:
+        for position in range(len(texts) - 1, width - 1, -1):
+            if texts[position].strip():
+                width = position + 1
+                break
+    headers = (headers + [""] * width)[:width]
+    rows: list[list[str]] = []
+    row_numbers: list[int] = []
+    for row_number, texts in enumerate(texts_by_row[1:], start=2):
+        joined = "".join(texts)
+        if row_number not in noted_rows and (not joined or joined.isspace()):
+            continue
+        rows.append((texts + [""] * width)[:width])
+        row_numbers.append(row_number)
+    problems = sorted(
+        (
+            problem
+            for problem in notes.problems
+            if problem.row_number > 1 and problem.position is not None and problem.position < width
+        ),
+        key=lambda problem: (problem.row_number, problem.position),
+    )
+    return RawTable(
+        path=path,
+        file_format=file_format,
+        headers=headers,
+        rows=rows,
+        row_numbers=row_numbers,
+        sheet=chosen,
+        problems=problems,
+    )

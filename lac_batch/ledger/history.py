@@ -1,0 +1,97 @@
+"""Reading the ledger back: recent runs, a lost results file rebuilt, old records pruned."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from lac_batch.files.results import ResultsWritten, RowResult, SentTo, write_results
+from lac_batch.jobs.submit import file_digest
+from lac_batch.ledger.plan import sent_to_host
+from lac_batch.ledger.store import Ledger, RunSummary
+from lac_batch.model.errors import LacBatchError, UsageError
+from lac_batch.rows.validation import RequestSheet
+
+__all__ = ["format_runs", "parse_age", "rebuild_results", "results_of_run"]
+
+_AGE = re.compile(r"(\d+)\s*([hdw])")
+_AGE_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+
+
+def parse_age(text: str) -> timedelta:
+    """``90d`` → 90 days; hours (``h``), days (``d``) and weeks (``w``)."""
+    match = _AGE.fullmatch(text.strip().lower())
+    if match is None:
+        raise UsageError(f"'{text}' is not an age; write e.g. 90d, 12w or 36h.")
+    return int(match.group(1)) * _AGE_UNITS[match.group(2)]
+
+
+def _local(moment: str | None) -> str:
+    if moment is None:
+        return "did not finish"
+    return datetime.fromisoformat(moment).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_runs(runs: Sequence[RunSummary]) -> list[str]:
+    """One line per run, newest first."""
+    if not runs:
+        return ["No runs recorded in this ledger yet."]
+    lines = []
+    for run in runs:
+        counts = ", ".join(f"{status} {count}" for status, count in sorted(run.counts.items()))
+        exit_text = "" if run.exit_code is None else f", exit {run.exit_code}"
+        lines.append(
+            f"run {run.id}: {_local(run.started_at)} → {_local(run.ended_at)}, {run.command} "
+            f"{run.file_path}: {counts or 'no rows recorded'}{exit_text}"
+        )
+    return lines
+
+
+def rebuild_results(ledger: Ledger, sheet: RequestSheet, results_path: Path) -> ResultsWritten:
+    """Write the results file of the newest finished run of ``sheet``'s file, from the ledger.
+
+    The run is found by the file's content, else by its name; its rows must match the file's.
+    """
+    run = ledger.latest_finished_run(file_digest(sheet.path), sheet.path.name)
+    if run is None:
+        raise LacBatchError(
+            f"{sheet.path}: the ledger {ledger.path} has no finished run of this file; "
+            "`lac-batch report --runs` lists the runs it has."
+        )
+    return write_results(results_path, sheet.table, results_of_run(ledger, run, sheet))
+
+
+def results_of_run(ledger: Ledger, run: RunSummary, sheet: RequestSheet) -> list[RowResult]:
+    """The result of every row of ``sheet`` in ``run``, as the ledger recorded them.
+
+    LacBatchError if the file's rows are not the run's (the file changed since).
+    """
+    results = ledger.run_rows(run.id)
+    if [result.row_number for result in results] != sheet.table.row_numbers:
+        raise LacBatchError(
+            f"{sheet.path}: its rows no longer match run {run.id} of {run.file_path} (the file "
+            "changed since); give the file as it was when it was submitted."
+        )
+    return _with_sent_to(ledger, run, results)
+
+
+def _with_sent_to(ledger: Ledger, run: RunSummary, results: list[RowResult]) -> list[RowResult]:
+    """The ``sent_to`` cells the run wrote: its host and start, each planned row's account."""
+    planned = ledger.run_row_planned(run.id)
+    accounts = ledger.run_row_accounts(run.id)
+    host = sent_to_host(run.base_url)
+    started = datetime.fromisoformat(run.started_at).replace(microsecond=0)
+    return [
+        replace(
+            result,
+            sent_to=SentTo(
+                SentTo.where_of(host, accounts.get(result.row_number, run.account)), started
+            ).text(),
+        )
+        if result.row_number in planned
+        else result
+        for result in results
+    ]

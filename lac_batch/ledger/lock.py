@@ -1,0 +1,105 @@
+"""One run at a time per ledger: an operating-system file lock that dies with its process.
+
+The lock itself is a :class:`filelock.FileLock` beside the ledger (``fcntl`` on POSIX, ``msvcrt``
+on Windows): a crashed or killed run releases it with its process, so a stale lock file never
+blocks the next run. Who holds it (pid, start time) is kept in a small JSON file beside it, only
+for the message; no process is ever probed by pid (``os.kill(pid, 0)`` terminates on Windows).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+from filelock import FileLock, Timeout
+
+from lac_batch.files.modes import ledger_file_mode, tighten_ledger_files, write_ledger_note
+from lac_batch.ledger.store import ensure_ledger_folder
+from lac_batch.model.errors import LacBatchError
+from lac_batch.model.exit_codes import ExitCode
+
+__all__ = ["LockHolder", "RunLock", "RunLockedError"]
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    pid: int | None
+    started_at: datetime | None
+
+    def describe(self) -> str:
+        pid = f"pid {self.pid}" if self.pid is not None else "pid unknown"
+        started = (
+            self.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+            if self.started_at is not None
+            else "at an unknown time"
+        )
+        return f"{pid}, started at {started}"
+
+
+class RunLockedError(LacBatchError):
+    """Another run holds the ledger's lock; exit 4."""
+
+    exit_code = ExitCode.LOCKED
+
+    def __init__(self, ledger_path: Path, holder: LockHolder) -> None:
+        super().__init__(
+            f"another run is in progress ({holder.describe()}) on the ledger {ledger_path}; "
+            "nothing was sent. Wait for it to finish, or use another --ledger."
+        )
+        self.holder = holder
+
+
+class RunLock:
+    """``with RunLock(ledger_path):`` holds the lock or raises :class:`RunLockedError`."""
+
+    def __init__(self, ledger_path: Path) -> None:
+        self.ledger_path = ledger_path
+        lock_path = str(ledger_path) + ".lock"
+        # The lock file is the ledger's companion: the ledger's mode (POSIX), not the umask.
+        self._lock = (
+            FileLock(lock_path, mode=ledger_file_mode(ledger_path.parent))
+            if os.name == "posix"
+            else FileLock(lock_path)
+        )
+        self._info = Path(str(ledger_path) + ".lock.json")
+
+    def holder(self) -> LockHolder:
+        """Who holds (or last held) the lock, from the note it left."""
+        try:
+            note = json.loads(self._info.read_text(encoding="utf-8"))
+            return LockHolder(int(note["pid"]), datetime.fromisoformat(note["started_at"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return LockHolder(None, None)
+
+    def acquire(self) -> None:
+        # filelock would create a missing folder itself: a named ledger's folder never is.
+        ensure_ledger_folder(self.ledger_path, create=False)
+        tighten_ledger_files(self.ledger_path)
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            raise RunLockedError(self.ledger_path, self.holder()) from None
+        note = {"pid": os.getpid(), "started_at": datetime.now(UTC).isoformat()}
+        write_ledger_note(self._info, json.dumps(note))
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError):
+            self._info.unlink()
+        self._lock.release()
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.release()

@@ -1,0 +1,703 @@
+"""The SQLite ledger: every request ever sent, and every run with one line per input row.
+
+One record per request fingerprint (its ``Idempotency-Key``) holds its state:
+
+    sending   committed before the request leaves; still there after a crash → unknown
+    accepted  202, with its event_id
+    rejected  the server refused it
+    failed    surely not processed (not delivered, or refused key): safe to send again
+    unknown   may have been processed
+
+No API key is stored: only ``key_hash``, a short one-way hash to tell keys apart. The schema is
+versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` brings any older file up to date.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lac_batch.files.modes import create_ledger_file, tighten_ledger_files
+from lac_batch.files.results import RowResult
+from lac_batch.model.errors import LacBatchError
+from lac_batch.model.status import Status
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "Ledger",
+    "LedgerError",
+    "RequestRecord",
+    "RequestState",
+    "RunSummary",
+    "SendingMark",
+    "body_hash",
+    "ensure_ledger_folder",
+    "new_ledger_notice",
+    "utc_now",
+]
+
+
+class LedgerError(LacBatchError):
+    """The ledger file cannot be used (not a database, read-only, newer schema); exit 2."""
+
+
+class RequestState(StrEnum):
+    SENDING = "sending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+# A row's final status → the state of its request record. NOT_SENT after an attempt means the
+# key was refused or the run stopped between retries: the server did not process it.
+_STATE_OF_STATUS = {
+    Status.ACCEPTED: RequestState.ACCEPTED,
+    Status.REJECTED: RequestState.REJECTED,
+    Status.FAILED: RequestState.FAILED,
+    Status.UNKNOWN: RequestState.UNKNOWN,
+    Status.NOT_SENT: RequestState.FAILED,
+}
+
+_V1 = """
+CREATE TABLE requests (
+    fingerprint TEXT PRIMARY KEY,
+    base_url TEXT NOT NULL,
+    account TEXT NOT NULL,
+    key_hash TEXT NOT NULL,
+    body_hash TEXT NOT NULL,
+    occurrence INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    event_id TEXT NOT NULL DEFAULT '',
+    http_status INTEGER,
+    error TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    first_at TEXT NOT NULL,
+    last_at TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    row_number INTEGER NOT NULL,
+    run_id INTEGER,
+    body TEXT NOT NULL
+);
+CREATE INDEX requests_identity ON requests (base_url, account, body_hash, occurrence, generation);
+CREATE INDEX requests_body ON requests (base_url, body_hash, state);
+CREATE INDEX requests_last_at ON requests (last_at);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    pid INTEGER NOT NULL,
+    command TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    file_path TEXT NOT NULL,
+    file_hash TEXT NOT NULL,
+    account TEXT NOT NULL,
+    base_url TEXT NOT NULL,
+    results_path TEXT NOT NULL DEFAULT '',
+    counts TEXT NOT NULL DEFAULT '{}',
+    exit_code INTEGER
+);
+CREATE INDEX runs_file ON runs (file_hash, ended_at);
+CREATE TABLE run_rows (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    row_number INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    event_id TEXT NOT NULL DEFAULT '',
+    http_status INTEGER,
+    error TEXT NOT NULL DEFAULT '',
+    attempts INTEGER,
+    PRIMARY KEY (run_id, row_number)
+);
+"""
+
+# Version 2: problems that notifications were sent about, so a problem that repeats on every
+# run is told once, and once more when it clears. Read and written by lac_batch.notify.state.
+_V2 = """
+CREATE TABLE notify_problems (
+    kind TEXT PRIMARY KEY,
+    since TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    notified_at TEXT,
+    summary TEXT NOT NULL DEFAULT ''
+);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
+"""Schema version → the SQL that brings version - 1 up to it."""
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def body_hash(body_json: str) -> str:
+    return hashlib.sha256(body_json.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    fingerprint: str
+    state: RequestState
+    generation: int
+    event_id: str
+    http_status: int | None
+    error: str
+    attempts: int
+    first_at: str
+    last_at: str
+    account: str
+    occurrence: int
+
+
+@dataclass(frozen=True, slots=True)
+class SendingMark:
+    """What is committed as ``sending`` before one attempt of one request leaves."""
+
+    fingerprint: str
+    base_url: str
+    account: str
+    key_hash: str
+    body_json: str
+    occurrence: int
+    generation: int
+    file_name: str
+    row_number: int
+    run_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    id: int
+    started_at: str
+    ended_at: str | None
+    pid: int
+    command: str
+    file_name: str
+    file_path: str
+    file_hash: str
+    account: str
+    base_url: str
+    results_path: str
+    counts: dict[str, int]
+    exit_code: int | None
+
+
+_T = TypeVar("_T")
+_Settled = tuple[str, str, str, int | None, str, int]
+"""An outcome as written: fingerprint, state, event_id, http_status, error, attempts."""
+
+_RECORD_COLUMNS = (
+    "fingerprint, state, generation, event_id, http_status, error, attempts, first_at, last_at, "
+    "account, occurrence"
+)
+_RUN_COLUMNS = (
+    "id, started_at, ended_at, pid, command, file_name, file_path, file_hash, account, base_url, "
+    "results_path, counts, exit_code"
+)
+
+
+def _record(row: tuple[Any, ...]) -> RequestRecord:
+    return RequestRecord(
+        fingerprint=row[0],
+        state=RequestState(row[1]),
+        generation=row[2],
+        event_id=row[3],
+        http_status=row[4],
+        error=row[5],
+        attempts=row[6],
+        first_at=row[7],
+        last_at=row[8],
+        account=row[9],
+        occurrence=row[10],
+    )
+
+
+def _run(row: tuple[Any, ...]) -> RunSummary:
+    counts = json.loads(row[11])
+    names = [column.strip() for column in _RUN_COLUMNS.split(",")]
+    fields = dict(zip(names, row, strict=True))
+    fields["counts"] = {str(key): int(value) for key, value in counts.items()}
+    return RunSummary(**fields)
+
+
+# write_batch runs on a worker thread beside the event loop, and sqlite3 lets go of the GIL for
+# every statement it steps: getting it back while the loop holds it can take a switch interval
+# (5 ms). One statement per row (executemany) paid that wait per row, so the marks the workers
+# were waiting for came late. One statement per chunk of rows pays it once. 64 rows of 13
+# parameters stay under 999, the parameter limit of SQLite before 3.32.
+_ROWS_PER_STATEMENT = 64
+
+
+@functools.cache
+def _mark_sql(rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, 'sending', 0, ?, ?, ?, ?, ?, ?)"] * rows)
+    return (
+        "INSERT INTO requests (fingerprint, base_url, account, key_hash, body_hash, occurrence, "
+        "generation, state, attempts, first_at, last_at, file_name, row_number, run_id, body) "
+        f"VALUES {values} ON CONFLICT (fingerprint) DO UPDATE SET state = 'sending', "
+        "last_at = excluded.last_at, file_name = excluded.file_name, "
+        "row_number = excluded.row_number, run_id = excluded.run_id, key_hash = excluded.key_hash"
+    )
+
+
+@functools.cache
+def _outcome_sql(rows: int) -> str:
+    # A CTE and a correlated subquery rather than UPDATE ... FROM, which needs SQLite 3.33.
+    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+    return (
+        f"WITH o (fingerprint, state, event_id, http_status, error, attempts) AS (VALUES {values}) "
+        "UPDATE requests SET (state, event_id, http_status, error, last_at, attempts) = "
+        "(SELECT o.state, o.event_id, o.http_status, o.error, ?, requests.attempts + o.attempts "
+        "FROM o WHERE o.fingerprint = requests.fingerprint) "
+        "WHERE fingerprint IN (SELECT fingerprint FROM o)"
+    )
+
+
+_DIGESTS_PER_QUERY = 500
+
+
+def _chunks(items: Sequence[_T], size: int = _ROWS_PER_STATEMENT) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _distinct_chunks(rows: Sequence[_Settled]) -> Iterator[list[_Settled]]:
+    """Chunks without a repeated fingerprint: one UPDATE applies only one row per record, and
+    two outcomes of one record must both count (their attempts add up, the later state wins)."""
+    chunk: list[_Settled] = []
+    seen: set[str] = set()
+    for row in rows:
+        if row[0] in seen or len(chunk) == _ROWS_PER_STATEMENT:
+            yield chunk
+            chunk, seen = [], set()
+        chunk.append(row)
+        seen.add(row[0])
+    if chunk:
+        yield chunk
+
+
+def new_ledger_notice(path: Path) -> str:
+    return f"new ledger at {path}; no earlier runs are known"
+
+
+def ensure_ledger_folder(path: Path, *, create: bool) -> None:
+    """Make sure the folder of the ledger ``path`` exists, or raise LedgerError (exit 2).
+
+    ``create`` only for the default ledger in the user's state folder. A ledger that was named
+    (flag, environment, config) is never given a folder: a missing one is most likely a share
+    that is not mounted, and a new empty ledger there would forget every earlier run and send
+    them all again.
+    """
+    folder = path.parent
+    if folder.is_dir():
+        return
+    if not create:
+        raise LedgerError(
+            f"the ledger folder {folder} does not exist (is a share not mounted?), so the "
+            f"ledger {path} cannot be opened; nothing was sent and nothing was created. Mount "
+            "or create the folder, or name another ledger with --ledger, LAC_LEDGER or ledger "
+            "in the config file."
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise LedgerError(
+            f"the ledger folder {folder} cannot be created ({error.strerror or error}); "
+            "nothing was sent. Name a ledger in a folder that can be written with --ledger, "
+            "LAC_LEDGER or ledger in the config file."
+        ) from None
+
+
+class Ledger:
+    """One open ledger file. Not thread-safe: use it from one thread at a time."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = connection
+        self.created = False
+        """This open created the file: no earlier runs are known (say so: it may be a mistake)."""
+
+    @classmethod
+    def open(cls, path: Path) -> Ledger:
+        """Open (create if needed) and migrate the ledger at ``path``; LedgerError if unusable.
+
+        Its folder is never created here (see :func:`ensure_ledger_folder`).
+        """
+        path = Path(path)
+        ensure_ledger_folder(path, create=False)
+        created = not path.exists()
+        try:
+            tighten_ledger_files(path)
+            create_ledger_file(path)
+            # check_same_thread=False: the submitter writes from one worker thread at a time.
+            connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as error:
+            raise LedgerError(f"{path}: the ledger cannot be opened ({error}).") from None
+        ledger = cls(path, connection)
+        try:
+            ledger._prepare()
+        except sqlite3.DatabaseError as error:
+            connection.close()
+            raise LedgerError(cls._explain(path, error)) from None
+        ledger.created = created
+        return ledger
+
+    @staticmethod
+    def _explain(path: Path, error: sqlite3.Error) -> str:
+        text = str(error)
+        if "not a database" in text or "malformed" in text:
+            return (
+                f"{path}: is not a lac-batch ledger (not a valid SQLite database). Move it aside "
+                "or point --ledger / LAC_LEDGER at another file."
+            )
+        if "readonly" in text or "read-only" in text or "unable to open" in text:
+            # WAL mode writes a -wal file beside the ledger, so a read-only folder counts too.
+            return (
+                f"{path}: the ledger is read-only (the file or its folder cannot be written: "
+                f"{text}); lac-batch must be able to write it. Fix the permissions or point "
+                "--ledger / LAC_LEDGER elsewhere."
+            )
+        return f"{path}: the ledger cannot be used ({text})."
+
+    def _prepare(self) -> None:
+        db = self._db
+        db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before it returns, so `sending` survives a power cut too.
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=10000")
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(
+                f"the ledger has schema version {version}, newer than this lac-batch "
+                f"({SCHEMA_VERSION}); upgrade lac-batch"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self._transaction():
+                for statement in MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {target}")
+        # Take the write lock once now, so a read-only ledger fails before any work starts.
+        with self._transaction():
+            pass
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; any sqlite3 failure becomes a LedgerError naming the file."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise LedgerError(self._explain(self.path, error)) from None
+
+    # --- requests -------------------------------------------------------------------------
+
+    def recover_interrupted(self) -> int:
+        """Records left ``sending`` by a run that died become ``unknown``; returns how many."""
+        with self._transaction() as db:
+            return db.execute(
+                "UPDATE requests SET state = ?, error = ?, last_at = ? WHERE state = ?",
+                (
+                    RequestState.UNKNOWN.value,
+                    "a run stopped (crash, kill, power loss) while this request was being "
+                    "sent; it may have been processed",
+                    utc_now(),
+                    RequestState.SENDING.value,
+                ),
+            ).rowcount
+
+    def records_by_body(
+        self, base_url: str, body_digests: Iterable[str]
+    ) -> dict[str, list[RequestRecord]]:
+        """Every record at ``base_url`` of these bodies (any account, occurrence, generation),
+        by body hash: what planning a run needs to know of all its rows, in a few queries."""
+        wanted = list(dict.fromkeys(body_digests))
+        found: dict[str, list[RequestRecord]] = {}
+        for chunk in _chunks(wanted, _DIGESTS_PER_QUERY):
+            rows = self._db.execute(
+                f"SELECT body_hash, {_RECORD_COLUMNS} FROM requests WHERE base_url = ? "
+                f"AND body_hash IN ({', '.join(['?'] * len(chunk))})",
+                [base_url, *chunk],
+            )
+            for row in rows:
+                found.setdefault(row[0], []).append(_record(row[1:]))
+        return found
+
+    def bodies_by_event_id(self, base_url: str, event_ids: Iterable[str]) -> dict[str, str]:
+        """The body JSON of each accepted request at ``base_url`` with one of these event_ids.
+
+        One query: the ids go in as one JSON array, so the table is scanned once however many
+        there are (event_id has no index; this is asked only for rows changed since accepted).
+        """
+        wanted = sorted({event_id for event_id in event_ids if event_id})
+        if not wanted:
+            return {}
+        rows = self._db.execute(
+            "SELECT event_id, body FROM requests WHERE base_url = ? AND state = ? "
+            "AND event_id IN (SELECT value FROM json_each(?))",
+            (base_url, RequestState.ACCEPTED.value, json.dumps(wanted)),
+        )
+        return {event_id: body for event_id, body in rows}
+
+    def record_state(self, fingerprint: str) -> RequestRecord | None:
+        row = self._db.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM requests WHERE fingerprint = ?", (fingerprint,)
+        ).fetchone()
+        return None if row is None else _record(row)
+
+    def write_batch(
+        self, marks: Sequence[SendingMark], outcomes: Sequence[tuple[str, RowResult]]
+    ) -> None:
+        """In one transaction: mark requests ``sending`` and settle finished ones.
+
+        A mark leaves ``attempts`` alone; an outcome adds the attempts its run made.
+        """
+        now = utc_now()
+        settled = [
+            (
+                fingerprint,
+                _STATE_OF_STATUS[result.status].value,
+                result.event_id,
+                result.http_status,
+                result.error,
+                result.attempts or 0,
+            )
+            for fingerprint, result in outcomes
+            if result.status in _STATE_OF_STATUS
+        ]
+        with self._transaction() as db:
+            for chunk in _chunks(marks):
+                db.execute(
+                    _mark_sql(len(chunk)),
+                    [
+                        value
+                        for mark in chunk
+                        for value in (
+                            mark.fingerprint,
+                            mark.base_url,
+                            mark.account,
+                            mark.key_hash,
+                            body_hash(mark.body_json),
+                            mark.occurrence,
+                            mark.generation,
+                            now,
+                            now,
+                            mark.file_name,
+                            mark.row_number,
+                            mark.run_id,
+                            mark.body_json,
+                        )
+                    ],
+                )
+            for rows in _distinct_chunks(settled):
+                db.execute(
+                    _outcome_sql(len(rows)), [value for row in rows for value in row] + [now]
+                )
+
+    def unmark(self, restores: Sequence[tuple[str, RequestRecord | None]]) -> None:
+        """Undo ``sending`` marks of requests that never left: back to what they were before."""
+        with self._transaction() as db:
+            db.executemany(
+                "DELETE FROM requests WHERE fingerprint = ? AND state = 'sending'",
+                [(fingerprint,) for fingerprint, earlier in restores if earlier is None],
+            )
+            db.executemany(
+                "UPDATE requests SET state = ?, event_id = ?, http_status = ?, error = ?, "
+                "last_at = ? WHERE fingerprint = ? AND state = 'sending'",
+                [
+                    (
+                        earlier.state.value,
+                        earlier.event_id,
+                        earlier.http_status,
+                        earlier.error,
+                        earlier.last_at,
+                        fingerprint,
+                    )
+                    for fingerprint, earlier in restores
+                    if earlier is not None
+                ],
+            )
+
+    # --- runs -----------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        *,
+        pid: int,
+        command: str,
+        file_path: Path,
+        file_hash: str,
+        account: str,
+        base_url: str,
+        started_at: datetime | None = None,
+    ) -> int:
+        """Record a run's start (``started_at``: now unless given); returns the run's id."""
+        started = utc_now() if started_at is None else started_at.isoformat(timespec="microseconds")
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO runs (started_at, pid, command, file_name, file_path, file_hash, "
+                "account, base_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    started,
+                    pid,
+                    command,
+                    file_path.name,
+                    str(file_path),
+                    file_hash,
+                    account,
+                    base_url,
+                ),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def finish_run(
+        self,
+        run_id: int,
+        rows: Sequence[tuple[str, RowResult]],
+        *,
+        results_path: Path | None,
+        exit_code: int,
+    ) -> None:
+        """Store one line per input row (fingerprint or '', result) and close the run.
+
+        ``results_path`` None: the results file could not be written (stored as '').
+        """
+        counts: dict[str, int] = {}
+        for _, result in rows:
+            counts[result.status.value] = counts.get(result.status.value, 0) + 1
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO run_rows (run_id, row_number, fingerprint, status, "
+                "event_id, http_status, error, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        run_id,
+                        result.row_number,
+                        fingerprint,
+                        result.status.value,
+                        result.event_id,
+                        result.http_status,
+                        result.error,
+                        result.attempts,
+                    )
+                    for fingerprint, result in rows
+                ],
+            )
+            db.execute(
+                "UPDATE runs SET ended_at = ?, results_path = ?, counts = ?, exit_code = ? "
+                "WHERE id = ?",
+                (
+                    utc_now(),
+                    "" if results_path is None else str(results_path),
+                    json.dumps(counts),
+                    exit_code,
+                    run_id,
+                ),
+            )
+
+    def runs(self, limit: int = 20) -> list[RunSummary]:
+        rows = self._db.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [_run(row) for row in rows]
+
+    def latest_finished_run(self, file_hash: str, file_name: str) -> RunSummary | None:
+        """The newest finished run of this file content, else of a file with this name."""
+        for column, value in (("file_hash", file_hash), ("file_name", file_name)):
+            row = self._db.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE {column} = ? AND ended_at IS NOT NULL "
+                "ORDER BY id DESC LIMIT 1",
+                (value,),
+            ).fetchone()
+            if row is not None:
+                return _run(row)
+        return None
+
+    def latest_run_of_content(
+        self, file_hash: str, account: str, base_url: str
+    ) -> RunSummary | None:
+        """The newest finished run of this exact content, whatever its exit code."""
+        return self._newest_run_of_content(file_hash, account, base_url, "ended_at IS NOT NULL")
+
+    def completed_run_of_content(
+        self, file_hash: str, account: str, base_url: str
+    ) -> RunSummary | None:
+        """A run that went through every row of this exact content (exit 0 or 1), if any."""
+        return self._newest_run_of_content(file_hash, account, base_url, "exit_code IN (0, 1)")
+
+    def _newest_run_of_content(
+        self, file_hash: str, account: str, base_url: str, condition: str
+    ) -> RunSummary | None:
+        row = self._db.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE file_hash = ? AND account = ? "
+            f"AND base_url = ? AND {condition} ORDER BY id DESC LIMIT 1",
+            (file_hash, account, base_url),
+        ).fetchone()
+        return None if row is None else _run(row)
+
+    def run_rows(self, run_id: int) -> list[RowResult]:
+        rows = self._db.execute(
+            "SELECT row_number, status, event_id, http_status, error, attempts FROM run_rows "
+            "WHERE run_id = ? ORDER BY row_number",
+            (run_id,),
+        ).fetchall()
+        return [
+            RowResult(int(row[0]), Status(row[1]), row[2], row[3], row[4], row[5]) for row in rows
+        ]
+
+    def run_row_accounts(self, run_id: int) -> dict[int, str]:
+        """Row number → the account of the request each row of a run was planned as (for rows
+        with a request the ledger still holds)."""
+        rows = self._db.execute(
+            "SELECT run_rows.row_number, requests.account FROM run_rows JOIN requests "
+            "ON requests.fingerprint = run_rows.fingerprint WHERE run_rows.run_id = ?",
+            (run_id,),
+        )
+        return {int(row_number): account for row_number, account in rows}
+
+    def run_row_planned(self, run_id: int) -> set[int]:
+        """The row numbers of a run that were planned as requests (they have a fingerprint)."""
+        rows = self._db.execute(
+            "SELECT row_number FROM run_rows WHERE run_id = ? AND fingerprint != ''", (run_id,)
+        )
+        return {int(row_number) for (row_number,) in rows}
+
+    def prune(self, older_than: timedelta) -> tuple[int, int]:
+        """Delete request records last touched, and runs ended, before now - ``older_than``.
+
+        Records still ``sending`` are kept: they belong to a run that may yet need recovery.
+        """
+        cutoff = (datetime.now(UTC) - older_than).isoformat(timespec="microseconds")
+        with self._transaction() as db:
+            requests = db.execute(
+                "DELETE FROM requests WHERE last_at < ? AND state != ?",
+                (cutoff, RequestState.SENDING.value),
+            ).rowcount
+            runs = db.execute(
+                "DELETE FROM runs WHERE ended_at IS NOT NULL AND ended_at < ?", (cutoff,)
+            ).rowcount
+        return requests, runs

@@ -1,0 +1,176 @@
+"""Ctrl-C and SIGTERM (Ctrl-Break on Windows): one stop flag for the whole of a command.
+
+Python runs a signal handler in the main thread between bytecodes, so a handler that only sets a
+flag goes unseen by a stage that never looks at it: reading, validating and planning a big file
+are long loops and C calls. So the flag works two ways:
+
+- while a stage with no side effects runs (inside :meth:`StopSignals.promptly`: hashing, reading,
+  validating, planning), the first signal raises :class:`~lac_batch.model.errors.Interrupted` at
+  once, as soon as the current C call returns; the stage is abandoned and nothing was changed;
+- a single C call that runs for seconds without the interpreter (a workbook library parsing a
+  sheet) is run through :func:`abandonable`, so the main thread is free to react;
+- everywhere else it only sets the flag and tells the listeners (the sending loop stops starting
+  requests); the code checks :meth:`StopSignals.check` between stages.
+
+There is one set of handlers per process (signals are process-wide), so :func:`stop_signals` is
+re-entrant: an inbox pass and the submit inside it share the same flag.
+"""
+
+from __future__ import annotations
+
+import functools
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any, ParamSpec, TypeVar
+
+from lac_batch.model.errors import Interrupted
+
+__all__ = ["StopSignals", "abandonable", "stop_signals", "stoppable"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# SIGBREAK is Windows' Ctrl-Break; SIGTERM exists there too (only raised by the process itself).
+_STOP_SIGNALS = tuple(
+    number
+    for number in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGBREAK", None))
+    if number is not None
+)
+
+
+class StopSignals:
+    """Whether a stop was asked for, and who wants to know at once."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.received = 0
+        """How many stop signals came (a second Ctrl-C abandons requests in flight)."""
+        self._listeners: list[Callable[[int], object]] = []
+        self._prompt_depth = 0
+        self._raised = False
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True as soon as a stop is asked for."""
+        return self._event.wait(seconds)
+
+    def check(self) -> None:
+        """Raise :class:`Interrupted` if a stop was asked for: call it between stages."""
+        if self._event.is_set():
+            raise Interrupted()
+
+    @contextmanager
+    def promptly(self) -> Iterator[None]:
+        """Run a stage that changes nothing: a stop asked for during it abandons it at once."""
+        self.check()
+        self._prompt_depth += 1
+        try:
+            yield
+        finally:
+            self._prompt_depth -= 1
+        self.check()
+
+    @contextmanager
+    def listening(self, listener: Callable[[int], object]) -> Iterator[None]:
+        """Call ``listener(signals received so far)`` on each stop signal while inside."""
+        self._listeners.append(listener)
+        try:
+            yield
+        finally:
+            self._listeners.remove(listener)
+
+    def _on_signal(self, number: int, frame: FrameType | None) -> None:
+        self.received += 1
+        self._event.set()
+        for listener in list(self._listeners):
+            listener(self.received)
+        # Raised once only: a handler may run at any bytecode, even in promptly()'s own exit,
+        # and a later signal must never unwind code that has side effects. check() still sees
+        # the flag at the next stage boundary.
+        if self._prompt_depth > 0 and not self._raised:
+            self._raised = True
+            raise Interrupted()
+
+
+_installed: StopSignals | None = None
+
+
+@contextmanager
+def stop_signals() -> Iterator[StopSignals]:
+    """Point the stop signals at a :class:`StopSignals` while inside (the one already installed,
+    if any). Outside the main thread, where Python cannot install handlers, it is a flag that
+    nothing sets."""
+    global _installed
+    if _installed is not None:
+        yield _installed
+        return
+    stop = StopSignals()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous: dict[int, Any] = {}
+    for number in _STOP_SIGNALS:
+        previous[number] = signal.signal(number, stop._on_signal)
+    _installed = stop
+    try:
+        yield stop
+    finally:
+        _installed = None
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def stoppable(command: Callable[P, R]) -> Callable[P, R]:
+    """Run a command with the stop signals installed from its first line to its last."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with stop_signals():
+            return command(*args, **kwargs)
+
+    return run
+
+
+# How often the main thread looks up from waiting on an abandonable call (Windows does not
+# interrupt a wait for a signal, so it must wake by itself).
+_WAIT_SLICE_S = 0.1
+
+
+def abandonable(function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """``function(*args, **kwargs)``, abandoned at once by a stop inside a prompt stage.
+
+    For a long call without side effects that leaves the interpreter for seconds (calamine
+    parsing a sheet of a million rows takes 6 s with the GIL released): it runs in a worker
+    thread, everything it opened closed by itself, while the main thread waits in short slices
+    and so runs the signal handler at once. An abandoned call finishes in the background (a
+    daemon thread, so it never holds up the exit) and its result is dropped. Outside a prompt
+    stage with the stop signals installed it is a plain call.
+    """
+    stop = _installed
+    if (
+        stop is None
+        or stop._prompt_depth == 0
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        return function(*args, **kwargs)
+    outcome: list[R] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(function(*args, **kwargs))
+        except BaseException as error:  # handed to the caller, whatever it is
+            failure.append(error)
+
+    worker = threading.Thread(target=work, name="lac-batch-abandonable", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(_WAIT_SLICE_S)
+    if failure:
+        raise failure[0]
+    return outcome[0]

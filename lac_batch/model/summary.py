@@ -1,0 +1,26 @@
+"""Short, human summaries of a command's outcome, for the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from lac_batch.model.status import Status
+from lac_batch.rows.schema import RowIssue
+
+__all__ = ["FIRST_ISSUES_SHOWN", "format_counts", "format_issues"]
+
+FIRST_ISSUES_SHOWN = 10
+
+
+def format_counts(counts: Mapping[Status, int]) -> str:
+    """``valid 40, invalid 2`` in the order of the status vocabulary, zero counts left out."""
+    return ", ".join(f"{status.value} {counts[status]}" for status in Status if counts.get(status))
+
+
+def format_issues(issues: Iterable[RowIssue], limit: int = FIRST_ISSUES_SHOWN) -> list[str]:
+    """``row 7, metadata.amount:int: '12,5' is not a whole number`` for the first ``limit``."""
+    listed = list(issues)
+    lines = [f"  row {issue.row_number}, {issue}" for issue in listed[:limit]]
+    if len(listed) > limit:
+        lines.append(f"  … and {len(listed) - limit} more (see the results file)")
+    return lines
