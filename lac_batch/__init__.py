@@ -1,10 +1,15 @@
-"""lac-batch: validate spreadsheets of LAC service-connection requests and submit them safely."""
+"""lac-batch: validate spreadsheets of LAC service-connection requests and submit them safely.
+
+This module names the whole public surface; every other module is an implementation detail
+whose path may change. The names that need pandas and pandera (reading, validating, writing
+results) are imported on first use, so ``import lac_batch`` and ``lac-batch --help`` stay fast.
+"""
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from lac_batch.files.results import RowResult, write_results
 from lac_batch.model.errors import (
     HeaderError,
     InputFileError,
@@ -14,18 +19,38 @@ from lac_batch.model.errors import (
 )
 from lac_batch.model.exit_codes import ExitCode
 from lac_batch.model.status import Status
-from lac_batch.rows.validation import (
-    RequestSheet,
-    RowVerdict,
-    ValidationReport,
-    read_requests,
-    validate,
-)
+from lac_batch.model.version import __version__
 
-try:
-    __version__ = version("lac-batch")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0"
+if TYPE_CHECKING:
+    from lac_batch.files.results import RowResult, write_results
+    from lac_batch.rows.validation import (
+        RequestSheet,
+        RowVerdict,
+        ValidationReport,
+        read_requests,
+        validate,
+    )
+
+# Public name → the module that defines it, imported when the name is first used.
+_LAZY = {
+    "RowResult": "lac_batch.files.results",
+    "write_results": "lac_batch.files.results",
+    "RequestSheet": "lac_batch.rows.validation",
+    "RowVerdict": "lac_batch.rows.validation",
+    "ValidationReport": "lac_batch.rows.validation",
+    "read_requests": "lac_batch.rows.validation",
+    "validate": "lac_batch.rows.validation",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lac_batch' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ExitCode",

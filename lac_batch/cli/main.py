@@ -14,7 +14,6 @@ from pathlib import Path
 
 import click
 
-from lac_batch import __version__
 from lac_batch.cli.common import (
     file_options,
     guarded,
@@ -27,6 +26,7 @@ from lac_batch.files.gc_pause import collector_paused
 from lac_batch.files.results import write_result_blocks
 from lac_batch.model.exit_codes import ExitCode
 from lac_batch.model.summary import format_counts, format_issues
+from lac_batch.model.version import __version__
 from lac_batch.rows.validation import validate
 
 __all__ = ["entry", "main"]

@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 import truststore
 
-from lac_batch import __version__
+from lac_batch.model.version import __version__
 from lac_batch.sending.credentials import ApiKey
 
 __all__ = [

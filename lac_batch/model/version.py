@@ -1,0 +1,12 @@
+"""The installed version of lac-batch, for the User-Agent and ``--version``."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+__all__ = ["__version__"]
+
+try:
+    __version__ = version("lac-batch")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0"
