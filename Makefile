@@ -27,6 +27,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check lac_batch tests benchmarks
 	$(BIN)/ruff format --check lac_batch tests benchmarks
 	$(BIN)/mypy lac_batch
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest

@@ -43,10 +43,9 @@ from pathlib import Path
 
 import httpx
 
-from lac_batch.files.results import RowResult
 from lac_batch.jobs.submit import LedgerUse, SubmitOptions, SubmitOutcome, submit_sheet
 from lac_batch.ledger.store import Ledger
-from lac_batch.model.status import Status
+from lac_batch.model.status import RowResult, Status
 from lac_batch.rows.validation import RequestSheet, ValidationReport, read_requests, validate
 from lac_batch.sandbox import SANDBOX_WRITE_KEY, SandboxEvent, running_sandbox
 from lac_batch.sending.api import ENDPOINT_PATH

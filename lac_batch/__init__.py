@@ -22,7 +22,8 @@ from lac_batch.model.status import Status
 from lac_batch.model.version import __version__
 
 if TYPE_CHECKING:
-    from lac_batch.files.results import RowResult, write_results
+    from lac_batch.files.results import write_results
+    from lac_batch.model.status import RowResult
     from lac_batch.rows.validation import (
         RequestSheet,
         RowVerdict,

@@ -26,8 +26,7 @@ from hostile_server import (
     trickle_status,
 )
 
-from lac_batch.files.results import RowResult
-from lac_batch.model.status import Status
+from lac_batch.model.status import RowResult, Status
 from lac_batch.sending.api import (
     ANSWER_READ_LIMIT,
     Attempt,

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lac_batch.files.results import RowResult
 from lac_batch.ledger.lock import RunLock, RunLockedError
 from lac_batch.ledger.store import SCHEMA_VERSION, Ledger, LedgerError, RequestState, SendingMark
-from lac_batch.model.status import Status
+from lac_batch.model.status import RowResult, Status
 
 
 def mark(fingerprint: str = "fp-1", run_id: int = 1) -> SendingMark:

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import httpx
 
-from lac_batch.files.results import RowResult
 from lac_batch.ledger.recorder import LedgerRecorder
 from lac_batch.ledger.store import Ledger, RequestState, SendingMark
-from lac_batch.model.status import Status
+from lac_batch.model.status import RowResult, Status
 from lac_batch.sending.api import LacClient
 from lac_batch.sending.credentials import ApiKey
 from lac_batch.sending.engine import Job, SubmitRun, SubmitSettings, Submitter

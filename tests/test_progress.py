@@ -6,8 +6,7 @@ import io
 import json
 
 from lac_batch.cli.progress import LogFormat, ProgressReporter
-from lac_batch.files.results import RowResult
-from lac_batch.model.status import Status
+from lac_batch.model.status import RowResult, Status
 from lac_batch.sending.engine import Job
 
 

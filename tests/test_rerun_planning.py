@@ -6,10 +6,9 @@ from pathlib import Path
 
 from conftest import HEADER, csv_text
 
-from lac_batch.files.results import RowResult
 from lac_batch.ledger.plan import Action, plan_rows
 from lac_batch.ledger.store import Ledger, SendingMark, body_hash
-from lac_batch.model.status import Status
+from lac_batch.model.status import RowResult, Status
 from lac_batch.rows.validation import ValidationReport, read_requests, validate
 from lac_batch.sending.credentials import normalise_base_url
 

@@ -15,8 +15,6 @@ from hypothesis import strategies as st
 from lac_batch.files.csv_writer import escaped_row
 from lac_batch.files.reader import read_table
 from lac_batch.files.results import (
-    RESULT_COLUMNS,
-    RowResult,
     check_results_path,
     default_results_path,
     escape_csv_cell,
@@ -26,7 +24,7 @@ from lac_batch.files.results import (
 )
 from lac_batch.files.table import FileFormat
 from lac_batch.model.errors import InputFileError, ResultsPathError, UsageError
-from lac_batch.model.status import Status
+from lac_batch.model.status import RESULT_COLUMNS, RowResult, Status
 
 
 @pytest.mark.parametrize(

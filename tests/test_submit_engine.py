@@ -9,8 +9,7 @@ from dataclasses import replace
 
 import httpx
 
-from lac_batch.files.results import RowResult
-from lac_batch.model.status import Status
+from lac_batch.model.status import RowResult, Status
 from lac_batch.sending.api import LacClient
 from lac_batch.sending.credentials import ApiKey
 from lac_batch.sending.engine import Job, StopReason, SubmitRun, SubmitSettings, Submitter

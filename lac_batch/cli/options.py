@@ -18,7 +18,6 @@ from lac_batch.sending.credentials import (
     load_api_key,
 )
 from lac_batch.sending.engine import SubmitSettings
-from lac_batch.sending.keys_file import KeysFile, load_keys_file
 from lac_batch.settings.config import (
     CONFIG_ENV,
     SETTINGS,
@@ -27,6 +26,7 @@ from lac_batch.settings.config import (
     load_config,
     resolve_settings,
 )
+from lac_batch.settings.keys_file import KeysFile, load_keys_file
 
 __all__ = [
     "config_option",

@@ -20,8 +20,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from lac_batch.files.results import RowResult
-from lac_batch.model.status import Status
+from lac_batch.model.status import RowResult, Status
 from lac_batch.model.summary import format_counts
 from lac_batch.sending.engine import Job
 

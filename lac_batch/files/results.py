@@ -29,14 +29,11 @@ from lac_batch.files.inbox import unique_path
 from lac_batch.files.table import FileFormat, RawTable
 from lac_batch.files.xlsx_writer import write_sheet
 from lac_batch.model.errors import ResultsPathError, UsageError
-from lac_batch.model.status import Status
+from lac_batch.model.status import RESULT_COLUMNS, ResultBlock, RowResult, Status
 
 __all__ = [
-    "RESULT_COLUMNS",
     "EarlierResult",
-    "ResultBlock",
     "ResultsWritten",
-    "RowResult",
     "SentTo",
     "check_results_path",
     "default_results_path",
@@ -51,12 +48,8 @@ __all__ = [
     "write_results",
 ]
 
-RESULT_COLUMNS = ("row", "status", "event_id", "http_status", "error", "attempts", "sent_to")
 _OLDER_BLOCK = RESULT_COLUMNS[:6]
 """The block written before ``sent_to`` existed: still read back as a block."""
-
-ResultBlock = tuple[int, str, str, int | str, str, int | str, str]
-"""One row's result cells, in :data:`RESULT_COLUMNS` order ("" for an empty cell)."""
 
 _SENT_STATUSES = frozenset(
     {Status.ACCEPTED, Status.SKIPPED, Status.REJECTED, Status.FAILED, Status.UNKNOWN}
@@ -73,31 +66,6 @@ _MAX_COLUMN_WIDTH = 60
 # (mkstemp's 0600 kept colleagues in a shared group from opening it).
 _PEOPLE_FILE_MODE = 0o666
 _TEMPORARY_NAME_TRIES = 100
-
-
-@dataclass(frozen=True, slots=True)
-class RowResult:
-    """The one final status of one input row, as written to the results file."""
-
-    row_number: int
-    status: Status
-    event_id: str = ""
-    http_status: int | None = None
-    error: str = ""
-    attempts: int | None = None
-    sent_to: str = ""
-    """Where and when the row was sent (:class:`SentTo`), for every row a run planned to send."""
-
-    def cells(self) -> ResultBlock:
-        return (
-            self.row_number,
-            self.status.value,
-            self.event_id,
-            "" if self.http_status is None else self.http_status,
-            self.error,
-            "" if self.attempts is None else self.attempts,
-            self.sent_to,
-        )
 
 
 @dataclass(frozen=True, slots=True)

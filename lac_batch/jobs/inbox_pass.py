@@ -30,13 +30,18 @@ from lac_batch.jobs.submit import (
     LedgerUse,
     SubmitOptions,
     SubmitOutcome,
-    file_digest,
     rows_exit_code,
     submit_sheet,
 )
 from lac_batch.ledger.history import results_of_run
 from lac_batch.ledger.lock import RunLock, RunLockedError
-from lac_batch.ledger.store import Ledger, RunSummary, ensure_ledger_folder, new_ledger_notice
+from lac_batch.ledger.store import (
+    Ledger,
+    RunSummary,
+    ensure_ledger_folder,
+    file_digest,
+    new_ledger_notice,
+)
 from lac_batch.model.errors import Interrupted, LacBatchError, ResultsPathError, Scope
 from lac_batch.model.exit_codes import ExitCode, most_severe
 from lac_batch.model.status import Status

@@ -7,7 +7,6 @@ of the input ends with exactly one status in the results file, whatever happens.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 from collections import Counter
@@ -17,19 +16,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lac_batch.files.results import (
-    ResultsWritten,
-    RowResult,
-    SentTo,
-    earlier_results,
-    write_results,
-)
+from lac_batch.files.results import ResultsWritten, SentTo, earlier_results, write_results
 from lac_batch.ledger.plan import Action, PlannedRow, plan_rows, sent_to_host
 from lac_batch.ledger.recorder import LedgerRecorder
-from lac_batch.ledger.store import Ledger, LedgerError, SendingMark
+from lac_batch.ledger.store import Ledger, LedgerError, SendingMark, file_digest
 from lac_batch.model.errors import ResultsPathError
 from lac_batch.model.exit_codes import ExitCode, most_severe
-from lac_batch.model.status import Status
+from lac_batch.model.status import RowResult, Status
 from lac_batch.model.stopping import StopSignals, stop_signals
 from lac_batch.rows.validation import RequestSheet, RowVerdict, ValidationReport, validate
 from lac_batch.sending.api import LacClient, build_http_client
@@ -42,13 +35,12 @@ from lac_batch.sending.engine import (
     SubmitSettings,
     Submitter,
 )
-from lac_batch.sending.keys_file import CompanyKey, KeysFile
+from lac_batch.settings.keys_file import CompanyKey, KeysFile
 
 __all__ = [
     "LedgerUse",
     "SubmitOptions",
     "SubmitOutcome",
-    "file_digest",
     "rows_exit_code",
     "submit_sheet",
 ]
@@ -161,15 +153,6 @@ class SubmitOutcome:
     def changed_since_accepted(self) -> list[PlannedRow]:
         """Rows the results file said were accepted, not sent again though they changed."""
         return [row for row in self.planned if row.changed]
-
-
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's content, read in blocks: the identity of an input in the ledger."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @contextmanager

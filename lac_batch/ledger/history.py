@@ -8,11 +8,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from lac_batch.files.results import ResultsWritten, RowResult, SentTo, write_results
-from lac_batch.jobs.submit import file_digest
+from lac_batch.files.results import ResultsWritten, SentTo, write_results
 from lac_batch.ledger.plan import sent_to_host
-from lac_batch.ledger.store import Ledger, RunSummary
+from lac_batch.ledger.store import Ledger, RunSummary, file_digest
 from lac_batch.model.errors import LacBatchError, UsageError
+from lac_batch.model.status import RowResult
 from lac_batch.rows.validation import RequestSheet
 
 __all__ = ["format_runs", "parse_age", "rebuild_results", "results_of_run"]

@@ -31,9 +31,9 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
-from lac_batch.files.results import EarlierResult, RowResult, SentTo
+from lac_batch.files.results import EarlierResult, SentTo
 from lac_batch.ledger.store import Ledger, RequestRecord, RequestState, body_hash
-from lac_batch.model.status import Status
+from lac_batch.model.status import RowResult, Status
 from lac_batch.rows.validation import RowVerdict, ValidationReport
 from lac_batch.sending.credentials import normalise_base_url
 from lac_batch.sending.fingerprint import request_fingerprint

@@ -25,8 +25,8 @@ import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from lac_batch.files.results import RowResult
 from lac_batch.ledger.store import Ledger, RequestRecord, SendingMark
+from lac_batch.model.status import RowResult
 from lac_batch.sending.engine import Job
 
 __all__ = ["DEFAULT_LOOKAHEAD", "OUTCOME_DELAY_S", "LedgerRecorder"]

@@ -27,9 +27,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lac_batch.files.modes import create_ledger_file, tighten_ledger_files
-from lac_batch.files.results import RowResult
 from lac_batch.model.errors import LacBatchError
-from lac_batch.model.status import Status
+from lac_batch.model.status import RowResult, Status
 
 __all__ = [
     "MIGRATIONS",
@@ -42,6 +41,7 @@ __all__ = [
     "SendingMark",
     "body_hash",
     "ensure_ledger_folder",
+    "file_digest",
     "new_ledger_notice",
     "utc_now",
 ]
@@ -701,3 +701,12 @@ class Ledger:
                 "DELETE FROM runs WHERE ended_at IS NOT NULL AND ended_at < ?", (cutoff,)
             ).rowcount
         return requests, runs
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's content, read in blocks: the identity of an input in the ledger."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

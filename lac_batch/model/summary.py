@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from lac_batch.model.issues import RowIssue
 from lac_batch.model.status import Status
-from lac_batch.rows.schema import RowIssue
 
 __all__ = ["FIRST_ISSUES_SHOWN", "format_counts", "format_issues"]
 

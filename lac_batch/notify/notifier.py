@@ -16,13 +16,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from lac_batch.files.results import RowResult
 from lac_batch.jobs.inbox_pass import FileOutcome, PassOutcome
 from lac_batch.jobs.submit import SubmitOutcome
 from lac_batch.ledger.lock import RunLock
 from lac_batch.ledger.store import new_ledger_notice
 from lac_batch.model.exit_codes import ExitCode
-from lac_batch.model.status import Status
+from lac_batch.model.status import RowResult, Status
 from lac_batch.notify.message import FIRST_ROW_ERRORS, FileEvent, ProblemEvent, RowError, compose
 from lac_batch.notify.settings import NotifySettings, Trigger
 from lac_batch.notify.state import ProblemKind, ProblemStore

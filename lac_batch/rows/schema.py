@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from itertools import pairwise, repeat
 from operator import is_
 from typing import Any
@@ -20,6 +19,7 @@ import pandas as pd
 
 from lac_batch.model.cells import CONTROL_CHARACTERS, CellValueError, MetadataType, convert_cell
 from lac_batch.model.columns import REQUIRED_FIELDS, ColumnPlan, ColumnSpec, Field
+from lac_batch.model.issues import RowIssue
 from lac_batch.rows.payload import MetadataEntry, metadata_collisions
 
 with warnings.catch_warnings():
@@ -29,7 +29,6 @@ with warnings.catch_warnings():
     from pandera.errors import SchemaErrors
 
 __all__ = [
-    "RowIssue",
     "build_schema",
     "check_rows",
     "converted_columns",
@@ -38,20 +37,6 @@ __all__ = [
     "metadata_entries",
     "metadata_entry_reader",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class RowIssue:
-    """One thing wrong with one row: where, what kind (``code``), and what would fix it."""
-
-    row_number: int
-    column: str | None
-    """The column's header as written in the file, or None for the row as a whole."""
-    code: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.column}: {self.message}" if self.column else self.message
 
 
 # Check name → code and message of the issue it reports. Typed cells carry their own message.

@@ -15,16 +15,15 @@ import numpy as np
 
 from lac_batch.files.gc_pause import collector_paused
 from lac_batch.files.reader import read_table
-from lac_batch.files.results import ResultBlock, RowResult
 from lac_batch.files.table import RawTable
 from lac_batch.model.cells import MetadataType
 from lac_batch.model.columns import ColumnPlan, Field, column_letter, plan_columns
 from lac_batch.model.errors import HeaderError
-from lac_batch.model.status import Status
+from lac_batch.model.issues import RowIssue
+from lac_batch.model.status import ResultBlock, RowResult, Status
 from lac_batch.rows.body_text import Leaf, json_text_leaf, object_texts, text_leaf, value_leaf
 from lac_batch.rows.payload import assemble_metadata, canonical_json
 from lac_batch.rows.schema import (
-    RowIssue,
     check_rows,
     converted_columns,
     frame_of,

@@ -36,8 +36,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
-from lac_batch.files.results import RowResult
-from lac_batch.model.status import Status
+from lac_batch.model.status import RowResult, Status
 from lac_batch.sending.api import ENDPOINT_PATH, Attempt, LacClient, OutcomeKind
 from lac_batch.sending.credentials import PRODUCTION_BASE_URL, ApiKey, probable_base_url
 from lac_batch.sending.pacing import StartPacer

@@ -1,0 +1,21 @@
+"""What is wrong with a row: the issue type every stage reports in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["RowIssue"]
+
+
+@dataclass(frozen=True, slots=True)
+class RowIssue:
+    """One thing wrong with one row: where, what kind (``code``), and what would fix it."""
+
+    row_number: int
+    column: str | None
+    """The column's header as written in the file, or None for the row as a whole."""
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.column}: {self.message}" if self.column else self.message
