@@ -110,3 +110,17 @@ def test_run_results_and_log_file_follow_the_umask(
     assert mode_of(tmp_path / "results" / "orders.results.xlsx") == 0o644
     assert mode_of(tmp_path / "logs" / "run.log") == 0o644
     assert mode_of(tmp_path / "state" / "ledger.sqlite3") == 0o600
+
+
+@pytest.mark.parametrize("name", ["requests.xlsx", "requests.csv"])
+@pytest.mark.parametrize("force", [False, True])
+def test_templates_follow_the_umask_whether_new_or_replaced(
+    tmp_path: Path, name: str, force: bool
+) -> None:
+    target = tmp_path / name
+    if force:
+        target.write_bytes(b"old")
+        target.chmod(0o600)
+    outcome = run_cli("template", target, *(["--force"] if force else []))
+    assert outcome.exit_code == 0, outcome.output
+    assert mode_of(target) == 0o644

@@ -248,3 +248,47 @@ def test_a_file_the_keys_file_cannot_send_goes_to_failed_and_the_next_file_is_se
     rows = read_results_csv(tmp_path / "results" / "b-good.results.csv")
     assert [row["status"] for row in rows] == ["accepted", "accepted"]
     assert sorted(event.company_id for event in received) == ["company-a", "company-b"]
+
+
+class PanicException(BaseException):
+    """Stands in for ``pyo3_runtime.PanicException``, which cannot be imported by name: like it,
+    a BaseException that no ``except Exception`` catches."""
+
+
+PanicException.__module__ = "pyo3_runtime"
+
+
+def test_a_workbook_that_makes_the_reader_panic_goes_to_failed_and_the_next_file_is_sent(
+    tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lac_batch.files.excel_reader as excel_reader
+
+    real_open = excel_reader.CalamineWorkbook.from_path
+
+    class PanickingWorkbook:
+        @staticmethod
+        def from_path(path: str) -> object:
+            if Path(path).name.startswith("a-panics"):
+                raise PanicException("called `Option::unwrap()` on a `None` value")
+            return real_open(path)
+
+    monkeypatch.setattr(excel_reader, "CalamineWorkbook", PanickingWorkbook)
+    config = setup(tmp_path)
+    old = time.time() - 60
+    for name in ("a-panics.xlsx", "b-good.xlsx"):
+        target = drop(tmp_path, "requests.xlsx", name)
+        os.utime(target, (old, old))
+        old += 1  # the panicking file comes first
+
+    outcome = run_cli("run", "--once", "--config", config, env=sandbox_env(sandbox))
+
+    assert outcome.exit_code == 1, outcome.output
+    assert names(tmp_path / "inbox") == []
+    assert names(tmp_path / "failed") == ["a-panics.xlsx", "a-panics.xlsx.error.txt"]
+    note = (tmp_path / "failed" / "a-panics.xlsx.error.txt").read_text()
+    assert "the workbook reader failed inside" in note
+    assert "save it again" in note
+    assert [name.split(".")[0] for name in names(tmp_path / "archive")] == ["b-good"]
+    assert names(tmp_path / "results") == ["b-good.results.xlsx"]
+    assert "b-good.xlsx: 36 rows: accepted 36" in outcome.stderr
+    assert len(sandbox.events()) == 36

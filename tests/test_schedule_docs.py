@@ -34,6 +34,31 @@ def documented_commands() -> list[str]:
     return [cron, exec_start]
 
 
+def documented_set_up(root: Path) -> list[list[str]]:
+    """The README's `install -d` lines, for ``root`` instead of /srv/lac-batch, without owners
+    (the test does not run as the service's user)."""
+    lines = [line for line in block("sh", "install -d").splitlines() if line.strip()]
+    commands = []
+    for line in lines:
+        words = shlex.split(line)
+        assert words[:2] == ["install", "-d"], line
+        owners = {index for index, word in enumerate(words) if word in ("-o", "-g")}
+        commands.append(
+            [
+                word.replace("/srv/lac-batch", str(root))
+                for index, word in enumerate(words)
+                if index not in owners and index - 1 not in owners
+            ]
+        )
+    return commands
+
+
+def documented_ledger_line() -> str:
+    return next(
+        line for line in block("toml", "ledger = ").splitlines() if line.startswith("ledger = ")
+    )
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX paths in the examples")
 @pytest.mark.parametrize("command", documented_commands())
 def test_scheduler_command_lines_work(
@@ -41,8 +66,9 @@ def test_scheduler_command_lines_work(
 ) -> None:
     monkeypatch.delenv("LAC_LEDGER")
     config = tmp_path / "lac-batch.toml"
-    config.write_text('ledger = "ledger.sqlite3"\nrate = 300\nsettle_seconds = 0\n')
-    (tmp_path / "inbox").mkdir()
+    config.write_text(f"{documented_ledger_line()}\nrate = 300\nsettle_seconds = 0\n")
+    for set_up in documented_set_up(tmp_path):
+        subprocess.run(set_up, check=True, timeout=30)
     dropped = Path(shutil.copy(SAMPLES / "requests.csv", tmp_path / "inbox" / "r.csv"))
     os.utime(dropped, (time.time() - 60, time.time() - 60))
     words = shlex.split(command)
@@ -59,6 +85,7 @@ def test_scheduler_command_lines_work(
     assert done.returncode == 0, done.stderr
     assert len(sandbox.events()) == 36
     assert list((tmp_path / "inbox").iterdir()) == []
+    assert (tmp_path / "state" / "ledger.sqlite3").is_file()
 
 
 def test_every_setting_is_a_row_of_the_settings_table() -> None:

@@ -58,6 +58,18 @@ class _LazyGroup(click.Group):
         command: click.Command = getattr(importlib.import_module(module_name), attribute)
         return command
 
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # Ctrl-C before a command installs its own handler (while it imports): click would
+            # say "Aborted!" and exit 1; let entry() give the documented 130 instead.
+            raise _InterruptedEarly from None
+
+
+class _InterruptedEarly(BaseException):
+    """A Ctrl-C that reached the group: no ``except`` in click catches it on its way out."""
+
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="lac-batch")
@@ -112,6 +124,9 @@ def entry() -> None:
         main()
     except SystemExit as stop:
         code = stop.code
+    except (KeyboardInterrupt, _InterruptedEarly):
+        print("Interrupted (Ctrl-C).", file=sys.stderr)
+        code = int(ExitCode.INTERRUPTED)
     else:  # main() always exits; this is for a future caller that returns
         code = 0
     if isinstance(code, str):  # sys.exit("message"): the message and exit code 1

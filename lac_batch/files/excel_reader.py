@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -111,12 +112,34 @@ def _check_zip(path: Path, file_format: FileFormat) -> None:
             )
 
 
+@contextmanager
+def _panic_is_a_broken_file(path: Path) -> Iterator[None]:
+    """Turn a panic inside calamine into the file's own error, so one odd workbook never ends
+    an inbox pass. pyo3 raises ``pyo3_runtime.PanicException``, a BaseException that no
+    ``except Exception`` catches and that cannot be imported by name, so it is told by its name.
+    """
+    try:
+        yield
+    except BaseException as error:
+        if type(error).__name__ != "PanicException":
+            raise
+        raise InputFileError(
+            path,
+            f"cannot be read: the workbook reader failed inside ({error}). The file is probably "
+            "damaged or written by an unusual program; open it in Excel or LibreOffice and save "
+            "it again as .xlsx.",
+        ) from None
+
+
 def _open_workbook(path: Path, file_format: FileFormat) -> CalamineWorkbook:
     if file_format in (FileFormat.XLSX, FileFormat.ODS):
         # The extra XML pass reads parts whole: a bomb must be refused before it.
         _check_zip(path, file_format)
     try:
-        return CalamineWorkbook.from_path(str(path))
+        with _panic_is_a_broken_file(path):
+            return CalamineWorkbook.from_path(str(path))
+    except InputFileError:
+        raise
     except CalamineError as error:
         reason = str(error)
         if "password" in reason.lower() or "encrypt" in reason.lower():
@@ -129,8 +152,8 @@ def _open_workbook(path: Path, file_format: FileFormat) -> CalamineWorkbook:
             "and save it again as .xlsx.",
         ) from None
     except Exception as error:
-        # Calamine raises a handful of exception types (PasswordError, XmlError, ZipError,
-        # panics surfaced as BaseException subclasses are not caught); all mean a broken file.
+        # Calamine raises a handful of exception types (PasswordError, XmlError, ZipError);
+        # all mean a broken file.
         if "password" in type(error).__name__.lower():
             raise InputFileError(
                 path, "is password-protected; remove the password in Excel and save it again."
@@ -190,7 +213,11 @@ def read_workbook_table(path: Path, file_format: FileFormat, sheet: str | None) 
         if name not in loaded:
             try:
                 # skip_empty_area=False keeps row 1 as row 1 even when the sheet starts lower.
-                loaded[name] = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
+                with _panic_is_a_broken_file(path):
+                    sheet_cells = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
+                loaded[name] = sheet_cells
+            except InputFileError:
+                raise
             except Exception as error:
                 raise InputFileError(
                     path, f"sheet '{name}' cannot be read ({error}); save the file again."

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -22,6 +23,7 @@ __all__ = [
     "LEDGER_COMPANION_SUFFIXES",
     "PRIVATE_MODE",
     "create_ledger_file",
+    "create_people_temporary",
     "ledger_file_mode",
     "tighten_ledger_files",
     "write_ledger_note",
@@ -33,6 +35,25 @@ LEDGER_COMPANION_SUFFIXES = ("-wal", "-shm", "-journal", ".lock", ".lock.json")
 """The files SQLite and the run lock keep beside ``ledger.sqlite3``, by suffix."""
 
 _MODES_APPLY = os.name == "posix"
+# A file for people is created 0666 less the umask, as any program's output is (mkstemp's 0600
+# kept colleagues in a shared group from opening results and templates).
+_PEOPLE_FILE_MODE = 0o666
+_TEMPORARY_NAME_TRIES = 100
+
+
+def create_people_temporary(path: Path) -> tuple[int, Path]:
+    """A new hidden file beside ``path`` (never an existing one), open for writing, whose mode
+    follows the umask; the caller writes it and renames it over ``path``.
+    """
+    # O_BINARY: Windows would otherwise turn every "\n" written through the handle into "\r\n".
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(_TEMPORARY_NAME_TRIES):
+        temporary = path.with_name(f".{path.stem}.{secrets.token_hex(4)}{path.suffix}")
+        try:
+            return os.open(temporary, flags, _PEOPLE_FILE_MODE), temporary
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def ledger_file_mode(folder: Path) -> int:

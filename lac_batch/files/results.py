@@ -12,7 +12,6 @@ import contextlib
 import csv
 import os
 import re
-import secrets
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from python_calamine import CalamineError, CalamineWorkbook
 from lac_batch.files.csv_writer import escape_csv_cell, unescape_csv_cell, write_csv
 from lac_batch.files.gc_pause import collector_paused
 from lac_batch.files.inbox import unique_path
+from lac_batch.files.modes import create_people_temporary
 from lac_batch.files.table import FileFormat, RawTable
 from lac_batch.files.xlsx_writer import write_sheet
 from lac_batch.model.errors import ResultsPathError, UsageError
@@ -62,10 +62,6 @@ _CSV_SUFFIXES = {".csv": ".csv", ".tsv": ".tsv", ".txt": ".csv"}
 _NUMBERED_RESULTS = re.compile(r"(?P<base>.+)\.results(?:\.(?P<number>\d+))?")
 _MAX_WIDTH_SAMPLE_ROWS = 500
 _MAX_COLUMN_WIDTH = 60
-# A results file is for people: created 0666 less the umask, as any program's output is
-# (mkstemp's 0600 kept colleagues in a shared group from opening it).
-_PEOPLE_FILE_MODE = 0o666
-_TEMPORARY_NAME_TRIES = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,21 +328,8 @@ def _write_xlsx(path: Path, table: RawTable, blocks: Sequence[ResultBlock]) -> N
     )
 
 
-def _create_temporary(path: Path) -> tuple[int, Path]:
-    """A new hidden file beside ``path`` (never an existing one), open for writing."""
-    # O_BINARY: Windows would otherwise turn every "\n" written through the handle into "\r\n".
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(_TEMPORARY_NAME_TRIES):
-        temporary = path.with_name(f".{path.stem}.{secrets.token_hex(4)}{path.suffix}")
-        try:
-            return os.open(temporary, flags, _PEOPLE_FILE_MODE), temporary
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free temporary name beside {path}")
-
-
 def _write_atomically(path: Path, table: RawTable, blocks: Sequence[ResultBlock]) -> None:
-    handle, temporary = _create_temporary(path)
+    handle, temporary = create_people_temporary(path)
     try:
         if path.suffix.lower() == ".xlsx":
             os.close(handle)

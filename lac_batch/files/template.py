@@ -18,7 +18,6 @@ import csv
 import io
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -31,6 +30,7 @@ from openpyxl.utils.datetime import to_excel
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
+from lac_batch.files.modes import create_people_temporary
 from lac_batch.model.cells import MAX_SAFE_INTEGER, MetadataType, contains_control_characters
 from lac_batch.model.columns import ColumnSpec, Field, column_letter, normalise_name, plan_columns
 from lac_batch.model.errors import HeaderError, UsageError
@@ -306,10 +306,7 @@ def _check_destination(path: Path, force: bool) -> None:
 
 def _replace(path: Path, content: bytes) -> None:
     # Written beside and renamed, so a failure never leaves the old file half overwritten.
-    handle, temporary_name = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix
-    )
-    temporary = Path(temporary_name)
+    handle, temporary = create_people_temporary(path)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(content)
