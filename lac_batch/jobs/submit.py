@@ -353,9 +353,8 @@ def _submit_sheet(
         )
     if held_back:
         for row in report.valid_rows:
-            by_row[row.row_number] = RowResult(
+            by_row[row.row_number] = RowResult.unsent(
                 row.row_number,
-                Status.NOT_SENT,
                 error=f"not sent: --require-all-valid and {invalid} rows are invalid",
             )
     elif not options.dry_run:

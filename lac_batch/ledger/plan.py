@@ -80,16 +80,14 @@ class PlannedRow:
         earlier = self.earlier
         assert earlier is not None and self.action is not Action.SEND
         if self.action is Action.SKIP:
-            return RowResult(
+            return RowResult.skipped(
                 self.row_number,
-                Status.SKIPPED,
                 earlier.event_id,
-                earlier.http_status,
-                f"accepted earlier ({earlier.last_at[:10]}); not sent again",
+                http_status=earlier.http_status,
+                error=f"accepted earlier ({earlier.last_at[:10]}); not sent again",
             )
-        return RowResult(
+        return RowResult.held_unknown(
             self.row_number,
-            Status.UNKNOWN,
             http_status=earlier.http_status,
             error=(
                 f"an earlier run left this request unknown ({earlier.error}); check the LAC "
@@ -172,9 +170,8 @@ def _resolved_after(record: RequestRecord | None, block: EarlierResult) -> bool:
 def _held_by_block(row_number: int, block: EarlierResult) -> RowResult:
     at = block.sent_to.at if block.sent_to is not None else None
     when = f" ({at:%Y-%m-%d})" if at is not None else ""
-    return RowResult(
+    return RowResult.held_unknown(
         row_number,
-        Status.UNKNOWN,
         error=(
             f"an earlier run{when} left this request unknown, as this results file says; check "
             "the LAC portal, or rerun with --resend-unknown"
@@ -190,12 +187,11 @@ def _settled_by_block(
     if record is not None and record.state is RequestState.ACCEPTED:
         # The ledger has this very body accepted: nothing changed.
         return (
-            RowResult(
+            RowResult.skipped(
                 row.row_number,
-                Status.SKIPPED,
                 block.event_id or record.event_id,
-                record.http_status,
-                f"accepted earlier ({record.last_at[:10]}); not sent again",
+                http_status=record.http_status,
+                error=f"accepted earlier ({record.last_at[:10]}); not sent again",
             ),
             "",
         )
@@ -209,7 +205,7 @@ def _settled_by_block(
             f"accepted earlier{event}; changed since it was accepted: {changed}; not sent again "
             "(to send the changed request, empty the row's status cell)"
         )
-    return RowResult(row.row_number, Status.SKIPPED, block.event_id, error=said), changed
+    return RowResult.skipped(row.row_number, block.event_id, error=said), changed
 
 
 @dataclass

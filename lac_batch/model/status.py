@@ -1,4 +1,18 @@
-"""The one status vocabulary of lac-batch: every input row ends with exactly one of these."""
+"""The one status vocabulary of lac-batch: every input row ends with exactly one of these.
+
+Each final result is made by one named constructor of :class:`RowResult`, so what a status
+carries (an event_id, the attempts made, the last HTTP status) is decided here, not at each site:
+
+    valid, invalid       validation (nothing sent)
+    accepted, rejected   an answer settled the request
+    failed               not delivered: surely not processed, safe to send again
+    unknown              may have been processed (an ambiguous answer, a stop mid-request)
+    exhausted            out of attempts or of waiting: unknown if any attempt may have been
+                         processed, else failed
+    unsent               never sent, because the run stopped or held it back
+    skipped              accepted in an earlier run, not sent again
+    held_unknown         left unknown by an earlier run, not sent again without being asked
+"""
 
 from __future__ import annotations
 
@@ -47,6 +61,96 @@ class RowResult:
     sent_to: str = ""
     """Where and when the row was sent (:class:`lac_batch.files.results.SentTo`), for every row a
     run planned to send."""
+
+    @classmethod
+    def valid(cls, row_number: int) -> RowResult:
+        return cls(row_number, Status.VALID)
+
+    @classmethod
+    def invalid(cls, row_number: int, *, error: str) -> RowResult:
+        return cls(row_number, Status.INVALID, error=error)
+
+    @classmethod
+    def accepted(
+        cls,
+        row_number: int,
+        event_id: str,
+        *,
+        http_status: int | None,
+        attempts: int,
+        error: str = "",
+    ) -> RowResult:
+        return cls(row_number, Status.ACCEPTED, event_id, http_status, error, attempts)
+
+    @classmethod
+    def rejected(
+        cls, row_number: int, *, http_status: int | None, error: str, attempts: int
+    ) -> RowResult:
+        return cls(
+            row_number, Status.REJECTED, http_status=http_status, error=error, attempts=attempts
+        )
+
+    @classmethod
+    def failed(
+        cls, row_number: int, *, http_status: int | None, error: str, attempts: int | None
+    ) -> RowResult:
+        return cls(
+            row_number, Status.FAILED, http_status=http_status, error=error, attempts=attempts
+        )
+
+    @classmethod
+    def unknown(
+        cls,
+        row_number: int,
+        *,
+        error: str,
+        http_status: int | None = None,
+        attempts: int | None = None,
+    ) -> RowResult:
+        return cls(
+            row_number, Status.UNKNOWN, http_status=http_status, error=error, attempts=attempts
+        )
+
+    @classmethod
+    def exhausted(
+        cls,
+        row_number: int,
+        *,
+        maybe_processed: bool,
+        http_status: int | None,
+        error: str,
+        attempts: int,
+    ) -> RowResult:
+        """Out of attempts or of waiting: a row any of whose attempts may have been processed
+        never ends failed ("safe to send again")."""
+        make = cls.unknown if maybe_processed else cls.failed
+        return make(row_number, http_status=http_status, error=error, attempts=attempts)
+
+    @classmethod
+    def unsent(
+        cls,
+        row_number: int,
+        *,
+        error: str,
+        http_status: int | None = None,
+        attempts: int | None = None,
+    ) -> RowResult:
+        return cls(
+            row_number, Status.NOT_SENT, http_status=http_status, error=error, attempts=attempts
+        )
+
+    @classmethod
+    def skipped(
+        cls, row_number: int, event_id: str, *, error: str, http_status: int | None = None
+    ) -> RowResult:
+        return cls(row_number, Status.SKIPPED, event_id, http_status, error)
+
+    @classmethod
+    def held_unknown(
+        cls, row_number: int, *, error: str, http_status: int | None = None
+    ) -> RowResult:
+        """Left unknown by an earlier run, and not sent in this one."""
+        return cls.unknown(row_number, error=error, http_status=http_status)
 
     def cells(self) -> ResultBlock:
         return (

@@ -88,8 +88,8 @@ class RowVerdict:
 
     def result(self) -> RowResult:
         if self.is_valid:
-            return RowResult(self.row_number, Status.VALID)
-        return RowResult(self.row_number, Status.INVALID, error=_error_text(self.issues))
+            return RowResult.valid(self.row_number)
+        return RowResult.invalid(self.row_number, error=_error_text(self.issues))
 
 
 def _error_text(issues: Sequence[RowIssue]) -> str:
@@ -186,13 +186,14 @@ class ValidationReport:
 
     def result_blocks(self) -> list[ResultBlock]:
         """The result block of every row as ``validate`` writes it (valid or invalid)."""
-        valid = Status.VALID.value
+        # Every valid block is the same after its row number: made once, not once per row.
+        valid = RowResult.valid(0).cells()[1:]
         blocks: list[ResultBlock] = [
-            (row_number, valid, "", "", "", "", "") for row_number in self.sheet.table.row_numbers
+            (row_number, *valid) for row_number in self.sheet.table.row_numbers
         ]
         for position, issues in self.row_issues.items():
-            blocks[position] = RowResult(
-                blocks[position][0], Status.INVALID, error=_error_text(issues)
+            blocks[position] = RowResult.invalid(
+                blocks[position][0], error=_error_text(issues)
             ).cells()
         return blocks
 
