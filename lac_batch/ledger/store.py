@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, assert_never
 
 from lac_batch.files.modes import create_ledger_file, tighten_ledger_files
 from lac_batch.model.errors import LacBatchError
@@ -43,6 +43,7 @@ __all__ = [
     "ensure_ledger_folder",
     "file_digest",
     "new_ledger_notice",
+    "request_state_of",
     "utc_now",
 ]
 
@@ -59,15 +60,27 @@ class RequestState(StrEnum):
     UNKNOWN = "unknown"
 
 
-# A row's final status → the state of its request record. NOT_SENT after an attempt means the
-# key was refused or the run stopped between retries: the server did not process it.
-_STATE_OF_STATUS = {
-    Status.ACCEPTED: RequestState.ACCEPTED,
-    Status.REJECTED: RequestState.REJECTED,
-    Status.FAILED: RequestState.FAILED,
-    Status.UNKNOWN: RequestState.UNKNOWN,
-    Status.NOT_SENT: RequestState.FAILED,
-}
+def request_state_of(status: Status) -> RequestState | None:
+    """The state a row's final status gives its request record, or None for a status that
+    settles no request of this run (nothing was sent for it)."""
+    match status:
+        case Status.ACCEPTED:
+            return RequestState.ACCEPTED
+        case Status.REJECTED:
+            return RequestState.REJECTED
+        case Status.FAILED:
+            return RequestState.FAILED
+        case Status.UNKNOWN:
+            return RequestState.UNKNOWN
+        case Status.NOT_SENT:
+            # After an attempt, the key was refused or the run stopped between retries: the
+            # server did not process it.
+            return RequestState.FAILED
+        case Status.VALID | Status.INVALID | Status.SKIPPED:
+            return None
+        case _:
+            assert_never(status)
+
 
 _V1 = """
 CREATE TABLE requests (
@@ -480,14 +493,14 @@ class Ledger:
         settled = [
             (
                 fingerprint,
-                _STATE_OF_STATUS[result.status].value,
+                state.value,
                 result.event_id,
                 result.http_status,
                 result.error,
                 result.attempts or 0,
             )
             for fingerprint, result in outcomes
-            if result.status in _STATE_OF_STATUS
+            if (state := request_state_of(result.status)) is not None
         ]
         with self._transaction() as db:
             for chunk in _chunks(marks):

@@ -1,8 +1,10 @@
 """Sending valid rows: pacing, concurrency, the retry policy, and stopping cleanly.
 
 Every job given to :meth:`Submitter.run` comes back with exactly one :class:`RowResult`, whatever
-happens: answers, network failures, a refused key, an interruption. What is resent is decided in
-:meth:`Submitter._deliver` from the :class:`~lac_batch.sending.api.OutcomeKind` alone:
+happens: answers, network failures, a refused key, an interruption. What is resent is decided by
+:func:`action_after` from the :class:`~lac_batch.sending.api.OutcomeKind` alone, in one exhaustive
+``match`` (mypy --strict refuses a kind without a case), and :meth:`Submitter._deliver` carries
+out each :class:`AttemptAction`:
 
     ACCEPTED       → accepted
     REJECTED       → rejected; but when the first three answers are all 404 the base URL is wrong:
@@ -32,9 +34,9 @@ import contextlib
 import logging
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, assert_never
 
 from lac_batch.model.status import RowResult, Status
 from lac_batch.sending.api import ENDPOINT_PATH, Attempt, LacClient, OutcomeKind
@@ -45,6 +47,7 @@ __all__ = [
     "DEFAULT_SETTINGS",
     "MIN_WAIT_WITHOUT_HINT_S",
     "WRONG_BASE_URL_AFTER_404S",
+    "AttemptAction",
     "Job",
     "SendGate",
     "StopReason",
@@ -52,6 +55,7 @@ __all__ = [
     "SubmitRun",
     "SubmitSettings",
     "Submitter",
+    "action_after",
 ]
 
 WRONG_BASE_URL_AFTER_404S = 3
@@ -152,8 +156,42 @@ class _RowState:
     last: Attempt | None = None
 
 
-_ASKED_TO_WAIT = (OutcomeKind.RATE_LIMITED, OutcomeKind.NOT_DELIVERED)
-"""Kinds of answers (with a status) whose waits count against max_wait."""
+class AttemptAction(StrEnum):
+    """What the engine does with a row after one attempt (the table in the module docstring)."""
+
+    ACCEPT = "accept"
+    """The row is accepted."""
+    REJECT = "reject"
+    """The row is rejected (unless the first answers all 404: a wrong base URL)."""
+    REFUSE_KEY = "refuse_key"
+    """Send nothing more with this account's key; the row is not_sent."""
+    PAUSE_ALL = "pause_all"
+    """Pause every worker for the wait asked, then resend; not counted as an attempt."""
+    RESEND = "resend"
+    """Surely not processed: resend with the same key up to max_attempts, then failed."""
+    MAYBE_PROCESSED = "maybe_processed"
+    """May have been processed: unknown, or resent with the same key under retry_ambiguous."""
+
+
+def action_after(kind: OutcomeKind) -> AttemptAction:
+    """The one decision from an attempt's outcome kind to what is done with its row."""
+    match kind:
+        case OutcomeKind.ACCEPTED:
+            return AttemptAction.ACCEPT
+        case OutcomeKind.REJECTED:
+            return AttemptAction.REJECT
+        case OutcomeKind.AUTH_REFUSED:
+            return AttemptAction.REFUSE_KEY
+        case OutcomeKind.RATE_LIMITED:
+            return AttemptAction.PAUSE_ALL
+        case OutcomeKind.NOT_DELIVERED:
+            return AttemptAction.RESEND
+        case OutcomeKind.AMBIGUOUS:
+            return AttemptAction.MAYBE_PROCESSED
+        case _:
+            # A kind without a case fails type checking here, and at run time costs the row
+            # its certainty (unknown), never a silent resend.
+            assert_never(kind)
 
 
 class Submitter:
@@ -267,14 +305,13 @@ class Submitter:
         """The result of a row whose delivery raised: unknown once an attempt may have left."""
         what = f"unexpected failure ({type(error).__name__}: {error})"[:300]
         if state.attempts:
-            return RowResult(
+            return RowResult.unknown(
                 job.row_number,
-                Status.UNKNOWN,
                 http_status=state.last.http_status if state.last else None,
                 error=f"{what}; {_AMBIGUOUS_ADVICE}",
                 attempts=state.attempts,
             )
-        return RowResult(job.row_number, Status.NOT_SENT, error=f"not sent: {what}")
+        return RowResult.unsent(job.row_number, error=f"not sent: {what}")
 
     # --- one row --------------------------------------------------------------------------
 
@@ -323,9 +360,8 @@ class Submitter:
         last = state.last
         if in_flight or state.maybe_processed:
             what = "stopped while waiting for the answer" if in_flight else last and last.error
-            return RowResult(
+            return RowResult.unknown(
                 job.row_number,
-                Status.UNKNOWN,
                 http_status=last.http_status if last else None,
                 error=f"{what}; {_AMBIGUOUS_ADVICE}",
                 attempts=state.attempts,
@@ -333,9 +369,8 @@ class Submitter:
         error = f"not sent: {reason}"
         if last is not None:
             error += f" (after {state.attempts} attempts; last: {last.error})"
-        return RowResult(
+        return RowResult.unsent(
             job.row_number,
-            Status.NOT_SENT,
             http_status=last.http_status if last else None,
             error=error,
             attempts=state.attempts or None,
@@ -346,20 +381,27 @@ class Submitter:
         result = self._unsent(job, state)
         if result.status is Status.NOT_SENT and not state.attempts:
             reason = self._run.refused[job.account].split("; server said", 1)[0]
-            return replace(result, error=f"not sent: {reason}")
+            return RowResult.unsent(job.row_number, error=f"not sent: {reason}")
         return result
 
     def _exhausted(self, job: Job, state: _RowState, why: str) -> RowResult:
         last = state.last
         assert last is not None
-        status = Status.UNKNOWN if state.maybe_processed else Status.FAILED
         advice = _AMBIGUOUS_ADVICE if state.maybe_processed else "safe to send again"
-        return RowResult(
+        return RowResult.exhausted(
             job.row_number,
-            status,
+            maybe_processed=state.maybe_processed,
             http_status=last.http_status,
             error=f"{why}; last: {last.error}; {advice}",
             attempts=state.attempts,
+        )
+
+    def _waited_too_long(self, job: Job, state: _RowState) -> RowResult:
+        return self._exhausted(
+            job,
+            state,
+            f"the server kept asking to wait for longer than --max-wait "
+            f"({self._settings.max_wait:g} s)",
         )
 
     def _note_answer(self, attempt: Attempt) -> None:
@@ -394,11 +436,12 @@ class Submitter:
     def _not_delivered(self, result: RowResult) -> RowResult:
         """A 404 from a wrong base URL: the request reached no endpoint, so it is not the row's
         fault and nothing was delivered."""
-        return replace(
-            result,
-            status=Status.FAILED,
+        return RowResult.failed(
+            result.row_number,
+            http_status=result.http_status,
             error=f"not delivered: {_ROW_REASONS[StopReason.WRONG_BASE_URL]} (server said "
             f"{result.error})",
+            attempts=result.attempts,
         )
 
     def _refuse(self, account: str, attempt: Attempt) -> str:
@@ -448,59 +491,57 @@ class Submitter:
                 pacer.release()
             state.last = attempt
             self._note_answer(attempt)
-            kind = attempt.kind
-            if kind is OutcomeKind.ACCEPTED:
-                return RowResult(
-                    job.row_number,
-                    Status.ACCEPTED,
-                    attempt.event_id,
-                    attempt.http_status,
-                    attempt.error,
-                    state.attempts,
-                )
-            if kind is OutcomeKind.REJECTED:
-                return RowResult(
-                    job.row_number,
-                    Status.REJECTED,
-                    http_status=attempt.http_status,
-                    error=attempt.error,
-                    attempts=state.attempts,
-                )
-            if kind is OutcomeKind.AUTH_REFUSED:
-                problem = self._refuse(job.account, attempt)
-                return RowResult(
-                    job.row_number,
-                    Status.NOT_SENT,
-                    http_status=attempt.http_status,
-                    error=f"not sent: {problem}",
-                    attempts=state.attempts,
-                )
-            if kind is not OutcomeKind.RATE_LIMITED:
-                state.counted += 1
             wait: float | None = None
-            if kind in _ASKED_TO_WAIT and attempt.http_status is not None:
-                wait = self._asked_wait(state, attempt)
-                if wait is None:
-                    return self._exhausted(
-                        job,
-                        state,
-                        f"the server kept asking to wait for longer than --max-wait "
-                        f"({settings.max_wait:g} s)",
-                    )
-            if kind is OutcomeKind.RATE_LIMITED:
-                assert wait is not None
-                pacer.pause_until(asyncio.get_running_loop().time() + wait)
-                continue
-            if kind is OutcomeKind.AMBIGUOUS:
-                state.maybe_processed = True
-                if not settings.retry_ambiguous:
-                    return RowResult(
+            match action_after(attempt.kind):
+                case AttemptAction.ACCEPT:
+                    return RowResult.accepted(
                         job.row_number,
-                        Status.UNKNOWN,
+                        attempt.event_id,
                         http_status=attempt.http_status,
-                        error=f"{attempt.error}; {_AMBIGUOUS_ADVICE}",
+                        error=attempt.error,
                         attempts=state.attempts,
                     )
+                case AttemptAction.REJECT:
+                    return RowResult.rejected(
+                        job.row_number,
+                        http_status=attempt.http_status,
+                        error=attempt.error,
+                        attempts=state.attempts,
+                    )
+                case AttemptAction.REFUSE_KEY:
+                    problem = self._refuse(job.account, attempt)
+                    return RowResult.unsent(
+                        job.row_number,
+                        http_status=attempt.http_status,
+                        error=f"not sent: {problem}",
+                        attempts=state.attempts,
+                    )
+                case AttemptAction.PAUSE_ALL:
+                    wait = self._asked_wait(state, attempt)
+                    if wait is None:
+                        return self._waited_too_long(job, state)
+                    pacer.pause_until(asyncio.get_running_loop().time() + wait)
+                    continue
+                case AttemptAction.RESEND:
+                    state.counted += 1
+                    if attempt.http_status is not None:
+                        # An answer asking to wait (503, 408, 409 key in use); a failure to
+                        # connect is not asked, so it only backs off.
+                        wait = self._asked_wait(state, attempt)
+                        if wait is None:
+                            return self._waited_too_long(job, state)
+                case AttemptAction.MAYBE_PROCESSED:
+                    state.counted += 1
+                    state.maybe_processed = True
+                    if not settings.retry_ambiguous:
+                        return RowResult.unknown(
+                            job.row_number,
+                            http_status=attempt.http_status,
+                            error=f"{attempt.error}; {_AMBIGUOUS_ADVICE}",
+                            attempts=state.attempts,
+                        )
+                case unhandled:
+                    assert_never(unhandled)
             if state.counted >= settings.max_attempts:
                 return self._exhausted(job, state, f"gave up after {state.attempts} attempts")
             await self._pause(self._backoff(state.counted) if wait is None else wait)
