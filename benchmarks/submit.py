@@ -52,6 +52,7 @@ from lac_batch.sending.api import ENDPOINT_PATH
 from lac_batch.sending.credentials import ApiKey, normalise_base_url
 from lac_batch.sending.engine import Job, SubmitObserver, SubmitSettings
 from lac_batch.sending.fingerprint import request_fingerprint
+from lac_batch.settings.config import Settings
 
 HEADERS = ("connection_key", "request_type", "note", "metadata.n:int")
 PACED_RATE = 50.0
@@ -201,7 +202,7 @@ class StartClock:
 def case_rate_50(config: Config) -> list[Result]:
     rows = config.paced_rows
     sheet = load_sheet(config, rows)
-    settings = SubmitSettings(rate=PACED_RATE, concurrency=PACED_CONCURRENCY)
+    settings = Settings(rate=PACED_RATE, concurrency=PACED_CONCURRENCY).submit_settings()
     starts = StartClock()
     with running_sandbox() as sandbox:
         outcome, timing = run_submit(
@@ -297,7 +298,7 @@ def run_lac_batch(
     ledger_path: Path | None = None,
 ) -> Timing:
     """One unthrottled run; with ``ledger_path``, recording into that (fresh) ledger."""
-    settings = SubmitSettings(rate=UNTHROTTLED_RATE, concurrency=concurrency)
+    settings = Settings(rate=UNTHROTTLED_RATE, concurrency=concurrency).submit_settings()
     ledger = Ledger.open(ledger_path) if ledger_path is not None else None
     try:
         with running_sandbox() as sandbox:

@@ -19,11 +19,11 @@ def write_config(tmp_path: Path, text: str) -> Path:
 def test_precedence_flag_over_env_over_file_over_default(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, "rate = 7\nconcurrency = 3\ntimeout = 12\n"))
     settings = resolve_settings({"rate": 9.0}, config, {"LAC_RATE": "8", "LAC_CONCURRENCY": "2"})
-    assert (settings["rate"], settings.sources["rate"]) == (9.0, "flag --rate")
-    assert (settings["concurrency"], settings.sources["concurrency"]) == (2, "env LAC_CONCURRENCY")
-    assert settings["timeout"] == 12.0
+    assert (settings.rate, settings.sources["rate"]) == (9.0, "flag --rate")
+    assert (settings.concurrency, settings.sources["concurrency"]) == (2, "env LAC_CONCURRENCY")
+    assert settings.timeout == 12.0
     assert settings.sources["timeout"] == f"config {tmp_path / 'lac-batch.toml'}:3"
-    assert (settings["max_attempts"], settings.sources["max_attempts"]) == (5, "default")
+    assert (settings.max_attempts, settings.sources["max_attempts"]) == (5, "default")
 
 
 def test_relative_paths_in_the_file_are_relative_to_it(tmp_path: Path) -> None:
@@ -31,9 +31,9 @@ def test_relative_paths_in_the_file_are_relative_to_it(tmp_path: Path) -> None:
         write_config(tmp_path, 'ledger = "state/l.sqlite3"\n[folders]\ninbox = "in"\n')
     )
     settings = resolve_settings({}, config, {})
-    assert settings["ledger"] == str(tmp_path / "state" / "l.sqlite3")
-    assert settings["inbox"] == str(tmp_path / "in")
-    assert settings["archive"] == str(tmp_path / "archive")
+    assert settings.ledger == tmp_path / "state" / "l.sqlite3"
+    assert settings.inbox == tmp_path / "in"
+    assert settings.archive == tmp_path / "archive"
 
 
 def test_unknown_key_names_key_and_line(tmp_path: Path) -> None:

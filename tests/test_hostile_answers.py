@@ -36,6 +36,7 @@ from lac_batch.sending.api import (
 )
 from lac_batch.sending.credentials import ApiKey
 from lac_batch.sending.engine import Job, SubmitSettings, Submitter
+from lac_batch.settings.config import Settings
 
 BOUND_S = 30.0
 KEY = ApiKey("lac_sk_hostile_test_key_0123456789")
@@ -115,7 +116,7 @@ class ExplodingTransport(httpx.AsyncBaseTransport):
 
 def test_a_transport_raising_anything_leaves_rows_unknown_and_the_workers_alive() -> None:
     transport = ExplodingTransport()
-    settings = SubmitSettings(rate=1000, concurrency=2)
+    settings = Settings(rate=1000, concurrency=2).submit_settings()
     results = submit_rows("https://lac.test/portal", settings, count=6, transport=transport)
     statuses = sorted(result.status for result in results.values())
     assert statuses == [Status.ACCEPTED] * 3 + [Status.UNKNOWN] * 3
@@ -141,7 +142,7 @@ def test_an_exception_escaping_the_client_makes_the_row_unknown_not_failed_or_no
     async def go() -> dict[int, RowResult]:
         async with httpx.AsyncClient() as http:
             client = RaisingClient(http, "https://lac.test/portal", KEY)
-            submitter = Submitter(client, SubmitSettings(rate=1000, concurrency=1))
+            submitter = Submitter(client, Settings(rate=1000, concurrency=1).submit_settings())
             return (await asyncio.wait_for(submitter.run(jobs), BOUND_S)).results
 
     results = asyncio.run(go())
@@ -170,7 +171,7 @@ def test_a_useless_retry_after_backs_off_and_max_wait_ends_the_row(retry_after: 
             await wait(request, writer)
 
     with hostile_server(mode) as server:
-        results = submit_rows(server.base_url, SubmitSettings(rate=1000, max_wait=2.5))
+        results = submit_rows(server.base_url, Settings(rate=1000, max_wait=2.5).submit_settings())
         received = server.received_total()
     assert results[2].status is Status.FAILED
     assert "kept asking to wait" in results[2].error
@@ -181,7 +182,7 @@ def test_a_useless_retry_after_backs_off_and_max_wait_ends_the_row(retry_after: 
 def test_a_huge_retry_after_on_503_is_cut_to_what_is_left_of_max_wait() -> None:
     busy = answer("503 Service Unavailable", headers={"Retry-After": "1000000000"})
     with hostile_server(busy) as server:
-        results = submit_rows(server.base_url, SubmitSettings(rate=1000, max_wait=0.5))
+        results = submit_rows(server.base_url, Settings(rate=1000, max_wait=0.5).submit_settings())
         received = server.received_total()
     assert results[2].status is Status.FAILED
     assert "kept asking to wait for longer than --max-wait (0.5 s)" in results[2].error
@@ -195,7 +196,7 @@ def test_a_status_line_trickling_in_is_cut_off_at_the_timeout_and_unknown() -> N
     # Each byte comes well within httpx's per-read timeout, so only a whole-answer bound ends it.
     with hostile_server(trickle_status(0.2)) as server:
         attempt = send_once(server, timeout=1.0)
-        results = submit_rows(server.base_url, SubmitSettings(rate=1000, timeout=1.0))
+        results = submit_rows(server.base_url, Settings(rate=1000, timeout=1.0).submit_settings())
     assert attempt.kind is OutcomeKind.AMBIGUOUS
     assert "within the timeout of 1 s" in attempt.error
     assert results[2].status is Status.UNKNOWN

@@ -10,6 +10,7 @@ import asyncio
 import sqlite3
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -19,9 +20,12 @@ from lac_batch.ledger.store import Ledger, RequestState, SendingMark
 from lac_batch.model.status import RowResult, Status
 from lac_batch.sending.api import LacClient
 from lac_batch.sending.credentials import ApiKey
-from lac_batch.sending.engine import Job, SubmitRun, SubmitSettings, Submitter
+from lac_batch.sending.engine import Job, SubmitRun, Submitter
+from lac_batch.settings.config import Settings
 
-FAST = SubmitSettings(rate=10_000, concurrency=4, max_attempts=3, backoff_base=0.001)
+FAST = replace(
+    Settings(rate=10_000, concurrency=4, max_attempts=3).submit_settings(), backoff_base=0.001
+)
 
 
 def jobs(count: int) -> list[Job]:

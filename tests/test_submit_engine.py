@@ -13,13 +13,11 @@ from lac_batch.model.status import RowResult, Status
 from lac_batch.sending.api import LacClient
 from lac_batch.sending.credentials import ApiKey
 from lac_batch.sending.engine import Job, StopReason, SubmitRun, SubmitSettings, Submitter
+from lac_batch.settings.config import Settings
 
-FAST = SubmitSettings(
-    rate=1000,
-    concurrency=2,
-    max_attempts=3,
+FAST = replace(
+    Settings(rate=1000, concurrency=2, max_attempts=3, max_wait=5).submit_settings(),
     backoff_base=0.001,
-    max_wait=5,
     hintless_wait_floor=0.001,
 )
 Script = Callable[[httpx.Request, int], httpx.Response | Exception]
@@ -216,7 +214,7 @@ def test_stop_request_leaves_unstarted_rows_not_sent() -> None:
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
             submitter = Submitter(
                 LacClient(http, "https://lac.test/portal", ApiKey("k")),
-                SubmitSettings(rate=20, concurrency=1),
+                Settings(rate=20, concurrency=1).submit_settings(),
             )
             task = asyncio.create_task(submitter.run(jobs(50)))
             await asyncio.sleep(0.2)

@@ -19,7 +19,6 @@ from lac_batch.model.errors import Interrupted, LacBatchError
 from lac_batch.rows.validation import RequestSheet, read_requests
 
 __all__ = [
-    "LEDGER_ENV",
     "default_ledger_path",
     "file_options",
     "guarded",
@@ -32,7 +31,6 @@ __all__ = [
 
 P = ParamSpec("P")
 R = TypeVar("R")
-LEDGER_ENV = "LAC_LEDGER"
 
 
 def guarded(command: Callable[P, R]) -> Callable[P, R]:

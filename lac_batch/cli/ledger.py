@@ -26,7 +26,7 @@ __all__ = ["ledger_group", "report_command"]
 def _ledger_path(config_path: Path | None, ledger: Path | None) -> Path:
     """--ledger > LAC_LEDGER > the config file's ``ledger`` > the user's state directory."""
     settings = effective_settings(config_path, {"ledger": ledger})
-    return settings.path("ledger") or default_ledger_path()
+    return settings.ledger or default_ledger_path()
 
 
 @click.command("report")

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from lac_batch.cli.common import LEDGER_ENV, default_ledger_path, guarded
+from lac_batch.cli.common import default_ledger_path, guarded
 from lac_batch.cli.options import config_option, effective_settings
 from lac_batch.jobs.run_log import RunLog
 from lac_batch.model.errors import UsageError
@@ -20,11 +20,10 @@ from lac_batch.notify import (
     compose_test,
     deliver_all,
     load_notify_settings,
-    read_raw_config,
     targets_of,
 )
 from lac_batch.sending.credentials import API_KEY_ENV
-from lac_batch.settings.config import EffectiveSettings, find_config_path
+from lac_batch.settings.config import ConfigError, Settings
 
 __all__ = ["notify_cannot_start", "notify_group", "run_notifier", "submit_notifier"]
 
@@ -34,21 +33,21 @@ def _warn(line: str) -> None:
 
 
 def run_notifier(
-    settings: EffectiveSettings, notify: NotifySettings, secrets: Sequence[str], log: RunLog
+    settings: Settings, notify: NotifySettings, secrets: Sequence[str], log: RunLog
 ) -> Notifier:
     """The notifier of ``lac-batch run``: warnings go to the run's log."""
     return Notifier(
         notify,
         command="run",
-        state_path=settings.path("ledger") or default_ledger_path(),
+        state_path=settings.ledger or default_ledger_path(),
         secrets=secrets,
         warn=lambda line: log.warning("notify_failed", line),
-        ca_bundle=settings.path("ca_bundle"),
+        ca_bundle=settings.ca_bundle,
     )
 
 
 def submit_notifier(
-    settings: EffectiveSettings,
+    settings: Settings,
     webhook_url: str | None,
     email_to: Sequence[str],
     secrets: Sequence[str],
@@ -63,10 +62,10 @@ def submit_notifier(
     return Notifier(
         notify,
         command="submit",
-        state_path=None if sandbox else settings.path("ledger") or default_ledger_path(),
+        state_path=None if sandbox else settings.ledger or default_ledger_path(),
         secrets=secrets,
         warn=_warn,
-        ca_bundle=settings.path("ca_bundle"),
+        ca_bundle=settings.ca_bundle,
     )
 
 
@@ -76,28 +75,22 @@ def notify_cannot_start(
     """The settings could not be used: tell it if ``[notify]`` can be read on its own.
 
     Otherwise (no config file, not TOML, ``[notify]`` itself wrong) the error is only printed.
-    The ledger for the state is found as usual: ``--ledger`` > ``LAC_LEDGER`` > ``ledger`` of the
-    file > default.
+    The ledger for the state, and the key's variable, are the settings' values as far as they
+    can be used (a value that cannot be used gives way to the next source).
     """
-    path = find_config_path(config_path, os.environ)
-    raw = read_raw_config(path) if path is not None else None
-    if path is None or raw is None or not raw.notify.has_targets:
+    try:
+        settings = effective_settings(config_path, flags, partial=True)
+        notify = load_notify_settings(settings.config)
+    except ConfigError:
         return
-    ledger_flag = flags.get("ledger")
-    if ledger_flag is not None:
-        ledger = Path(ledger_flag)
-    elif os.environ.get(LEDGER_ENV):
-        ledger = Path(os.environ[LEDGER_ENV])
-    elif raw.ledger is not None:
-        ledger = path.parent / raw.ledger
-    else:
-        ledger = default_ledger_path()
+    if not notify.has_targets:
+        return
     # The key was not loaded; scrub whatever the environment holds under the usual names.
-    key_names = {API_KEY_ENV, raw.api_key_env or API_KEY_ENV}
+    key_names = {API_KEY_ENV, settings.api_key_env}
     Notifier(
-        raw.notify,
+        notify,
         command=command,
-        state_path=ledger,
+        state_path=settings.ledger or default_ledger_path(),
         secrets=[os.environ.get(name, "") for name in key_names],
         warn=_warn,
     ).after_cannot_start(error)
@@ -126,7 +119,7 @@ def notify_test_command(config_path: Path | None) -> None:
         )
     message = compose_test(str(settings.config.path))
     outcomes = deliver_all(
-        targets_of(notify, settings.path("ca_bundle")), lambda target: target.deliver(message)
+        targets_of(notify, settings.ca_bundle), lambda target: target.deliver(message)
     )
     for target, error in outcomes:
         if error is None:

@@ -17,11 +17,11 @@ from lac_batch.sending.credentials import (
     check_key_destination,
     load_api_key,
 )
-from lac_batch.sending.engine import SubmitSettings
 from lac_batch.settings.config import (
     CONFIG_ENV,
     SETTINGS,
-    EffectiveSettings,
+    LogFormat,
+    Settings,
     find_config_path,
     load_config,
     resolve_settings,
@@ -49,7 +49,7 @@ _FLAG_TYPES: dict[str, Any] = {
     "timeout": click.FloatRange(min=0.1),
     "max_attempts": click.IntRange(min=1),
     "max_wait": click.FloatRange(min=0),
-    "log_format": click.Choice(["text", "json"]),
+    "log_format": click.Choice([item.value for item in LogFormat]),
 }
 
 
@@ -85,25 +85,31 @@ def setting_options(*names: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return decorate
 
 
-def effective_settings(config_path: Path | None, flags: Mapping[str, Any]) -> EffectiveSettings:
-    """Load the config file (if any) and resolve every setting; UsageError on bad values."""
+def effective_settings(
+    config_path: Path | None, flags: Mapping[str, Any], *, partial: bool = False
+) -> Settings:
+    """Load the config file (if any) and resolve every setting; UsageError on bad values.
+
+    ``partial``: what can be used of settings that did not load, each value that cannot be
+    used passed over (see :func:`~lac_batch.settings.config.resolve_settings`); a config file
+    that cannot be read or is not TOML is still a ConfigError.
+    """
     path = find_config_path(config_path, os.environ)
-    config = load_config(path) if path is not None else None
+    config = load_config(path, partial=partial) if path is not None else None
     given = {
         name: (str(value) if isinstance(value, Path) else value) for name, value in flags.items()
     }
-    return resolve_settings(given, config)
+    return resolve_settings(given, config, partial=partial)
 
 
-def load_key(settings: EffectiveSettings) -> ApiKey:
-    return load_api_key(settings.path("api_key_file"), env_name=settings["api_key_env"])
+def load_key(settings: Settings) -> ApiKey:
+    return load_api_key(settings.api_key_file, env_name=settings.api_key_env)
 
 
-def load_credentials(settings: EffectiveSettings) -> tuple[ApiKey, KeysFile | None]:
+def load_credentials(settings: Settings) -> tuple[ApiKey, KeysFile | None]:
     """The run's one key, or with a keys file every company's key (and an unused blank)."""
-    keys_file = settings.path("keys_file")
-    if keys_file is not None:
-        return ApiKey(""), load_keys_file(keys_file)
+    if settings.keys_file is not None:
+        return ApiKey(""), load_keys_file(settings.keys_file)
     return load_key(settings), None
 
 
@@ -114,7 +120,7 @@ def secrets_of(key: ApiKey, company_keys: KeysFile | None) -> list[str]:
 
 
 def submit_options_from(
-    settings: EffectiveSettings, key: ApiKey, *, embedded_sandbox: bool = False, **choices: Any
+    settings: Settings, key: ApiKey, *, embedded_sandbox: bool = False, **choices: Any
 ) -> SubmitOptions:
     """SubmitOptions from resolved settings plus per-run choices (dry_run, force, …).
 
@@ -122,7 +128,7 @@ def submit_options_from(
     UsageError here, before anything is read or sent. ``embedded_sandbox``: the URL is replaced
     by the embedded sandbox's own (on this machine), so its key may go there.
     """
-    base_url = check_base_url(settings["base_url"], settings.sources["base_url"])
+    base_url = check_base_url(settings.base_url, settings.sources["base_url"])
     company_keys: KeysFile | None = choices.get("company_keys")
     if not embedded_sandbox:
         keys = (
@@ -134,15 +140,8 @@ def submit_options_from(
     return SubmitOptions(
         base_url=base_url,
         api_key=key,
-        settings=SubmitSettings(
-            rate=settings["rate"],
-            concurrency=settings["concurrency"],
-            timeout=settings["timeout"],
-            max_attempts=settings["max_attempts"],
-            max_wait=settings["max_wait"],
-            retry_ambiguous=settings["retry_ambiguous"],
-        ),
-        ca_bundle=settings.path("ca_bundle"),
-        account=settings["account"],
+        settings=settings.submit_settings(),
+        ca_bundle=settings.ca_bundle,
+        account=settings.account,
         **choices,
     )

@@ -7,7 +7,6 @@ import sys
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from enum import StrEnum
 from typing import TextIO
 
 from rich.console import Console
@@ -23,16 +22,12 @@ from rich.progress import (
 from lac_batch.model.status import RowResult, Status
 from lac_batch.model.summary import format_counts
 from lac_batch.sending.engine import Job
+from lac_batch.settings.config import LogFormat
 
 __all__ = ["LogFormat", "ProgressReporter"]
 
 PLAIN_LINE_EVERY_S = 5.0
 _RATE_WINDOW_S = 5.0
-
-
-class LogFormat(StrEnum):
-    TEXT = "text"
-    JSON = "json"
 
 
 class ProgressReporter:

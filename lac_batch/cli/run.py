@@ -27,17 +27,17 @@ from lac_batch.model.errors import LacBatchError
 from lac_batch.model.exit_codes import ExitCode
 from lac_batch.model.stopping import stop_signals, stoppable
 from lac_batch.notify import Notifier, load_notify_settings
-from lac_batch.settings.config import SETTINGS, EffectiveSettings
+from lac_batch.settings.config import SETTINGS, Settings
 
 __all__ = ["config_group", "run_command"]
 
 
-def folders_of(settings: EffectiveSettings) -> Folders:
+def folders_of(settings: Settings) -> Folders:
     return Folders(
-        inbox=Path(settings["inbox"]),
-        archive=Path(settings["archive"]),
-        results=Path(settings["results"]),
-        failed=Path(settings["failed"]),
+        inbox=settings.inbox,
+        archive=settings.archive,
+        results=settings.results,
+        failed=settings.failed,
     )
 
 
@@ -63,7 +63,7 @@ def run_command(config_path: Path | None, once: bool, **flags: Any) -> None:
         notify_cannot_start("run", config_path, flags, error)
         raise
     log = setup_run_log(
-        settings["log_format"], settings.path("log_file"), secrets=secrets_of(key, company_keys)
+        settings.log_format, settings.log_file, secrets=secrets_of(key, company_keys)
     )
     notifier = run_notifier(settings, notify, secrets_of(key, company_keys), log)
     try:
@@ -72,11 +72,9 @@ def run_command(config_path: Path | None, once: bool, **flags: Any) -> None:
         log.close()
 
 
-def _run(
-    settings: EffectiveSettings, options: Any, log: RunLog, once: bool, notifier: Notifier
-) -> ExitCode:
+def _run(settings: Settings, options: Any, log: RunLog, once: bool, notifier: Notifier) -> ExitCode:
     folders = folders_of(settings)
-    named_ledger = settings.path("ledger")
+    named_ledger = settings.ledger
     ledger_path = named_ledger or default_ledger_path()
     with stop_signals() as stop:
         while True:
@@ -86,8 +84,8 @@ def _run(
                     folders=folders,
                     options=options,
                     ledger_path=ledger_path,
-                    lock_warn_after_s=settings["lock_warn_after"].total_seconds(),
-                    settle_seconds=settings["settle_seconds"],
+                    lock_warn_after_s=settings.lock_warn_after.total_seconds(),
+                    settle_seconds=settings.settle_seconds,
                     log=log,
                     stop=stop,
                 )
@@ -106,7 +104,7 @@ def _run(
                 )
             ):
                 return ExitCode.INTERRUPTED if stop.is_set() else outcome.exit_code
-            if stop.wait(settings["poll_interval"]):
+            if stop.wait(settings.poll_interval):
                 return ExitCode.INTERRUPTED
 
 
@@ -126,7 +124,7 @@ def check_command(config_path: Path | None) -> None:
     click.echo(f"Config file: {source}")
     width = max(len(setting.name) for setting in SETTINGS)
     for setting in SETTINGS:
-        value = settings[setting.name]
+        value = settings.value_of(setting)
         shown = "(not set)" if value is None else str(value)
         click.echo(f"  {setting.name:<{width}}  {shown}  [{settings.sources[setting.name]}]")
     try:

@@ -29,7 +29,7 @@ from lac_batch.cli.options import (
     setting_options,
     submit_options_from,
 )
-from lac_batch.cli.progress import LogFormat, ProgressReporter
+from lac_batch.cli.progress import ProgressReporter
 from lac_batch.jobs.submit import LedgerUse, SubmitOutcome, submit_sheet
 from lac_batch.model.errors import UsageError
 from lac_batch.model.status import Status
@@ -127,7 +127,7 @@ def submit_command(
             )
         key = ApiKey(SANDBOX_WRITE_KEY)
         company_keys = None
-    elif dry_run and not settings["keys_file"]:
+    elif dry_run and settings.keys_file is None:
         key = ApiKey("")  # nothing is sent, so no key is needed to look at the bodies
         company_keys = None
     else:
@@ -146,7 +146,7 @@ def submit_command(
         settings, notify_webhook, notify_email, secrets_of(key, company_keys), sandbox=sandbox
     )
     destination = results_destination(input_path, results_path)
-    log_format = LogFormat(settings["log_format"])
+    log_format = settings.log_format
 
     def observers(total: int) -> list[ProgressReporter]:
         return [ProgressReporter(total, log_format=log_format)]
@@ -171,7 +171,7 @@ def submit_command(
             click.echo(f"Sandbox: {server.base_url} (embedded; nothing leaves this machine)")
             outcome = send(read(), server.base_url, LedgerUse(ledger, force, resend_unknown))
     else:
-        with locked_ledger(settings.path("ledger")) as ledger:
+        with locked_ledger(settings.ledger) as ledger:
             outcome = send(read(), options.base_url, LedgerUse(ledger, force, resend_unknown))
     _print_summary(input_path, outcome, dry_run)
     if not dry_run:

@@ -1,5 +1,5 @@
 """The library's verbs: submit one file (validate, plan, send, record, write results) and
 one pass over an inbox, with their run log.
 
-May import: ``ledger``, ``rows``, ``files``, ``sending``, ``model``.
+May import: ``ledger``, ``rows``, ``files``, ``settings``, ``sending``, ``model``.
 """

@@ -16,6 +16,8 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any, TextIO
 
+from lac_batch.settings.config import LogFormat
+
 __all__ = ["LOGGER_NAME", "RunLog", "setup_run_log"]
 
 LOGGER_NAME = "lac_batch.run"
@@ -94,7 +96,7 @@ class RunLog:
 
 
 def setup_run_log(
-    log_format: str,
+    log_format: LogFormat,
     log_file: Path | None = None,
     *,
     secrets: Sequence[str] = (),
@@ -107,7 +109,9 @@ def setup_run_log(
     for handler in list(logger.handlers):
         handler.close()
         logger.removeHandler(handler)
-    formatter: logging.Formatter = _JsonFormatter() if log_format == "json" else _TextFormatter()
+    formatter: logging.Formatter = (
+        _JsonFormatter() if log_format is LogFormat.JSON else _TextFormatter()
+    )
     scrub = _ScrubFilter(secrets)
     console_handler = logging.StreamHandler(console or sys.stderr)
     console_handler.addFilter(_QuietFilter())

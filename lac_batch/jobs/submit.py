@@ -35,6 +35,7 @@ from lac_batch.sending.engine import (
     SubmitSettings,
     Submitter,
 )
+from lac_batch.settings.config import Settings
 from lac_batch.settings.keys_file import CompanyKey, KeysFile
 
 __all__ = [
@@ -58,7 +59,7 @@ _OK_STATUSES = frozenset({Status.ACCEPTED, Status.SKIPPED})
 class SubmitOptions:
     base_url: str
     api_key: ApiKey
-    settings: SubmitSettings = field(default_factory=SubmitSettings)
+    settings: SubmitSettings = field(default_factory=lambda: Settings().submit_settings())
     allow_duplicates: bool = False
     dry_run: bool = False
     require_all_valid: bool = False

@@ -1,5 +1,5 @@
 """What was sent: the SQLite ledger, the recorder that writes it while sending, rerun
 planning, the one-run-at-a-time lock, history and rebuilt results.
 
-May import: ``rows``, ``files``, ``sending``, ``model``.
+May import: ``rows``, ``files``, ``settings``, ``sending``, ``model``.
 """

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -14,19 +13,22 @@ from lac_batch.ledger.store import Ledger, RunSummary, file_digest
 from lac_batch.model.errors import LacBatchError, UsageError
 from lac_batch.model.status import RowResult
 from lac_batch.rows.validation import RequestSheet
+from lac_batch.settings.config import parse_duration
 
-__all__ = ["format_runs", "parse_age", "rebuild_results", "results_of_run"]
+__all__ = ["AGE_UNITS", "format_runs", "parse_age", "rebuild_results", "results_of_run"]
 
-_AGE = re.compile(r"(\d+)\s*([hdw])")
-_AGE_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+AGE_UNITS = "hdw"
+"""An age of records to prune is read as any other duration, but only in hours, days or weeks:
+``6m`` could be meant as six months, and pruning by minutes would forget nearly every request
+(which is then sent again). A bare number is refused for the same reason."""
 
 
 def parse_age(text: str) -> timedelta:
-    """``90d`` → 90 days; hours (``h``), days (``d``) and weeks (``w``)."""
-    match = _AGE.fullmatch(text.strip().lower())
-    if match is None:
-        raise UsageError(f"'{text}' is not an age; write e.g. 90d, 12w or 36h.")
-    return int(match.group(1)) * _AGE_UNITS[match.group(2)]
+    """``90d`` → 90 days; hours (``h``), days (``d``) and weeks (``w``), ``1.5d`` too."""
+    try:
+        return parse_duration(text, AGE_UNITS)
+    except ValueError:
+        raise UsageError(f"'{text}' is not an age; write e.g. 90d, 12w or 36h.") from None
 
 
 def _local(moment: str | None) -> str:

@@ -15,7 +15,6 @@ from lac_batch.notify.settings import (
     NotifySettings,
     Trigger,
     load_notify_settings,
-    read_raw_config,
 )
 from lac_batch.notify.state import ProblemKind, ProblemStore
 from lac_batch.notify.targets import DeliveryError, targets_of
@@ -31,6 +30,5 @@ __all__ = [
     "compose_test",
     "deliver_all",
     "load_notify_settings",
-    "read_raw_config",
     "targets_of",
 ]

@@ -27,7 +27,6 @@ line. The table is optional; without a webhook or an email target nothing is eve
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from email.utils import parseaddr
@@ -39,23 +38,21 @@ from urllib.parse import urlsplit
 from lac_batch.model.errors import UsageError
 from lac_batch.sending.credentials import is_loopback
 
-# Two private helpers, used as they are so that a key's line and "this machine" mean the same
-# here as for the rest of the config file and the base URL.
-from lac_batch.settings.config import ConfigError, ConfigFile, key_lines
+# Shared with the rest of the config file and the base URL, so that a key's line, a text value
+# and "this machine" mean the same here.
+from lac_batch.settings.config import ConfigFile, KeyChecker, parse_choice, parse_text
 
 __all__ = [
     "DEFAULT_PORTS",
     "DELIVERY_TIMEOUT_S",
     "EmailSettings",
     "NotifySettings",
-    "RawConfig",
     "Security",
     "Trigger",
     "WebhookFormat",
     "WebhookSettings",
     "load_notify_settings",
     "parse_notify",
-    "read_raw_config",
 ]
 
 DELIVERY_TIMEOUT_S = 10.0
@@ -186,31 +183,14 @@ def _switch(value: Any) -> bool:
     return value
 
 
-def _text(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("a non-empty string")
-    return value.strip()
-
-
 def _webhook_url(value: Any) -> str:
-    url = _text(value)
+    url = parse_text(value)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("an https:// URL")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError("an https:// URL (plain http only to this machine)")
     return url
-
-
-def _choice(kind: type[StrEnum]) -> Callable[[Any], Any]:
-    def check(value: Any) -> Any:
-        word = _text(value).lower()
-        try:
-            return kind(word)
-        except ValueError:
-            raise ValueError(" or ".join(f"'{item.value}'" for item in kind)) from None
-
-    return check
 
 
 def _port(value: Any) -> int:
@@ -223,14 +203,14 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _env_name(value: Any) -> str:
-    name = _text(value)
+    name = parse_text(value)
     if not _ENV_NAME.fullmatch(name):
         raise ValueError("the name of an environment variable (letters, digits, _)")
     return name
 
 
 def _address(value: Any) -> str:
-    text = _text(value)
+    text = parse_text(value)
     _, address = parseaddr(text)
     if "@" not in address or any(character in address for character in " ,;"):
         raise ValueError("an email address")
@@ -247,59 +227,22 @@ def _addresses(value: Any) -> tuple[str, ...]:
 _NOTIFY_KEYS: dict[str, Callable[[Any], Any]] = {
     **{trigger.value: _switch for trigger in Trigger},
     "webhook_url": _webhook_url,
-    "webhook_format": _choice(WebhookFormat),
+    "webhook_format": parse_choice(WebhookFormat),
 }
 _EMAIL_KEYS: dict[str, Callable[[Any], Any]] = {
-    "host": _text,
+    "host": parse_text,
     "port": _port,
-    "security": _choice(Security),
-    "user": _text,
+    "security": parse_choice(Security),
+    "user": parse_text,
     "password_env": _env_name,
-    "password_file": _text,
+    "password_file": parse_text,
     "from": _address,
     "to": _addresses,
 }
 _REQUIRED_EMAIL_KEYS = ("host", "from", "to")
 
 
-class _Checker:
-    """Collects every problem of the table, each naming its key and line, like load_config."""
-
-    def __init__(self, lines: Mapping[str, int]) -> None:
-        self.lines = lines
-        self.problems: list[str] = []
-
-    def where(self, key: str) -> str:
-        # A key without a line of its own (an inline table) is reported at its table's line.
-        parts = key.split(".")
-        for end in range(len(parts), 0, -1):
-            line = self.lines.get(".".join(parts[:end]))
-            if line is not None:
-                return f"line {line}"
-        return "line ?"
-
-    def problem(self, key: str, text: str) -> None:
-        self.problems.append(f"{self.where(key)}: {text}")
-
-    def values(
-        self, table: Mapping[str, Any], prefix: str, known: Mapping[str, Callable[[Any], Any]]
-    ) -> dict[str, Any]:
-        checked: dict[str, Any] = {}
-        for name, value in table.items():
-            key = f"{prefix}.{name}"
-            check = known.get(name)
-            if check is None:
-                names = ", ".join(f"{prefix}.{item}" for item in known)
-                self.problem(key, f"unknown key '{key}' (known keys: {names})")
-                continue
-            try:
-                checked[name] = check(value)
-            except ValueError as error:
-                self.problem(key, f"'{key}' must be {error}, not {value!r}")
-        return checked
-
-
-def _email(table: Any, checker: _Checker, folder: Path) -> EmailSettings | None:
+def _email(table: Any, checker: KeyChecker, folder: Path) -> EmailSettings | None:
     if not isinstance(table, dict):
         checker.problem("notify.email", "'notify.email' must be a table ([notify.email])")
         return None
@@ -349,17 +292,16 @@ def parse_notify(table: Any, lines: Mapping[str, int], config_path: Path) -> Not
     """
     if table is None:
         return NotifySettings()
-    checker = _Checker(lines)
+    checker = KeyChecker(config_path, lines)
     if not isinstance(table, dict):
         checker.problem("notify", "'notify' must be a table ([notify])")
-        raise ConfigError(f"{config_path}: " + "; ".join(checker.problems) + ".")
+        checker.raise_problems()
     email_table = table.get("email")
     values = checker.values(
         {name: value for name, value in table.items() if name != "email"}, "notify", _NOTIFY_KEYS
     )
     email = None if email_table is None else _email(email_table, checker, config_path.parent)
-    if checker.problems:
-        raise ConfigError(f"{config_path}: " + "; ".join(checker.problems) + ".")
+    checker.raise_problems()
     webhook = None
     if "webhook_url" in values:
         webhook = WebhookSettings(
@@ -374,34 +316,3 @@ def load_notify_settings(config: ConfigFile | None) -> NotifySettings:
     if config is None:
         return NotifySettings()
     return parse_notify(config.tables.get("notify"), config.lines, config.path)
-
-
-@dataclass(frozen=True)
-class RawConfig:
-    """What can be read of a config file that did not load: its notify table and ledger."""
-
-    notify: NotifySettings
-    ledger: str | None
-    api_key_env: str | None
-
-
-def read_raw_config(path: Path) -> RawConfig | None:
-    """Read only ``[notify]`` (and ``ledger``, ``api_key.env``) of a file that failed to load.
-
-    None if the file cannot be read, is not TOML, or its ``[notify]`` table has errors: then a
-    config error can only be logged.
-    """
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-        data = tomllib.loads(text)
-        notify = parse_notify(data.get("notify"), key_lines(text), path)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ConfigError):
-        return None
-    ledger = data.get("ledger")
-    api_key = data.get("api_key")
-    key_env = api_key.get("env") if isinstance(api_key, dict) else None
-    return RawConfig(
-        notify,
-        ledger if isinstance(ledger, str) and ledger.strip() else None,
-        key_env if isinstance(key_env, str) and key_env.strip() else None,
-    )

@@ -44,7 +44,6 @@ from lac_batch.sending.credentials import PRODUCTION_BASE_URL, ApiKey, probable_
 from lac_batch.sending.pacing import StartPacer
 
 __all__ = [
-    "DEFAULT_SETTINGS",
     "MIN_WAIT_WITHOUT_HINT_S",
     "WRONG_BASE_URL_AFTER_404S",
     "AttemptAction",
@@ -68,24 +67,24 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SubmitSettings:
-    rate: float = 5.0
+    """The sending policy. The user's settings have no defaults here: they are stated once, in
+    :class:`lac_batch.settings.config.Settings`, whose ``submit_settings()`` builds this."""
+
+    rate: float
     """Requests started per second, at most."""
-    concurrency: int = 4
+    concurrency: int
     """Requests in flight, at most."""
-    timeout: float = 30.0
-    max_attempts: int = 5
-    max_wait: float = 15 * 60.0
+    timeout: float
+    max_attempts: int
+    max_wait: float
     """Seconds one row may spend waiting after answers that ask it to wait (429, 503), in all,
     measured by the clock."""
-    retry_ambiguous: bool = False
+    retry_ambiguous: bool
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
     hintless_wait_floor: float = MIN_WAIT_WITHOUT_HINT_S
     """Least wait after an answer asking to wait without a usable Retry-After (tests of the
     policy shorten it)."""
-
-
-DEFAULT_SETTINGS = SubmitSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +199,7 @@ class Submitter:
     def __init__(
         self,
         client: LacClient,
-        settings: SubmitSettings = DEFAULT_SETTINGS,
+        settings: SubmitSettings,
         observers: Sequence[SubmitObserver] = (),
         rng: random.Random | None = None,
         gates: Sequence[SendGate] = (),

@@ -1,9 +1,11 @@
 """Settings: one table of every setting, and where each value comes from.
 
 Precedence, the same for every command: command-line flag > environment variable > config file
-(``lac-batch.toml``, given by ``--config`` or ``LAC_BATCH_CONFIG``) > default. :data:`SETTINGS`
-is the single statement of every setting's flag, variable, config key and default; the README's
-table is checked against it.
+(``lac-batch.toml``, given by ``--config`` or ``LAC_BATCH_CONFIG``) > default. Each field of
+:class:`Settings` is the single statement of one setting: its type, default, flag, variable and
+config key. :data:`SETTINGS` lists them for the flags, ``config check`` and the README's table,
+which a test checks against it. :class:`KeyChecker` checks every table of the file the same way,
+``[notify]`` included, and :func:`parse_duration` is the one reading of a duration.
 """
 
 from __future__ import annotations
@@ -13,28 +15,38 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import Field, dataclass, field, fields, replace
 from datetime import timedelta
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Generic, TypeVar, cast
 
 from lac_batch.model.errors import UsageError
 from lac_batch.sending.credentials import API_KEY_ENV, BASE_URL_ENV, PRODUCTION_BASE_URL
+from lac_batch.sending.engine import SubmitSettings
 
 __all__ = [
     "CONFIG_ENV",
     "SETTINGS",
     "ConfigError",
     "ConfigFile",
-    "EffectiveSettings",
+    "KeyChecker",
+    "LogFormat",
     "Setting",
+    "Settings",
     "find_config_path",
     "key_lines",
     "load_config",
+    "parse_choice",
     "parse_duration",
+    "parse_text",
     "read_settings_text",
     "resolve_settings",
 ]
+
+T = TypeVar("T")
+E = TypeVar("E", bound=StrEnum)
 
 CONFIG_ENV = "LAC_BATCH_CONFIG"
 
@@ -43,21 +55,32 @@ class ConfigError(UsageError):
     """The config file cannot be used; the message names the file, line and key."""
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
-_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
 
 
-def parse_duration(value: Any) -> timedelta:
-    """``6h``, ``90d``, ``30m``, ``45s`` or a number of seconds."""
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]?)")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object, units: str = "smhdw") -> timedelta:
+    """``6h``, ``90d``, ``30m``, ``45s``, ``1.5w``, or a bare number of seconds.
+
+    ``units`` are the unit letters the caller accepts; a bare number counts as seconds, so it is
+    accepted only with ``s``. ValueError saying what is expected otherwise.
+    """
+    expected = "a duration such as 6h, 30m or 90d"
     if isinstance(value, bool):
-        raise ValueError("a duration such as 6h, 30m or 90d")
-    if isinstance(value, (int, float)):
+        raise ValueError(expected)
+    if isinstance(value, (int, float)) and "s" in units:
         seconds = float(value)
     else:
         match = _DURATION.fullmatch(str(value).strip().lower())
-        if match is None:
-            raise ValueError("a duration such as 6h, 30m or 90d")
-        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        unit = "s" if match is None or not match.group(2) else match.group(2)
+        if match is None or unit not in units:
+            raise ValueError(expected)
+        seconds = float(match.group(1)) * _DURATION_UNITS[unit]
     if seconds < 0:
         raise ValueError("a duration that is not negative")
     return timedelta(seconds=seconds)
@@ -98,7 +121,8 @@ def _positive_int(value: Any) -> int:
     return number
 
 
-def _text(value: Any) -> str:
+def parse_text(value: Any) -> str:
+    """A non-empty string, stripped (every text value of the config file)."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError("a non-empty string")
     return value.strip()
@@ -115,247 +139,62 @@ def _flag(value: Any) -> bool:
     raise ValueError("true or false")
 
 
-def _log_format(value: Any) -> str:
-    word = _text(value).lower()
-    if word not in ("text", "json"):
-        raise ValueError("'text' or 'json'")
-    return word
+def parse_choice(kind: type[E]) -> Callable[[Any], E]:
+    """A parser of one of ``kind``'s values, in any case."""
+
+    def parse(value: Any) -> E:
+        word = parse_text(value).lower()
+        try:
+            return kind(word)
+        except ValueError:
+            raise ValueError(" or ".join(f"'{item.value}'" for item in kind)) from None
+
+    return parse
+
+
+def _path(value: Any) -> Path:
+    return Path(parse_text(value))
 
 
 @dataclass(frozen=True)
-class Setting:
-    """One setting: how it is named on the command line, in the environment and in the file."""
+class Setting(Generic[T]):
+    """One setting: its type (``T``), default, and names on the command line, in the
+    environment and in the file. Declared as a field of :class:`Settings` with :func:`_setting`,
+    which names it after the field."""
 
     name: str
     key: str
     """Config key; a dot means a table: ``folders.inbox`` is ``inbox`` under ``[folders]``."""
     env: str | None
     flag: str | None
-    parse: Callable[[Any], Any]
-    default: Any
+    parse: Callable[[Any], T]
+    """The typed value of a flag, variable or config value; ValueError saying what is expected."""
+    default: T
     help: str
     is_path: bool = False
+    """A relative path in the config file (and a default one, with a config file) is taken
+    relative to the file's folder."""
     switch: bool = False
     """On the command line a flag without a value (``--retry-ambiguous``)."""
 
 
-def _path(value: Any) -> str:
-    return _text(value)
+_SETTING = "lac_batch.setting"
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting(
-        "base_url",
-        "base_url",
-        BASE_URL_ENV,
-        "--base-url",
-        _text,
-        PRODUCTION_BASE_URL,
-        "API base URL (note the /portal path)",
-    ),
-    Setting(
-        "api_key_env",
-        "api_key.env",
-        None,
-        None,
-        _text,
-        API_KEY_ENV,
-        "name of the environment variable that holds the API key",
-    ),
-    Setting(
-        "api_key_file",
-        "api_key.file",
-        "LAC_API_KEY_FILE",
-        "--api-key-file",
-        _path,
-        None,
-        "file holding only the API key (refused if others can read it, on POSIX)",
-        is_path=True,
-    ),
-    Setting(
-        "keys_file",
-        "keys_file",
-        "LAC_KEYS_FILE",
-        "--keys-file",
-        _path,
-        None,
-        "TOML file giving each customer_id its own API key (many companies in one sheet)",
-        is_path=True,
-    ),
-    Setting(
-        "account",
-        "account",
-        "LAC_ACCOUNT",
-        "--account",
-        _text,
-        None,
-        "account name in the ledger (default: a hash of the API key)",
-    ),
-    Setting(
-        "rate",
-        "rate",
-        "LAC_RATE",
-        "--rate",
-        _positive_float,
-        5.0,
-        "requests started per second, at most",
-    ),
-    Setting(
-        "concurrency",
-        "concurrency",
-        "LAC_CONCURRENCY",
-        "--concurrency",
-        _positive_int,
-        4,
-        "requests in flight, at most",
-    ),
-    Setting(
-        "timeout",
-        "timeout",
-        "LAC_TIMEOUT",
-        "--timeout",
-        _positive_float,
-        30.0,
-        "seconds to connect, and for one whole answer once the request starts being written",
-    ),
-    Setting(
-        "max_attempts",
-        "max_attempts",
-        "LAC_MAX_ATTEMPTS",
-        "--max-attempts",
-        _positive_int,
-        5,
-        "attempts per row for failures safe to retry",
-    ),
-    Setting(
-        "max_wait",
-        "max_wait",
-        "LAC_MAX_WAIT",
-        "--max-wait",
-        _non_negative_float,
-        900.0,
-        "seconds one row may wait after 429 and 503 answers in all, by the clock",
-    ),
-    Setting(
-        "retry_ambiguous",
-        "retry_ambiguous",
-        "LAC_RETRY_AMBIGUOUS",
-        "--retry-ambiguous",
-        _flag,
-        False,
-        "resend after ambiguous failures with the same Idempotency-Key",
-        switch=True,
-    ),
-    Setting(
-        "ca_bundle",
-        "ca_bundle",
-        "LAC_CA_BUNDLE",
-        "--ca-bundle",
-        _path,
-        None,
-        "PEM file of CA certificates instead of the system store",
-        is_path=True,
-    ),
-    Setting(
-        "ledger",
-        "ledger",
-        "LAC_LEDGER",
-        "--ledger",
-        _path,
-        None,
-        "the ledger file (default: the user's state directory)",
-        is_path=True,
-    ),
-    Setting(
-        "log_format",
-        "log_format",
-        "LAC_LOG_FORMAT",
-        "--log-format",
-        _log_format,
-        "text",
-        "log and progress lines as text or json",
-    ),
-    Setting(
-        "log_file",
-        "log_file",
-        "LAC_LOG_FILE",
-        "--log-file",
-        _path,
-        None,
-        "also write log lines to this file, rotated at 10 MB, 5 kept",
-        is_path=True,
-    ),
-    Setting(
-        "lock_warn_after",
-        "lock_warn_after",
-        "LAC_LOCK_WARN_AFTER",
-        None,
-        parse_duration,
-        timedelta(hours=6),
-        "run: exit 4 when another run has held the lock this long",
-    ),
-    Setting(
-        "settle_seconds",
-        "settle_seconds",
-        "LAC_SETTLE_SECONDS",
-        None,
-        _non_negative_float,
-        5.0,
-        "run: leave files changed in the last this many seconds for the next run",
-    ),
-    Setting(
-        "poll_interval",
-        "poll_interval",
-        "LAC_POLL_INTERVAL",
-        None,
-        _positive_float,
-        60.0,
-        "run without --once: seconds between two looks at the inbox",
-    ),
-    Setting(
-        "inbox",
-        "folders.inbox",
-        "LAC_INBOX",
-        None,
-        _path,
-        "inbox",
-        "run: where spreadsheets are dropped",
-        is_path=True,
-    ),
-    Setting(
-        "archive",
-        "folders.archive",
-        "LAC_ARCHIVE",
-        None,
-        _path,
-        "archive",
-        "run: where processed inputs are moved",
-        is_path=True,
-    ),
-    Setting(
-        "results",
-        "folders.results",
-        "LAC_RESULTS",
-        None,
-        _path,
-        "results",
-        "run: where results files are written",
-        is_path=True,
-    ),
-    Setting(
-        "failed",
-        "folders.failed",
-        "LAC_FAILED",
-        None,
-        _path,
-        "failed",
-        "run: where unreadable inputs are moved, with a .error.txt",
-        is_path=True,
-    ),
-)
-_BY_KEY = {setting.key: setting for setting in SETTINGS}
-_TABLES = {"api_key", "folders", "notify"}
-"""Tables a config file may have. ``notify`` is read by the notification settings."""
+def _setting(
+    *,
+    parse: Callable[[Any], T],
+    default: T,
+    help: str,
+    key: str = "",
+    env: str | None = None,
+    flag: str | None = None,
+    is_path: bool = False,
+    switch: bool = False,
+) -> T:
+    """A field of :class:`Settings`; mypy checks ``parse`` and ``default`` against its type."""
+    declared = Setting("", key, env, flag, parse, default, help, is_path, switch)
+    return field(default=default, metadata={_SETTING: declared})
 
 
 @dataclass(frozen=True)
@@ -367,6 +206,211 @@ class ConfigFile:
     lines: dict[str, int]
     tables: dict[str, Any] = field(default_factory=dict)
     """Whole tables kept for other readers (``notify``)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Every setting's typed value, and where it came from (``flag --rate``, ``env LAC_RATE``, …).
+
+    ``Settings()`` is every default; :func:`resolve_settings` builds it from flags, the
+    environment and the config file.
+    """
+
+    base_url: str = _setting(
+        env=BASE_URL_ENV,
+        flag="--base-url",
+        parse=parse_text,
+        default=PRODUCTION_BASE_URL,
+        help="API base URL (note the /portal path)",
+    )
+    api_key_env: str = _setting(
+        key="api_key.env",
+        parse=parse_text,
+        default=API_KEY_ENV,
+        help="name of the environment variable that holds the API key",
+    )
+    api_key_file: Path | None = _setting(
+        key="api_key.file",
+        env="LAC_API_KEY_FILE",
+        flag="--api-key-file",
+        parse=_path,
+        default=None,
+        help="file holding only the API key (refused if others can read it, on POSIX)",
+        is_path=True,
+    )
+    keys_file: Path | None = _setting(
+        env="LAC_KEYS_FILE",
+        flag="--keys-file",
+        parse=_path,
+        default=None,
+        help="TOML file giving each customer_id its own API key (many companies in one sheet)",
+        is_path=True,
+    )
+    account: str | None = _setting(
+        env="LAC_ACCOUNT",
+        flag="--account",
+        parse=parse_text,
+        default=None,
+        help="account name in the ledger (default: a hash of the API key)",
+    )
+    rate: float = _setting(
+        env="LAC_RATE",
+        flag="--rate",
+        parse=_positive_float,
+        default=5.0,
+        help="requests started per second, at most",
+    )
+    concurrency: int = _setting(
+        env="LAC_CONCURRENCY",
+        flag="--concurrency",
+        parse=_positive_int,
+        default=4,
+        help="requests in flight, at most",
+    )
+    timeout: float = _setting(
+        env="LAC_TIMEOUT",
+        flag="--timeout",
+        parse=_positive_float,
+        default=30.0,
+        help="seconds to connect, and for one whole answer once the request starts being written",
+    )
+    max_attempts: int = _setting(
+        env="LAC_MAX_ATTEMPTS",
+        flag="--max-attempts",
+        parse=_positive_int,
+        default=5,
+        help="attempts per row for failures safe to retry",
+    )
+    max_wait: float = _setting(
+        env="LAC_MAX_WAIT",
+        flag="--max-wait",
+        parse=_non_negative_float,
+        default=900.0,
+        help="seconds one row may wait after 429 and 503 answers in all, by the clock",
+    )
+    retry_ambiguous: bool = _setting(
+        env="LAC_RETRY_AMBIGUOUS",
+        flag="--retry-ambiguous",
+        parse=_flag,
+        default=False,
+        help="resend after ambiguous failures with the same Idempotency-Key",
+        switch=True,
+    )
+    ca_bundle: Path | None = _setting(
+        env="LAC_CA_BUNDLE",
+        flag="--ca-bundle",
+        parse=_path,
+        default=None,
+        help="PEM file of CA certificates instead of the system store",
+        is_path=True,
+    )
+    ledger: Path | None = _setting(
+        env="LAC_LEDGER",
+        flag="--ledger",
+        parse=_path,
+        default=None,
+        help="the ledger file (default: the user's state directory)",
+        is_path=True,
+    )
+    log_format: LogFormat = _setting(
+        env="LAC_LOG_FORMAT",
+        flag="--log-format",
+        parse=parse_choice(LogFormat),
+        default=LogFormat.TEXT,
+        help="log and progress lines as text or json",
+    )
+    log_file: Path | None = _setting(
+        env="LAC_LOG_FILE",
+        flag="--log-file",
+        parse=_path,
+        default=None,
+        help="also write log lines to this file, rotated at 10 MB, 5 kept",
+        is_path=True,
+    )
+    lock_warn_after: timedelta = _setting(
+        env="LAC_LOCK_WARN_AFTER",
+        parse=parse_duration,
+        default=timedelta(hours=6),
+        help="run: exit 4 when another run has held the lock this long",
+    )
+    settle_seconds: float = _setting(
+        env="LAC_SETTLE_SECONDS",
+        parse=_non_negative_float,
+        default=5.0,
+        help="run: leave files changed in the last this many seconds for the next run",
+    )
+    poll_interval: float = _setting(
+        env="LAC_POLL_INTERVAL",
+        parse=_positive_float,
+        default=60.0,
+        help="run without --once: seconds between two looks at the inbox",
+    )
+    inbox: Path = _setting(
+        key="folders.inbox",
+        env="LAC_INBOX",
+        parse=_path,
+        default=Path("inbox"),
+        help="run: where spreadsheets are dropped",
+        is_path=True,
+    )
+    archive: Path = _setting(
+        key="folders.archive",
+        env="LAC_ARCHIVE",
+        parse=_path,
+        default=Path("archive"),
+        help="run: where processed inputs are moved",
+        is_path=True,
+    )
+    results: Path = _setting(
+        key="folders.results",
+        env="LAC_RESULTS",
+        parse=_path,
+        default=Path("results"),
+        help="run: where results files are written",
+        is_path=True,
+    )
+    failed: Path = _setting(
+        key="folders.failed",
+        env="LAC_FAILED",
+        parse=_path,
+        default=Path("failed"),
+        help="run: where unreadable inputs are moved, with a .error.txt",
+        is_path=True,
+    )
+
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    """Setting name → where its value came from; empty for ``Settings()`` built by hand."""
+    config: ConfigFile | None = field(default=None, compare=False)
+
+    def value_of(self, setting: Setting[T]) -> T:
+        """The value of one of :data:`SETTINGS` (for loops over the table)."""
+        value: T = getattr(self, setting.name)
+        return value
+
+    def submit_settings(self) -> SubmitSettings:
+        """What the sending engine takes of these settings; it has no defaults of its own."""
+        return SubmitSettings(
+            rate=self.rate,
+            concurrency=self.concurrency,
+            timeout=self.timeout,
+            max_attempts=self.max_attempts,
+            max_wait=self.max_wait,
+            retry_ambiguous=self.retry_ambiguous,
+        )
+
+
+def _named(item: Field[Any]) -> Setting[Any]:
+    declared: Setting[Any] = item.metadata[_SETTING]
+    return replace(declared, name=item.name, key=declared.key or item.name)
+
+
+SETTINGS: tuple[Setting[Any], ...] = tuple(
+    _named(item) for item in fields(Settings) if _SETTING in item.metadata
+)
+_PARSERS = {setting.key: setting.parse for setting in sorted(SETTINGS, key=lambda s: s.key)}
+"""Every config key of the main tables, in the order an unknown key's message lists them."""
+_TABLES = {"api_key", "folders", "notify"}
+"""Tables a config file may have. ``notify`` is read by the notification settings."""
 
 
 def key_lines(text: str) -> dict[str, int]:
@@ -385,6 +429,54 @@ def key_lines(text: str) -> dict[str, int]:
             key = assignment.group(1).strip('"')
             lines.setdefault(f"{table}.{key}" if table else key, number)
     return lines
+
+
+class KeyChecker:
+    """Checks the tables of one config file, collecting every problem, each naming its key and
+    line: the main table here, ``[notify]`` in :mod:`lac_batch.notify.settings`."""
+
+    def __init__(self, path: Path, lines: Mapping[str, int]) -> None:
+        self.path = path
+        self.lines = lines
+        self.problems: list[str] = []
+
+    def where(self, key: str) -> str:
+        # A key without a line of its own (an inline table) is reported at its table's line.
+        parts = key.split(".")
+        for end in range(len(parts), 0, -1):
+            line = self.lines.get(".".join(parts[:end]))
+            if line is not None:
+                return f"line {line}"
+        return "line ?"
+
+    def problem(self, key: str, text: str) -> None:
+        self.problems.append(f"{self.where(key)}: {text}")
+
+    def values(
+        self, table: Mapping[str, Any], prefix: str, known: Mapping[str, Callable[[Any], Any]]
+    ) -> dict[str, Any]:
+        """The values of ``table`` whose key is ``known``, each parsed; the rest are problems.
+
+        ``prefix``: the table's dotted name ("" for the top level), for messages.
+        """
+        checked: dict[str, Any] = {}
+        for name, value in table.items():
+            key = f"{prefix}.{name}" if prefix else name
+            parse = known.get(name)
+            if parse is None:
+                names = ", ".join(f"{prefix}.{item}" if prefix else item for item in known)
+                self.problem(key, f"unknown key '{key}' (known keys: {names})")
+                continue
+            try:
+                checked[name] = parse(value)
+            except ValueError as error:
+                self.problem(key, f"'{key}' must be {error}, not {value!r}")
+        return checked
+
+    def raise_problems(self) -> None:
+        """One ConfigError naming the file and every problem found, if there were any."""
+        if self.problems:
+            raise ConfigError(f"{self.path}: " + "; ".join(self.problems) + ".")
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -431,32 +523,24 @@ def read_settings_text(path: Path, what: str) -> str:
         ) from None
 
 
-def load_config(path: Path) -> ConfigFile:
-    """Read and check ``path``: unknown keys and wrong types are errors naming key and line."""
+def load_config(path: Path, *, partial: bool = False) -> ConfigFile:
+    """Read and check ``path``: unknown keys and wrong types are errors naming key and line.
+
+    ``partial``: keep the values that are right and leave out the rest, for a caller that only
+    wants what can be used of a file that did not load (to tell someone it did not).
+    """
     text = read_settings_text(path, "config file")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: is not valid TOML ({error}).") from None
     lines = key_lines(text)
-    problems: list[str] = []
-    values: dict[str, Any] = {}
+    checker = KeyChecker(path, lines)
     tables = {name: data[name] for name in ("notify",) if isinstance(data.get(name), dict)}
-    for key, value in _flatten(data).items():
-        where = f"line {lines.get(key, '?')}"
-        if key.startswith("notify."):
-            continue
-        setting = _BY_KEY.get(key)
-        if setting is None:
-            known = ", ".join(sorted(_BY_KEY))
-            problems.append(f"{where}: unknown key '{key}' (known keys: {known})")
-            continue
-        try:
-            values[key] = setting.parse(value)
-        except ValueError as error:
-            problems.append(f"{where}: '{key}' must be {error}, not {value!r}")
-    if problems:
-        raise ConfigError(f"{path}: " + "; ".join(problems) + ".")
+    main = {key: value for key, value in _flatten(data).items() if not key.startswith("notify.")}
+    values = checker.values(main, "", _PARSERS)
+    if not partial:
+        checker.raise_problems()
     return ConfigFile(path, values, lines, tables)
 
 
@@ -468,65 +552,66 @@ def find_config_path(flag_value: Path | None, environ: Mapping[str, str]) -> Pat
     return Path(configured) if configured else None
 
 
-@dataclass(frozen=True)
-class EffectiveSettings:
-    """Every setting's value and where it came from (``flag --rate``, ``env LAC_RATE``, …)."""
-
-    values: dict[str, Any]
-    sources: dict[str, str]
-    config: ConfigFile | None
-
-    def __getitem__(self, name: str) -> Any:
-        return self.values[name]
-
-    def path(self, name: str) -> Path | None:
-        value = self.values[name]
-        return None if value is None else Path(value)
-
-
 def resolve_settings(
     flags: Mapping[str, Any],
     config: ConfigFile | None,
     environ: Mapping[str, str] | None = None,
-) -> EffectiveSettings:
+    *,
+    partial: bool = False,
+) -> Settings:
     """Apply flag > environment > config file > default to every setting.
 
-    ``flags`` maps setting names to command-line values (None: not given). Relative paths in the
-    config file are taken relative to the file's folder, so a scheduled job finds them whatever
-    its working directory.
+    ``flags`` maps setting names to command-line values (None or False: not given). Relative
+    paths in the config file are taken relative to the file's folder, so a scheduled job finds
+    them whatever its working directory. A value that cannot be used is a UsageError naming its
+    flag or variable; with ``partial`` it is passed over for the next source instead.
     """
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for setting in SETTINGS:
-        flag_value = flags.get(setting.name)
-        if flag_value is not None and flag_value is not False:
-            try:
-                values[setting.name] = setting.parse(flag_value)
-            except ValueError as error:
+        values[setting.name], sources[setting.name] = _resolve(
+            setting, flags, config, environ, partial
+        )
+    return Settings(**values, sources=MappingProxyType(sources), config=config)
+
+
+def _resolve(
+    setting: Setting[T],
+    flags: Mapping[str, Any],
+    config: ConfigFile | None,
+    environ: Mapping[str, str],
+    partial: bool,
+) -> tuple[T, str]:
+    """One setting's value and where it came from."""
+    flag_value = flags.get(setting.name)
+    if flag_value is not None and flag_value is not False:
+        try:
+            return setting.parse(flag_value), f"flag {setting.flag}"
+        except ValueError as error:
+            if not partial:
                 raise UsageError(f"{setting.flag} must be {error}, not {flag_value!r}.") from None
-            sources[setting.name] = f"flag {setting.flag}"
-            continue
-        if setting.env and environ.get(setting.env):
-            try:
-                values[setting.name] = setting.parse(environ[setting.env])
-            except ValueError as error:
+    env_value = environ.get(setting.env) if setting.env else None
+    if env_value:
+        try:
+            return setting.parse(env_value), f"env {setting.env}"
+        except ValueError as error:
+            if not partial:
                 raise UsageError(
-                    f"the environment variable {setting.env} must be {error}, "
-                    f"not {environ[setting.env]!r}."
+                    f"the environment variable {setting.env} must be {error}, not {env_value!r}."
                 ) from None
-            sources[setting.name] = f"env {setting.env}"
-            continue
-        if config is not None and setting.key in config.values:
-            value = config.values[setting.key]
-            if setting.is_path and not Path(value).is_absolute():
-                value = str(config.path.parent / value)
-            values[setting.name] = value
-            sources[setting.name] = f"config {config.path}:{config.lines.get(setting.key, '?')}"
-            continue
-        default = setting.default
-        if setting.is_path and default is not None and config is not None:
-            default = str(config.path.parent / default)
-        values[setting.name] = default
-        sources[setting.name] = "default"
-    return EffectiveSettings(values, sources, config)
+    if config is not None and setting.key in config.values:
+        value: T = config.values[setting.key]
+        where = f"config {config.path}:{config.lines.get(setting.key, '?')}"
+        return _in_folder_of(config, setting, value), where
+    default = setting.default
+    if config is not None:
+        default = _in_folder_of(config, setting, default)
+    return default, "default"
+
+
+def _in_folder_of(config: ConfigFile, setting: Setting[T], value: T) -> T:
+    """A relative path of the config file (or a default one) is relative to the file's folder."""
+    if setting.is_path and isinstance(value, Path) and not value.is_absolute():
+        return cast(T, config.path.parent / value)
+    return value
