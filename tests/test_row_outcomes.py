@@ -4,6 +4,7 @@ state, and each final result has one named constructor beside Status."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import cast
 
 import httpx
@@ -13,7 +14,8 @@ from lac_batch.ledger.store import RequestState, request_state_of
 from lac_batch.model.status import RowResult, Status
 from lac_batch.sending.api import Attempt, LacClient, OutcomeKind
 from lac_batch.sending.credentials import ApiKey
-from lac_batch.sending.engine import AttemptAction, Job, SubmitSettings, Submitter, action_after
+from lac_batch.sending.engine import AttemptAction, Job, Submitter, action_after
+from lac_batch.settings.config import Settings
 
 # The policy table of the engine's docstring, written out: a change to it must be deliberate.
 EXPECTED_ACTIONS = {
@@ -67,7 +69,11 @@ def test_a_row_with_an_unhandled_outcome_kind_ends_unknown_never_failed() -> Non
     async def go() -> dict[int, RowResult]:
         async with httpx.AsyncClient() as http:
             client = _SurpriseClient(http, "https://lac.test/portal", ApiKey("lac_sk_x"))
-            settings = SubmitSettings(max_attempts=3, backoff_base=0.001)
+            settings = replace(
+                Settings(max_attempts=3).submit_settings(),
+                backoff_base=0.001,
+                hintless_wait_floor=0.001,
+            )
             run = await Submitter(client, settings).run([Job(2, '{"row":2}', "key-2")])
             return run.results
 
