@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from lac_batch.settings.config import ConfigError, load_config, parse_duration, resolve_settings
+from lac_batch.model.errors import ConfigError
+from lac_batch.settings.config import load_config, parse_duration, resolve_settings
 
 
 def write_config(tmp_path: Path, text: str) -> Path:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lac_batch.ledger.lock import RunLock, RunLockedError
-from lac_batch.ledger.store import SCHEMA_VERSION, Ledger, LedgerError, RequestState, SendingMark
+from lac_batch.ledger.lock import RunLock
+from lac_batch.ledger.store import SCHEMA_VERSION, Ledger, RequestState, SendingMark
+from lac_batch.model.errors import LedgerError, RunLockedError
 from lac_batch.model.status import RowResult, Status
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
+from lac_batch.model.errors import ConfigError
 from lac_batch.notify import NotifySettings, Trigger, load_notify_settings
 from lac_batch.notify.settings import Security, WebhookFormat
-from lac_batch.settings.config import ConfigError, load_config
+from lac_batch.settings.config import load_config
 
 EMAIL = (
     '[notify.email]\nhost = "smtp.example.fi"\nfrom = "lac-batch@example.fi"\n'

@@ -27,14 +27,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lac_batch.files.modes import create_ledger_file, tighten_ledger_files
-from lac_batch.model.errors import LacBatchError
+from lac_batch.model.errors import LedgerError
 from lac_batch.model.status import RowResult, Status
 
 __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "Ledger",
-    "LedgerError",
     "RequestRecord",
     "RequestState",
     "RunSummary",
@@ -45,10 +44,6 @@ __all__ = [
     "new_ledger_notice",
     "utc_now",
 ]
-
-
-class LedgerError(LacBatchError):
-    """The ledger file cannot be used (not a database, read-only, newer schema); exit 2."""
 
 
 class RequestState(StrEnum):

@@ -20,12 +20,13 @@ from lac_batch.jobs.inbox_pass import FileOutcome, PassOutcome
 from lac_batch.jobs.submit import SubmitOutcome
 from lac_batch.ledger.lock import RunLock
 from lac_batch.ledger.store import new_ledger_notice
+from lac_batch.model.errors import DeliveryError
 from lac_batch.model.exit_codes import ExitCode
 from lac_batch.model.status import RowResult, Status
 from lac_batch.notify.message import FIRST_ROW_ERRORS, FileEvent, ProblemEvent, RowError, compose
 from lac_batch.notify.settings import NotifySettings, Trigger
 from lac_batch.notify.state import ProblemKind, ProblemStore
-from lac_batch.notify.targets import DeliveryError, Target, targets_of
+from lac_batch.notify.targets import Target, targets_of
 from lac_batch.sending.engine import StopReason
 
 __all__ = ["Notifier", "Observation", "Problem", "deliver_all"]

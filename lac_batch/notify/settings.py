@@ -36,12 +36,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from lac_batch.model.errors import UsageError
+from lac_batch.model.errors import ConfigError, UsageError
 from lac_batch.sending.credentials import is_loopback
 
 # Two private helpers, used as they are so that a key's line and "this machine" mean the same
 # here as for the rest of the config file and the base URL.
-from lac_batch.settings.config import ConfigError, ConfigFile, key_lines
+from lac_batch.settings.config import ConfigFile, key_lines
 
 __all__ = [
     "DEFAULT_PORTS",

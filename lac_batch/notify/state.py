@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from lac_batch.ledger.store import Ledger, LedgerError, utc_now
+from lac_batch.ledger.store import Ledger, utc_now
+from lac_batch.model.errors import LedgerError
 from lac_batch.model.status import RowResult
 
 __all__ = ["OpenProblem", "ProblemKind", "ProblemStore"]

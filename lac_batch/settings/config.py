@@ -18,13 +18,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from lac_batch.model.errors import UsageError
+from lac_batch.model.errors import ConfigError, UsageError
 from lac_batch.sending.credentials import API_KEY_ENV, BASE_URL_ENV, PRODUCTION_BASE_URL
 
 __all__ = [
     "CONFIG_ENV",
     "SETTINGS",
-    "ConfigError",
     "ConfigFile",
     "EffectiveSettings",
     "Setting",
@@ -37,10 +36,6 @@ __all__ = [
 ]
 
 CONFIG_ENV = "LAC_BATCH_CONFIG"
-
-
-class ConfigError(UsageError):
-    """The config file cannot be used; the message names the file, line and key."""
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
