@@ -120,7 +120,8 @@ def test_config_check_shows_targets_by_host_never_the_hook_path_or_password(
         "  webhook  hooks.slack.com (slack)",
         "  email    smtp.example.fi:587 starttls, user lac, password from env "
         "LAC_SMTP_PASSWORD, from lac-batch@example.fi to ops@example.fi",
-        "  triggers on_invalid, on_failed_file, on_auth, on_cannot_start, on_new_ledger",
+        "  triggers on_invalid, on_failed_file, on_auth, on_cannot_start, on_new_ledger, "
+        "on_results_not_written",
     ]
     assert "s3cr3t" not in outcome.output and "hunter2-smtp" not in outcome.output
 

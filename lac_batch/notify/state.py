@@ -47,6 +47,9 @@ class ProblemKind(StrEnum):
     STOPPED = "stopped"
     """A file stopped the run early (wrong base URL, ledger not writable); clears when a
     later run has rows accepted or rejected."""
+    RESULTS_NOT_WRITTEN = "results_not_written"
+    """Rows were sent but their results file could not be written where asked (exit 5); clears
+    when a later run writes a results file where asked."""
 
 
 @dataclass(frozen=True)
