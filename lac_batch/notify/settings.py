@@ -27,7 +27,6 @@ line. The table is optional; without a webhook or an email target nothing is eve
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from email.utils import parseaddr
@@ -41,7 +40,7 @@ from lac_batch.sending.credentials import is_loopback
 
 # Two private helpers, used as they are so that a key's line and "this machine" mean the same
 # here as for the rest of the config file and the base URL.
-from lac_batch.settings.config import ConfigFile, key_lines
+from lac_batch.settings.config import ConfigFile, key_lines, read_toml
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -393,10 +392,9 @@ def read_raw_config(path: Path) -> RawConfig | None:
     config error can only be logged.
     """
     try:
-        text = path.read_text(encoding="utf-8-sig")
-        data = tomllib.loads(text)
+        data, text = read_toml(path, "config file")
         notify = parse_notify(data.get("notify"), key_lines(text), path)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ConfigError):
+    except ConfigError:
         return None
     ledger = data.get("ledger")
     api_key = data.get("api_key")

@@ -32,6 +32,7 @@ __all__ = [
     "load_config",
     "parse_duration",
     "read_settings_text",
+    "read_toml",
     "resolve_settings",
 ]
 
@@ -426,13 +427,19 @@ def read_settings_text(path: Path, what: str) -> str:
         ) from None
 
 
+def read_toml(path: Path, what: str) -> tuple[dict[str, Any], str]:
+    """The parsed table and the text of a TOML settings file (``what``: "config file", "keys
+    file"): the one boundary where reading and parsing one becomes a ConfigError."""
+    text = read_settings_text(path, what)
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: the {what} is not valid TOML ({error}).") from error
+
+
 def load_config(path: Path) -> ConfigFile:
     """Read and check ``path``: unknown keys and wrong types are errors naming key and line."""
-    text = read_settings_text(path, "config file")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: is not valid TOML ({error}).") from None
+    data, text = read_toml(path, "config file")
     lines = key_lines(text)
     problems: list[str] = []
     values: dict[str, Any] = {}
