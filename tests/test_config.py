@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 from conftest import run_cli
 
-from lac_batch.settings.config import ConfigError, load_config, parse_duration, resolve_settings
+from lac_batch.model.errors import ConfigError
+from lac_batch.settings.config import load_config, parse_duration, resolve_settings
+from lac_batch.settings.keys_file import load_keys_file
 
 
 def write_config(tmp_path: Path, text: str) -> Path:
@@ -54,6 +57,22 @@ def test_wrong_type_names_key_and_line(tmp_path: Path) -> None:
 def test_invalid_toml_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="is not valid TOML"):
         load_config(write_config(tmp_path, "rate = = 5\n"))
+
+
+def test_config_and_keys_files_translate_bad_toml_alike(tmp_path: Path) -> None:
+    """One boundary for TOML: the same ConfigError, naming the file, with the parser's cause."""
+    keys = tmp_path / "keys.toml"
+    keys.write_text("[customers\n", encoding="utf-8")
+    keys.chmod(0o600)
+    config = write_config(tmp_path, "rate = = 5\n")
+    for load, path, what in (
+        (load_keys_file, keys, "keys file"),
+        (load_config, config, "config file"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            load(path)
+        assert str(caught.value).startswith(f"{path}: the {what} is not valid TOML (")
+        assert isinstance(caught.value.__cause__, tomllib.TOMLDecodeError)
 
 
 def test_bad_environment_value_names_the_variable(tmp_path: Path) -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lac_batch.ledger.lock import RunLock, RunLockedError
-from lac_batch.ledger.store import SCHEMA_VERSION, Ledger, LedgerError, RequestState, SendingMark
+from lac_batch.ledger.lock import RunLock
+from lac_batch.ledger.store import SCHEMA_VERSION, Ledger, RequestState, SendingMark
+from lac_batch.model.errors import LedgerError, RunLockedError
 from lac_batch.model.status import RowResult, Status
 
 
@@ -65,6 +66,21 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(LedgerError, match="is not a lac-batch ledger"):
         Ledger.open(path)
+
+
+def test_a_read_that_fails_is_a_ledger_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    ledger = Ledger.open(path)
+    with sqlite3.connect(path) as other:  # another program damages the ledger while it is open
+        other.execute("DROP TABLE run_rows")
+    try:
+        with pytest.raises(
+            LedgerError, match=r"ledger.sqlite3: the ledger cannot be used"
+        ) as caught:
+            ledger.run_rows(1)
+        assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+    finally:
+        ledger.close()
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:

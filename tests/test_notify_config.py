@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
+from lac_batch.model.errors import ConfigError
 from lac_batch.notify import NotifySettings, Trigger, load_notify_settings
 from lac_batch.notify.settings import Security, WebhookFormat
-from lac_batch.settings.config import ConfigError, load_config
+from lac_batch.settings.config import load_config
 
 EMAIL = (
     '[notify.email]\nhost = "smtp.example.fi"\nfrom = "lac-batch@example.fi"\n'
@@ -119,7 +120,8 @@ def test_config_check_shows_targets_by_host_never_the_hook_path_or_password(
         "  webhook  hooks.slack.com (slack)",
         "  email    smtp.example.fi:587 starttls, user lac, password from env "
         "LAC_SMTP_PASSWORD, from lac-batch@example.fi to ops@example.fi",
-        "  triggers on_invalid, on_failed_file, on_auth, on_cannot_start, on_new_ledger",
+        "  triggers on_invalid, on_failed_file, on_auth, on_cannot_start, on_new_ledger, "
+        "on_results_not_written",
     ]
     assert "s3cr3t" not in outcome.output and "hunter2-smtp" not in outcome.output
 

@@ -17,6 +17,7 @@ from notify_receivers import (
     smtp,
     webhook,
 )
+from test_results_unwritable import _disk_full_except_under
 from test_run import drop, names
 
 from lac_batch.ledger.lock import RunLock
@@ -295,3 +296,37 @@ def test_on_invalid_can_be_turned_off(
     notify = f'on_invalid = false\nwebhook_url = "{webhook.url}"\n'
     run_a_file_with_invalid_rows(tmp_path, sandbox, notify)
     assert webhook.documents == []
+
+
+def test_results_not_written_after_sending_is_told_once_and_recovered(
+    tmp_path: Path, sandbox: Sandbox, webhook: WebhookReceiver
+) -> None:
+    config = setup(tmp_path, f'webhook_url = "{webhook.url}"\n')
+    drop(tmp_path, "requests.csv")
+    disk_full = pytest.MonkeyPatch()
+    _disk_full_except_under(disk_full, None)
+    try:
+        assert run_once(config, sandbox_env(sandbox))[0] == 5
+        assert run_once(config, sandbox_env(sandbox))[0] == 5  # still full: told once only
+    finally:
+        disk_full.undo()
+    assert len(webhook.documents) == 1
+    told = webhook.documents[0]["lac_batch"]
+    assert told["exit_code"] == 5
+    ((problem, state, summary),) = [
+        (p["problem"], p["state"], p["summary"]) for p in told["problems"]
+    ]
+    assert (problem, state) == ("results_not_written", "started")
+    assert summary.startswith("requests.csv: 36 rows: accepted 36; 36 rows were sent")
+    assert "No space left on device" in summary and "lac-batch report --file" in summary
+    assert (
+        "Rows were sent but their results file could not be written"
+        in (webhook.documents[0]["text"])
+    )
+
+    assert run_once(config, sandbox_env(sandbox))[0] == 0  # the pass writes them from the ledger
+    assert len(webhook.documents) == 2
+    recovered = webhook.documents[1]["lac_batch"]
+    assert [(p["problem"], p["state"]) for p in recovered["problems"]] == [
+        ("results_not_written", "recovered")
+    ]

@@ -5,10 +5,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from conftest import SAMPLES, run_cli, sandbox_env
 from notify_receivers import SmtpReceiver, WebhookReceiver, smtp, webhook
 from test_notify_run import REVOKED, drop_with_rejected_rows
+from test_results_unwritable import _disk_full_except_under
 
+from lac_batch.files.results import results_fallback_folder
 from lac_batch.sandbox import Sandbox
 
 __all__ = ["smtp", "webhook"]  # fixtures used by the tests below
@@ -88,3 +91,21 @@ def test_invalid_rows_are_told_by_submit(
     assert file["trigger"] == "on_invalid"
     assert file["counts"] == {"accepted": 1, "invalid": 5}
     assert [error["row"] for error in file["row_errors"]] == [3, 4, 5, 6, 7]
+
+
+def test_results_in_the_fallback_folder_are_told_with_where_they_are(
+    tmp_path: Path, sandbox: Sandbox, webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = Path(shutil.copy(SAMPLES / "requests.csv", tmp_path / "requests.csv"))
+    _disk_full_except_under(monkeypatch, results_fallback_folder())
+    flags = ("--notify-webhook", webhook.url, "--rate", "300")
+    outcome = run_cli("submit", source, *flags, env=sandbox_env(sandbox))
+    assert outcome.exit_code == 5, outcome.output
+    (fallback,) = results_fallback_folder().iterdir()
+    (document,) = webhook.documents
+    ((problem, summary),) = [
+        (p["problem"], p["summary"]) for p in document["lac_batch"]["problems"]
+    ]
+    assert problem == "results_not_written"
+    assert summary.startswith("requests.csv: 36 rows were sent")
+    assert str(fallback) in summary and f"lac-batch report --file {source}" in summary

@@ -13,7 +13,7 @@ import click
 from lac_batch.cli.common import default_ledger_path, guarded
 from lac_batch.cli.options import config_option, effective_settings
 from lac_batch.jobs.run_log import RunLog
-from lac_batch.model.errors import UsageError
+from lac_batch.model.errors import ConfigError, UsageError
 from lac_batch.notify import (
     Notifier,
     NotifySettings,
@@ -23,7 +23,7 @@ from lac_batch.notify import (
     targets_of,
 )
 from lac_batch.sending.credentials import API_KEY_ENV
-from lac_batch.settings.config import ConfigError, Settings
+from lac_batch.settings.config import Settings
 
 __all__ = ["notify_cannot_start", "notify_group", "run_notifier", "submit_notifier"]
 

@@ -34,7 +34,7 @@ from lac_batch.jobs.submit import (
     submit_sheet,
 )
 from lac_batch.ledger.history import results_of_run
-from lac_batch.ledger.lock import RunLock, RunLockedError
+from lac_batch.ledger.lock import RunLock
 from lac_batch.ledger.store import (
     Ledger,
     RunSummary,
@@ -42,7 +42,7 @@ from lac_batch.ledger.store import (
     file_digest,
     new_ledger_notice,
 )
-from lac_batch.model.errors import Interrupted, LacBatchError, ResultsPathError, Scope
+from lac_batch.model.errors import FileProblem, Interrupted, ResultsPathError, RunLockedError
 from lac_batch.model.exit_codes import ExitCode, most_severe
 from lac_batch.model.status import Status
 from lac_batch.model.stopping import StopSignals
@@ -210,8 +210,8 @@ def _finish_unwritten_run(
             fields,
             stopped_run=True,
         )
-    except LacBatchError:
-        return None
+    except FileProblem:
+        return None  # processed as usual, which tells what is wrong with the file
     moved = move_without_overwriting(source, archive_name(source, folders.archive))
     fields.update(results=str(results_path), archived=str(moved), exit_code=int(code))
     return FileOutcome(
@@ -336,16 +336,14 @@ def _pass(
     for source in files:
         if stop.is_set():
             break
-        # A problem is told apart by its scope, not by the stage that raised it: a problem of
+        # A problem is told apart by its type, not by the stage that raised it: a problem of
         # the file (unreadable, missing columns, no customer_id column for a keys file) ends
         # this file only; any other ends the pass, leaving the file in the inbox.
         try:
             result = _process_file(source, folders, options, ledger, stop, reading or {})
         except Interrupted:
             result = _interrupted(source)
-        except LacBatchError as error:
-            if error.scope is not Scope.FILE:
-                raise
+        except FileProblem as error:
             result = _unreadable(source, folders, str(error))
         outcome.files.append(result)
         (log.info if result.exit_code is ExitCode.OK else log.warning)(

@@ -19,8 +19,8 @@ from pathlib import Path
 from lac_batch.files.results import ResultsWritten, SentTo, earlier_results, write_results
 from lac_batch.ledger.plan import Action, PlannedRow, plan_rows, sent_to_host
 from lac_batch.ledger.recorder import LedgerRecorder
-from lac_batch.ledger.store import Ledger, LedgerError, SendingMark, file_digest
-from lac_batch.model.errors import ResultsPathError
+from lac_batch.ledger.store import Ledger, SendingMark, file_digest
+from lac_batch.model.errors import LedgerError, ResultsPathError
 from lac_batch.model.exit_codes import ExitCode, most_severe
 from lac_batch.model.status import RowResult, Status
 from lac_batch.model.stopping import StopSignals, stop_signals

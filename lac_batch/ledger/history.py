@@ -10,7 +10,7 @@ from pathlib import Path
 from lac_batch.files.results import ResultsWritten, SentTo, write_results
 from lac_batch.ledger.plan import sent_to_host
 from lac_batch.ledger.store import Ledger, RunSummary, file_digest
-from lac_batch.model.errors import LacBatchError, UsageError
+from lac_batch.model.errors import NotInLedgerError, UsageError
 from lac_batch.model.status import RowResult
 from lac_batch.rows.validation import RequestSheet
 from lac_batch.settings.config import parse_duration
@@ -59,7 +59,7 @@ def rebuild_results(ledger: Ledger, sheet: RequestSheet, results_path: Path) -> 
     """
     run = ledger.latest_finished_run(file_digest(sheet.path), sheet.path.name)
     if run is None:
-        raise LacBatchError(
+        raise NotInLedgerError(
             f"{sheet.path}: the ledger {ledger.path} has no finished run of this file; "
             "`lac-batch report --runs` lists the runs it has."
         )
@@ -69,11 +69,11 @@ def rebuild_results(ledger: Ledger, sheet: RequestSheet, results_path: Path) -> 
 def results_of_run(ledger: Ledger, run: RunSummary, sheet: RequestSheet) -> list[RowResult]:
     """The result of every row of ``sheet`` in ``run``, as the ledger recorded them.
 
-    LacBatchError if the file's rows are not the run's (the file changed since).
+    NotInLedgerError if the file's rows are not the run's (the file changed since).
     """
     results = ledger.run_rows(run.id)
     if [result.row_number for result in results] != sheet.table.row_numbers:
-        raise LacBatchError(
+        raise NotInLedgerError(
             f"{sheet.path}: its rows no longer match run {run.id} of {run.file_path} (the file "
             "changed since); give the file as it was when it was submitted."
         )

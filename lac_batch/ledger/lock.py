@@ -20,10 +20,9 @@ from filelock import FileLock, Timeout
 
 from lac_batch.files.modes import ledger_file_mode, tighten_ledger_files, write_ledger_note
 from lac_batch.ledger.store import ensure_ledger_folder
-from lac_batch.model.errors import LacBatchError
-from lac_batch.model.exit_codes import ExitCode
+from lac_batch.model.errors import RunLockedError
 
-__all__ = ["LockHolder", "RunLock", "RunLockedError"]
+__all__ = ["LockHolder", "RunLock"]
 
 
 @dataclass(frozen=True)
@@ -39,19 +38,6 @@ class LockHolder:
             else "at an unknown time"
         )
         return f"{pid}, started at {started}"
-
-
-class RunLockedError(LacBatchError):
-    """Another run holds the ledger's lock; exit 4."""
-
-    exit_code = ExitCode.LOCKED
-
-    def __init__(self, ledger_path: Path, holder: LockHolder) -> None:
-        super().__init__(
-            f"another run is in progress ({holder.describe()}) on the ledger {ledger_path}; "
-            "nothing was sent. Wait for it to finish, or use another --ledger."
-        )
-        self.holder = holder
 
 
 class RunLock:

@@ -27,14 +27,13 @@ from pathlib import Path
 from typing import Any, TypeVar, assert_never
 
 from lac_batch.files.modes import create_ledger_file, tighten_ledger_files
-from lac_batch.model.errors import LacBatchError
+from lac_batch.model.errors import LedgerError
 from lac_batch.model.status import RowResult, Status
 
 __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "Ledger",
-    "LedgerError",
     "RequestRecord",
     "RequestState",
     "RunSummary",
@@ -46,10 +45,6 @@ __all__ = [
     "request_state_of",
     "utc_now",
 ]
-
-
-class LedgerError(LacBatchError):
-    """The ledger file cannot be used (not a database, read-only, newer schema); exit 2."""
 
 
 class RequestState(StrEnum):
@@ -302,6 +297,32 @@ def _distinct_chunks(rows: Sequence[_Settled]) -> Iterator[list[_Settled]]:
         yield chunk
 
 
+def _explain(path: Path, error: sqlite3.Error) -> str:
+    text = str(error)
+    if "not a database" in text or "malformed" in text:
+        return (
+            f"{path}: is not a lac-batch ledger (not a valid SQLite database). Move it aside "
+            "or point --ledger / LAC_LEDGER at another file."
+        )
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        # WAL mode writes a -wal file beside the ledger, so a read-only folder counts too.
+        return (
+            f"{path}: the ledger is read-only (the file or its folder cannot be written: "
+            f"{text}); lac-batch must be able to write it. Fix the permissions or point "
+            "--ledger / LAC_LEDGER elsewhere."
+        )
+    return f"{path}: the ledger cannot be used ({text})."
+
+
+@contextmanager
+def _sqlite_errors(path: Path) -> Iterator[None]:
+    """The one boundary where a sqlite3 failure becomes a LedgerError naming the ledger."""
+    try:
+        yield
+    except sqlite3.Error as error:
+        raise LedgerError(_explain(path, error)) from error
+
+
 def new_ledger_notice(path: Path) -> str:
     return f"new ledger at {path}; no earlier runs are known"
 
@@ -355,37 +376,28 @@ class Ledger:
         try:
             tighten_ledger_files(path)
             create_ledger_file(path)
+        except OSError as error:
+            raise LedgerError(f"{path}: the ledger cannot be opened ({error}).") from error
+        with _sqlite_errors(path):
             # check_same_thread=False: the submitter writes from one worker thread at a time.
             connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        except (OSError, sqlite3.Error) as error:
-            raise LedgerError(f"{path}: the ledger cannot be opened ({error}).") from None
         ledger = cls(path, connection)
         try:
             ledger._prepare()
-        except sqlite3.DatabaseError as error:
+        except BaseException:
             connection.close()
-            raise LedgerError(cls._explain(path, error)) from None
+            raise
         ledger.created = created
         return ledger
 
-    @staticmethod
-    def _explain(path: Path, error: sqlite3.Error) -> str:
-        text = str(error)
-        if "not a database" in text or "malformed" in text:
-            return (
-                f"{path}: is not a lac-batch ledger (not a valid SQLite database). Move it aside "
-                "or point --ledger / LAC_LEDGER at another file."
-            )
-        if "readonly" in text or "read-only" in text or "unable to open" in text:
-            # WAL mode writes a -wal file beside the ledger, so a read-only folder counts too.
-            return (
-                f"{path}: the ledger is read-only (the file or its folder cannot be written: "
-                f"{text}); lac-batch must be able to write it. Fix the permissions or point "
-                "--ledger / LAC_LEDGER elsewhere."
-            )
-        return f"{path}: the ledger cannot be used ({text})."
-
     def _prepare(self) -> None:
+        with _sqlite_errors(self.path):
+            self._migrate()
+        # Take the write lock once now, so a read-only ledger fails before any work starts.
+        with self._transaction():
+            pass
+
+    def _migrate(self) -> None:
         db = self._db
         db.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit is on disk before it returns, so `sending` survives a power cut too.
@@ -404,9 +416,6 @@ class Ledger:
                     if statement.strip():
                         db.execute(statement)
                 db.execute(f"PRAGMA user_version = {target}")
-        # Take the write lock once now, so a read-only ledger fails before any work starts.
-        with self._transaction():
-            pass
 
     def close(self) -> None:
         self._db.close()
@@ -414,18 +423,24 @@ class Ledger:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; any sqlite3 failure becomes a LedgerError naming the file."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
+        with _sqlite_errors(self.path):
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
-        except sqlite3.Error as error:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise LedgerError(self._explain(self.path, error)) from None
+
+    def query(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one statement run on its own (autocommit); failures are LedgerErrors."""
+        with _sqlite_errors(self.path):
+            return self._db.execute(sql, parameters).fetchall()
 
     # --- requests -------------------------------------------------------------------------
 
@@ -451,7 +466,7 @@ class Ledger:
         wanted = list(dict.fromkeys(body_digests))
         found: dict[str, list[RequestRecord]] = {}
         for chunk in _chunks(wanted, _DIGESTS_PER_QUERY):
-            rows = self._db.execute(
+            rows = self.query(
                 f"SELECT body_hash, {_RECORD_COLUMNS} FROM requests WHERE base_url = ? "
                 f"AND body_hash IN ({', '.join(['?'] * len(chunk))})",
                 [base_url, *chunk],
@@ -469,7 +484,7 @@ class Ledger:
         wanted = sorted({event_id for event_id in event_ids if event_id})
         if not wanted:
             return {}
-        rows = self._db.execute(
+        rows = self.query(
             "SELECT event_id, body FROM requests WHERE base_url = ? AND state = ? "
             "AND event_id IN (SELECT value FROM json_each(?))",
             (base_url, RequestState.ACCEPTED.value, json.dumps(wanted)),
@@ -477,10 +492,10 @@ class Ledger:
         return {event_id: body for event_id, body in rows}
 
     def record_state(self, fingerprint: str) -> RequestRecord | None:
-        row = self._db.execute(
+        found = self.query(
             f"SELECT {_RECORD_COLUMNS} FROM requests WHERE fingerprint = ?", (fingerprint,)
-        ).fetchone()
-        return None if row is None else _record(row)
+        )
+        return _record(found[0]) if found else None
 
     def write_batch(
         self, marks: Sequence[SendingMark], outcomes: Sequence[tuple[str, RowResult]]
@@ -633,21 +648,19 @@ class Ledger:
             )
 
     def runs(self, limit: int = 20) -> list[RunSummary]:
-        rows = self._db.execute(
-            f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", (limit,)
-        ).fetchall()
+        rows = self.query(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", (limit,))
         return [_run(row) for row in rows]
 
     def latest_finished_run(self, file_hash: str, file_name: str) -> RunSummary | None:
         """The newest finished run of this file content, else of a file with this name."""
         for column, value in (("file_hash", file_hash), ("file_name", file_name)):
-            row = self._db.execute(
+            found = self.query(
                 f"SELECT {_RUN_COLUMNS} FROM runs WHERE {column} = ? AND ended_at IS NOT NULL "
                 "ORDER BY id DESC LIMIT 1",
                 (value,),
-            ).fetchone()
-            if row is not None:
-                return _run(row)
+            )
+            if found:
+                return _run(found[0])
         return None
 
     def latest_run_of_content(
@@ -665,19 +678,19 @@ class Ledger:
     def _newest_run_of_content(
         self, file_hash: str, account: str, base_url: str, condition: str
     ) -> RunSummary | None:
-        row = self._db.execute(
+        found = self.query(
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE file_hash = ? AND account = ? "
             f"AND base_url = ? AND {condition} ORDER BY id DESC LIMIT 1",
             (file_hash, account, base_url),
-        ).fetchone()
-        return None if row is None else _run(row)
+        )
+        return _run(found[0]) if found else None
 
     def run_rows(self, run_id: int) -> list[RowResult]:
-        rows = self._db.execute(
+        rows = self.query(
             "SELECT row_number, status, event_id, http_status, error, attempts FROM run_rows "
             "WHERE run_id = ? ORDER BY row_number",
             (run_id,),
-        ).fetchall()
+        )
         return [
             RowResult(int(row[0]), Status(row[1]), row[2], row[3], row[4], row[5]) for row in rows
         ]
@@ -685,7 +698,7 @@ class Ledger:
     def run_row_accounts(self, run_id: int) -> dict[int, str]:
         """Row number → the account of the request each row of a run was planned as (for rows
         with a request the ledger still holds)."""
-        rows = self._db.execute(
+        rows = self.query(
             "SELECT run_rows.row_number, requests.account FROM run_rows JOIN requests "
             "ON requests.fingerprint = run_rows.fingerprint WHERE run_rows.run_id = ?",
             (run_id,),
@@ -694,7 +707,7 @@ class Ledger:
 
     def run_row_planned(self, run_id: int) -> set[int]:
         """The row numbers of a run that were planned as requests (they have a fingerprint)."""
-        rows = self._db.execute(
+        rows = self.query(
             "SELECT row_number FROM run_rows WHERE run_id = ? AND fingerprint != ''", (run_id,)
         )
         return {int(row_number) for (row_number,) in rows}

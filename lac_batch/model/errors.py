@@ -1,18 +1,37 @@
-"""Exceptions that lac-batch raises on purpose, each mapped to an exit code and a scope.
+"""Every exception lac-batch raises on purpose: the whole tree, each with its exit code and scope.
 
     LacBatchError                 any failure meant for a person to read (exit 2 unless said)
-     ├── InputFileError           FILE: the input file cannot be used at all; names the file
-     │    └── HeaderError         FILE: missing or duplicated columns; lists the headers found
-     ├── ResultsPathError         RUN: the results destination cannot be written
-     └── UsageError               COMMAND: flags or settings that do not fit together
-    (elsewhere: LedgerError, RunLockedError, DeliveryError: RUN; ConfigError: COMMAND)
+     ├── FileProblem              scope FILE: this input file cannot be used
+     │    ├── InputFileError      the file cannot be read as requests; names the file
+     │    │    └── HeaderError    missing or duplicated columns; lists the headers found
+     │    └── NotInLedgerError    the ledger has no finished run of this file as it is now
+     ├── RunProblem               scope RUN: this run cannot go on; a later one may
+     │    ├── ResultsPathError    the results destination cannot be written
+     │    ├── LedgerError         the ledger cannot be used (not a database, read-only, newer)
+     │    ├── RunLockedError      another run holds the ledger's lock (exit 4)
+     │    └── DeliveryError       a notification was not delivered (a warning, never fatal)
+     └── UsageProblem             scope COMMAND: nothing can run until a person fixes it
+          └── UsageError          flags or settings that do not fit together
+               └── ConfigError    the config or keys file cannot be used; names file and line
 
     Interrupted                   Ctrl-C or SIGTERM (exit 130); a BaseException, like
                                   KeyboardInterrupt, so no ``except Exception`` swallows it
 
-A problem is classified by what it is, never by where it was raised: its :class:`Scope` says how
-far it reaches. An inbox pass moves a file with a FILE problem to ``failed/`` and goes on with
-the next file; any other problem ends the pass and leaves the files in the inbox.
+A problem is classified by what it is, never by where it was raised: its scope is its type, one
+of the three classes under :class:`LacBatchError`, and every error raised is a leaf below exactly
+one of them. An inbox pass does ``except FileProblem`` to move the file to ``failed/`` and go on
+with the next file; any other problem ends the pass and leaves the files in the inbox.
+
+Lower-level errors are translated once per source, at its boundary, into one of these with
+``raise ... from error``: HTTP in :mod:`lac_batch.sending.api`, SQLite in
+:mod:`lac_batch.ledger.store`, TOML settings files in :func:`lac_batch.settings.config.read_toml`,
+spreadsheets in :func:`lac_batch.files.reader.read_table`.
+
+Not in the tree, because they never leave the code that raises them: ``CellValueError``
+(:mod:`lac_batch.model.cells`: a cell's reason, kept as the cell's value and reported as a row
+issue), the readers' private ``_PackageError`` and the writer's ``_SheetTooLarge`` (translated
+where they are caught), the sandbox's ``InvalidBody`` (a 422 answer of the stand-in API), and the
+CLI's click signals ``_InterruptedEarly`` and ``_CannotServe``.
 
 Messages are one paragraph, name the file (and row and column where there is one), and say what
 would fix the problem. They never contain an API key.
@@ -20,39 +39,39 @@ would fix the problem. They never contain an API key.
 
 from __future__ import annotations
 
-from enum import StrEnum
+from datetime import datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import Protocol
 
 from lac_batch.model.exit_codes import ExitCode
 
 __all__ = [
+    "SCOPES",
+    "ConfigError",
+    "DeliveryError",
+    "FileProblem",
     "HeaderError",
     "InputFileError",
     "Interrupted",
     "LacBatchError",
+    "LedgerError",
+    "LockHolderInfo",
+    "NotInLedgerError",
     "ResultsPathError",
-    "Scope",
+    "RunLockedError",
+    "RunProblem",
     "UsageError",
+    "UsageProblem",
 ]
 
 
-class Scope(StrEnum):
-    """How far a problem reaches."""
-
-    FILE = "file"
-    """This input file cannot be used; the next file may well be fine."""
-    RUN = "run"
-    """This run cannot go on (the ledger, the lock, the results folder); a later run may."""
-    COMMAND = "command"
-    """The command or its settings are wrong: nothing can run until a person fixes them."""
-
-
 class LacBatchError(Exception):
-    """A failure with a message meant for the person running the tool."""
+    """A failure with a message meant for the person running the tool.
+
+    Raise a leaf of the tree, never this class or a scope class itself.
+    """
 
     exit_code: ExitCode = ExitCode.UNUSABLE
-    scope: ClassVar[Scope] = Scope.RUN
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -62,10 +81,31 @@ class LacBatchError(Exception):
         return self.message
 
 
-class InputFileError(LacBatchError):
-    """The input file cannot be read as a request spreadsheet."""
+# --- the three scopes: what a problem stops ------------------------------------------------------
 
-    scope = Scope.FILE
+
+class FileProblem(LacBatchError):
+    """This input file cannot be used; the next file may well be fine."""
+
+
+class RunProblem(LacBatchError):
+    """Something outside the input and the settings fails now (the ledger, the lock, the results
+    folder, a notification target): this run cannot go on with it; a later run may."""
+
+
+class UsageProblem(LacBatchError):
+    """The command or its settings are wrong: nothing can run until a person fixes them."""
+
+
+SCOPES: tuple[type[LacBatchError], ...] = (FileProblem, RunProblem, UsageProblem)
+"""The scope classes; every error raised is below exactly one of them."""
+
+
+# --- FILE ----------------------------------------------------------------------------------------
+
+
+class InputFileError(FileProblem):
+    """The input file cannot be read as a request spreadsheet."""
 
     def __init__(self, path: Path | str, problem: str) -> None:
         super().__init__(f"{path}: {problem}")
@@ -77,14 +117,62 @@ class HeaderError(InputFileError):
     """The header row is missing required columns or repeats one."""
 
 
-class ResultsPathError(LacBatchError):
+class NotInLedgerError(FileProblem):
+    """The ledger has no finished run of this file, or the file changed since its run."""
+
+
+# --- RUN -----------------------------------------------------------------------------------------
+
+
+class ResultsPathError(RunProblem):
     """The results file cannot be written where asked."""
 
 
-class UsageError(LacBatchError):
+class LedgerError(RunProblem):
+    """The ledger file cannot be used (not a database, read-only, newer schema); exit 2."""
+
+
+class LockHolderInfo(Protocol):
+    """Who holds a ledger's lock, as far as its note tells (see :mod:`lac_batch.ledger.lock`)."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+    @property
+    def started_at(self) -> datetime | None: ...
+
+    def describe(self) -> str: ...
+
+
+class RunLockedError(RunProblem):
+    """Another run holds the ledger's lock; exit 4."""
+
+    exit_code = ExitCode.LOCKED
+
+    def __init__(self, ledger_path: Path, holder: LockHolderInfo) -> None:
+        super().__init__(
+            f"another run is in progress ({holder.describe()}) on the ledger {ledger_path}; "
+            "nothing was sent. Wait for it to finish, or use another --ledger."
+        )
+        self.holder = holder
+
+
+class DeliveryError(RunProblem):
+    """A notification could not be delivered; logged as a warning, never fatal."""
+
+
+# --- COMMAND -------------------------------------------------------------------------------------
+
+
+class UsageError(UsageProblem):
     """Options that cannot work together, or a setting with a wrong value."""
 
-    scope = Scope.COMMAND
+
+class ConfigError(UsageError):
+    """The config file cannot be used; the message names the file, line and key."""
+
+
+# --- not an error: a stop ------------------------------------------------------------------------
 
 
 class Interrupted(BaseException):

@@ -17,10 +17,9 @@ from lac_batch.notify.settings import (
     load_notify_settings,
 )
 from lac_batch.notify.state import ProblemKind, ProblemStore
-from lac_batch.notify.targets import DeliveryError, targets_of
+from lac_batch.notify.targets import targets_of
 
 __all__ = [
-    "DeliveryError",
     "Message",
     "Notifier",
     "NotifySettings",

@@ -54,6 +54,8 @@ __all__ = [
 FIRST_ROW_ERRORS = 5
 """Row errors shown per file; the rest are in the results file."""
 _ERROR_CHARS = 300
+_SUMMARY_CHARS = 1200
+"""A problem's summary is lac-batch's own paragraph; it may name three paths (exit 5)."""
 _SCHEMA = 1
 _NOT_PROBLEMS = frozenset({Status.ACCEPTED, Status.SKIPPED, Status.VALID})
 
@@ -79,6 +81,10 @@ _TITLES: dict[ProblemKind, tuple[str, str]] = {
     ProblemKind.STOPPED: (
         "A run stopped early (exit 2); files stay in the inbox",
         "Rows are sent again",
+    ),
+    ProblemKind.RESULTS_NOT_WRITTEN: (
+        "Rows were sent but their results file could not be written (exit 5)",
+        "Results files are written where asked again",
     ),
 }
 
@@ -170,9 +176,9 @@ def _mrkdwn(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _short(text: str) -> str:
+def _short(text: str, limit: int = _ERROR_CHARS) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _counts(counts: Mapping[str, int]) -> str:
@@ -290,7 +296,7 @@ def compose(
     for problem in started:
         if items > 1:  # a lone problem's title is the headline already
             lines.add(("b", problem.title))
-        lines.add(("", f"  {_short(problem.summary)}"))
+        lines.add(("", f"  {_short(problem.summary, _SUMMARY_CHARS)}"))
     for event in files:
         _file_lines(lines, event)
     for problem in recovered:
@@ -304,7 +310,7 @@ def compose(
                 "problem": problem.kind.value,
                 "state": "recovered" if problem.recovered else "started",
                 "since": problem.since,
-                "summary": _short(problem.summary),
+                "summary": _short(problem.summary, _SUMMARY_CHARS),
             }
             for problem in problems
         ],

@@ -20,12 +20,13 @@ from lac_batch.jobs.inbox_pass import FileOutcome, PassOutcome
 from lac_batch.jobs.submit import SubmitOutcome
 from lac_batch.ledger.lock import RunLock
 from lac_batch.ledger.store import new_ledger_notice
+from lac_batch.model.errors import DeliveryError
 from lac_batch.model.exit_codes import ExitCode
 from lac_batch.model.status import RowResult, Status
 from lac_batch.notify.message import FIRST_ROW_ERRORS, FileEvent, ProblemEvent, RowError, compose
 from lac_batch.notify.settings import NotifySettings, Trigger
 from lac_batch.notify.state import ProblemKind, ProblemStore
-from lac_batch.notify.targets import DeliveryError, Target, targets_of
+from lac_batch.notify.targets import Target, targets_of
 from lac_batch.sending.engine import StopReason
 
 __all__ = ["Notifier", "Observation", "Problem", "deliver_all"]
@@ -37,6 +38,7 @@ _TRIGGER_OF_PROBLEM = {
     ProblemKind.START_FAILED: Trigger.CANNOT_START,
     ProblemKind.STOPPED: Trigger.CANNOT_START,
     ProblemKind.NEW_LEDGER: Trigger.NEW_LEDGER,
+    ProblemKind.RESULTS_NOT_WRITTEN: Trigger.RESULTS_NOT_WRITTEN,
 }
 _ROWS_WORTH_TELLING = frozenset({Status.REJECTED.value, Status.FAILED.value, Status.UNKNOWN.value})
 _ROW_TRIGGERS = frozenset({Trigger.ROWS, Trigger.INVALID})
@@ -160,6 +162,11 @@ class Notifier:
         run = outcome.run
         stop_reason = run.stop_reason if run is not None else None
         stop_problem = _SUBMIT_STOP_PROBLEMS.get(stop_reason) if stop_reason else None
+        if outcome.results_problem:
+            summary = f"{input_path.name}: {outcome.results_problem}"
+            observation.problems.append(Problem(ProblemKind.RESULTS_NOT_WRITTEN, summary))
+        elif outcome.written is not None:
+            observation.cleared.add(ProblemKind.RESULTS_NOT_WRITTEN)
         if run is not None and stop_problem is not None:
             summary = f"{input_path.name}: {run.stop_message}"
             observation.problems.append(Problem(stop_problem, summary))
@@ -196,6 +203,11 @@ class Notifier:
         for file in outcome.files:
             counts: dict[str, int] = dict(file.fields.get("counts") or {})
             proven = proven or bool(_KEY_PROVEN & {s for s, n in counts.items() if n})
+            if file.exit_code is ExitCode.RESULTS_NOT_WRITTEN:
+                # Its line says where the results are, or that the next pass writes them.
+                observation.problems.append(Problem(ProblemKind.RESULTS_NOT_WRITTEN, file.line))
+            elif file.fields.get("results"):
+                observation.cleared.add(ProblemKind.RESULTS_NOT_WRITTEN)
             problem_kind = _STOP_PROBLEMS.get(file.exit_code) if file.stopped_run else None
             if problem_kind is not None:
                 summary = f"{file.source.name}: {file.fields.get('stopped', file.line)}"

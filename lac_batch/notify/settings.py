@@ -68,6 +68,7 @@ class Trigger(StrEnum):
     AUTH = "on_auth"
     CANNOT_START = "on_cannot_start"
     NEW_LEDGER = "on_new_ledger"
+    RESULTS_NOT_WRITTEN = "on_results_not_written"
 
 
 class Security(StrEnum):

@@ -15,13 +15,12 @@ message about it ever was.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from lac_batch.ledger.store import Ledger, LedgerError, utc_now
+from lac_batch.ledger.store import Ledger, utc_now
 from lac_batch.model.status import RowResult
 
 __all__ = ["OpenProblem", "ProblemKind", "ProblemStore"]
@@ -46,6 +45,9 @@ class ProblemKind(StrEnum):
     STOPPED = "stopped"
     """A file stopped the run early (wrong base URL, ledger not writable); clears when a
     later run has rows accepted or rejected."""
+    RESULTS_NOT_WRITTEN = "results_not_written"
+    """Rows were sent but their results file could not be written where asked (exit 5); clears
+    when a later run writes a results file where asked."""
 
 
 @dataclass(frozen=True)
@@ -60,20 +62,13 @@ class OpenProblem:
 class ProblemStore:
     """The ``notify_problems`` table of one ledger file. Use as a context manager."""
 
-    def __init__(self, ledger: Ledger, connection: sqlite3.Connection) -> None:
+    def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
-        self._db = connection
 
     @classmethod
     def open(cls, ledger_path: Path) -> ProblemStore:
         """Open (create, migrate) the ledger at ``ledger_path``; LedgerError if it cannot be."""
-        ledger = Ledger.open(ledger_path)
-        try:
-            connection = sqlite3.connect(ledger_path, isolation_level=None, timeout=10)
-        except sqlite3.Error as error:
-            ledger.close()
-            raise LedgerError(f"{ledger_path}: the ledger cannot be opened ({error}).") from None
-        return cls(ledger, connection)
+        return cls(Ledger.open(ledger_path))
 
     @property
     def created_ledger(self) -> bool:
@@ -81,7 +76,6 @@ class ProblemStore:
         return self._ledger.created
 
     def close(self) -> None:
-        self._db.close()
         self._ledger.close()
 
     def __enter__(self) -> ProblemStore:
@@ -91,12 +85,8 @@ class ProblemStore:
         self.close()
 
     def _execute(self, sql: str, parameters: Iterable[object] = ()) -> list[tuple[object, ...]]:
-        try:
-            return self._db.execute(sql, tuple(parameters)).fetchall()
-        except sqlite3.Error as error:
-            raise LedgerError(
-                f"{self._ledger.path}: notification state cannot be kept ({error})."
-            ) from None
+        # Through the ledger's own connection, so its failures are translated in one place.
+        return self._ledger.query(sql, tuple(parameters))
 
     def open_problems(self) -> dict[ProblemKind, OpenProblem]:
         rows = self._execute(

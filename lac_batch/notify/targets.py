@@ -17,7 +17,7 @@ from typing import Protocol
 
 import httpx
 
-from lac_batch.model.errors import LacBatchError, UsageError
+from lac_batch.model.errors import DeliveryError, UsageError
 from lac_batch.notify.message import Message
 from lac_batch.notify.settings import (
     DELIVERY_TIMEOUT_S,
@@ -29,13 +29,9 @@ from lac_batch.notify.settings import (
 from lac_batch.sending.api import USER_AGENT, tls_context
 from lac_batch.sending.credentials import check_private_file
 
-__all__ = ["DeliveryError", "EmailTarget", "Target", "WebhookTarget", "targets_of"]
+__all__ = ["EmailTarget", "Target", "WebhookTarget", "targets_of"]
 
 _ANSWER_CHARS = 200
-
-
-class DeliveryError(LacBatchError):
-    """A notification could not be delivered; logged as a warning, never fatal."""
 
 
 class Target(Protocol):

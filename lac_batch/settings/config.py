@@ -22,14 +22,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar, cast
 
-from lac_batch.model.errors import UsageError
+from lac_batch.model.errors import ConfigError, UsageError
 from lac_batch.sending.credentials import API_KEY_ENV, BASE_URL_ENV, PRODUCTION_BASE_URL
 from lac_batch.sending.engine import SubmitSettings
 
 __all__ = [
     "CONFIG_ENV",
     "SETTINGS",
-    "ConfigError",
     "ConfigFile",
     "KeyChecker",
     "LogFormat",
@@ -42,6 +41,7 @@ __all__ = [
     "parse_duration",
     "parse_text",
     "read_settings_text",
+    "read_toml",
     "resolve_settings",
 ]
 
@@ -49,10 +49,6 @@ T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
 
 CONFIG_ENV = "LAC_BATCH_CONFIG"
-
-
-class ConfigError(UsageError):
-    """The config file cannot be used; the message names the file, line and key."""
 
 
 class LogFormat(StrEnum):
@@ -523,17 +519,23 @@ def read_settings_text(path: Path, what: str) -> str:
         ) from None
 
 
+def read_toml(path: Path, what: str) -> tuple[dict[str, Any], str]:
+    """The parsed table and the text of a TOML settings file (``what``: "config file", "keys
+    file"): the one boundary where reading and parsing one becomes a ConfigError."""
+    text = read_settings_text(path, what)
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: the {what} is not valid TOML ({error}).") from error
+
+
 def load_config(path: Path, *, partial: bool = False) -> ConfigFile:
     """Read and check ``path``: unknown keys and wrong types are errors naming key and line.
 
     ``partial``: keep the values that are right and leave out the rest, for a caller that only
     wants what can be used of a file that did not load (to tell someone it did not).
     """
-    text = read_settings_text(path, "config file")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: is not valid TOML ({error}).") from None
+    data, text = read_toml(path, "config file")
     lines = key_lines(text)
     checker = KeyChecker(path, lines)
     tables = {name: data[name] for name in ("notify",) if isinstance(data.get(name), dict)}

@@ -17,14 +17,13 @@ since it says where every key is.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from lac_batch.model.errors import UsageError
 from lac_batch.sending.credentials import ApiKey, check_private_file, load_api_key
-from lac_batch.settings.config import read_settings_text
+from lac_batch.settings.config import read_toml
 
 __all__ = ["CompanyKey", "KeysFile", "load_keys_file"]
 
@@ -77,10 +76,7 @@ def load_keys_file(path: Path, environ: Mapping[str, str] | None = None) -> Keys
     """Read and check the keys file; every problem is a UsageError naming the customer."""
     environ = os.environ if environ is None else environ
     check_private_file(path)
-    try:
-        data = tomllib.loads(read_settings_text(path, "keys file"))
-    except tomllib.TOMLDecodeError as error:
-        raise UsageError(f"{path}: the keys file is not valid TOML ({error}).") from None
+    data, _ = read_toml(path, "keys file")
     customers = data.get("customers")
     if set(data) - {"customers"} or not isinstance(customers, dict) or not customers:
         raise UsageError(
