@@ -10,6 +10,7 @@ import importlib
 import json
 import subprocess
 import sys
+from importlib.metadata import version
 
 import click
 import pytest
@@ -93,3 +94,15 @@ def test_help_reads_as_if_every_command_were_imported(width: int) -> None:
     shown = runner.invoke(cli.main, ["--help"], prog_name="lac-batch", terminal_width=width)
     assert shown.exit_code == expected.exit_code == 0
     assert shown.output == expected.output
+
+
+def test_version_names_the_installed_version() -> None:
+    shown = CliRunner().invoke(cli.main, ["--version"], prog_name="lac-batch")
+    assert shown.exit_code == 0
+    assert shown.output == f"lac-batch, version {version('lac-batch')}\n"
+
+
+def test_the_package_still_offers_its_version() -> None:
+    import lac_batch
+
+    assert lac_batch.__version__ == version("lac-batch")

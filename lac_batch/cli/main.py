@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import click
 
 from lac_batch.model.exit_codes import ExitCode
-from lac_batch.model.version import __version__
 
 __all__ = ["COMMANDS", "entry", "main"]
 
@@ -103,8 +102,26 @@ class _InterruptedEarly(BaseException):
     """A Ctrl-C that reached the group: no ``except`` in click catches it on its way out."""
 
 
+def _show_version(ctx: click.Context, _parameter: click.Parameter, asked: bool) -> None:
+    # click.version_option wants the version when the group is built; reading it needs
+    # importlib.metadata, a quarter of the start-up cost of every command, so only --version does.
+    if not asked or ctx.resilient_parsing:
+        return
+    from lac_batch.model.version import __version__
+
+    click.echo(f"lac-batch, version {__version__}")
+    ctx.exit()
+
+
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="lac-batch")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_show_version,
+    help="Show the version and exit.",
+)
 def main() -> None:
     """Validate spreadsheets of LAC service-connection requests and submit them safely."""
 
