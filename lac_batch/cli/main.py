@@ -1,9 +1,10 @@
 """The ``lac-batch`` command: the group, its table of commands, and the console script.
 
 Each command lives in its own module (``cli/validate.py``, ``cli/submit.py``, ...), imported
-only when that command runs. This module imports neither pandas, pandera nor httpx, so that
-``lac-batch --help`` and ``--version`` answer at once and a Ctrl-C during start-up is caught
-almost from the first instant (tests/test_fast_start.py checks both).
+only when that command runs. This module imports neither pandas, pandera nor httpx
+(tests/test_fast_start.py checks it), so that ``lac-batch --help`` and ``--version`` answer at
+once, and so that the moment before :func:`entry` runs, when a Ctrl-C still ends in Python's
+traceback, stays short (about 0.06 s of CPU, half of it the interpreter's own start).
 """
 
 from __future__ import annotations
