@@ -7,6 +7,7 @@ import sys
 import pytest
 
 import lac_batch.cli.main as cli
+import lac_batch.cli.validate as validate_cli
 
 
 class Exited(Exception):
@@ -46,7 +47,7 @@ def test_ctrl_c_escaping_a_command_exits_130(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "validate", interrupted)
+    monkeypatch.setattr(validate_cli, "validate", interrupted)
     code = entry_outcome(monkeypatch, "validate", "samples/requests.csv")
     assert code == 130
     assert capsys.readouterr().err.strip().splitlines()[-1] == "Interrupted (Ctrl-C)."

@@ -1,0 +1,59 @@
+"""``lac-batch validate``: check every row, write a results file, send nothing."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from lac_batch.cli.common import (
+    file_options,
+    guarded,
+    read_sheet,
+    results_destination,
+    results_option,
+    row_options,
+)
+from lac_batch.files.gc_pause import collector_paused
+from lac_batch.files.results import write_result_blocks
+from lac_batch.model.exit_codes import ExitCode
+from lac_batch.model.summary import format_counts, format_issues
+from lac_batch.rows.validation import validate
+
+__all__ = ["validate_command"]
+
+
+@click.command("validate")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@file_options
+@row_options
+@results_option
+@guarded
+def validate_command(
+    input_path: Path,
+    sheet: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    strict: bool,
+    allow_duplicates: bool,
+    results_path: Path | None,
+) -> None:
+    """Check every row of INPUT and write a results file; nothing is sent.
+
+    Exit code 0: all rows valid; 1: some rows invalid; 2: the file cannot be used.
+    """
+    destination = results_destination(input_path, results_path)
+    # One pause for the whole job: between the library's own paused steps the collector would
+    # otherwise walk every row read so far, several times over.
+    with collector_paused():
+        request_sheet = read_sheet(input_path, sheet, encoding, delimiter, strict)
+        report = validate(request_sheet, allow_duplicates=allow_duplicates)
+        written = write_result_blocks(destination, request_sheet.table, report.result_blocks())
+    click.echo(f"{input_path}: {report.row_count} rows: {format_counts(report.counts)}")
+    for line in format_issues(report.issues):
+        click.echo(line)
+    if written.fallback_reason:
+        click.echo(f"Warning: {written.fallback_reason}; results written instead to:", err=True)
+    click.echo(f"Results: {written.path}")
+    sys.exit(int(ExitCode.OK if report.valid else ExitCode.ROWS_NOT_OK))
