@@ -22,11 +22,13 @@ from lac_batch.cli.common import (
     results_option,
     row_options,
 )
+from lac_batch.cli.wording import flag_name
 from lac_batch.files.gc_pause import collector_paused
 from lac_batch.files.results import write_result_blocks
 from lac_batch.model.exit_codes import ExitCode
 from lac_batch.model.summary import format_counts, format_issues
 from lac_batch.model.version import __version__
+from lac_batch.model.wording import naming
 from lac_batch.rows.validation import validate
 
 __all__ = ["entry", "main"]
@@ -73,8 +75,11 @@ class _InterruptedEarly(BaseException):
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="lac-batch")
-def main() -> None:
+@click.pass_context
+def main(context: click.Context) -> None:
     """Validate spreadsheets of LAC service-connection requests and submit them safely."""
+    # The library's messages name options; on the command line they are its flags.
+    context.with_resource(naming(flag_name))
 
 
 @main.command("validate")

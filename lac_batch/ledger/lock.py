@@ -22,6 +22,7 @@ from lac_batch.files.modes import ledger_file_mode, tighten_ledger_files, write_
 from lac_batch.ledger.store import ensure_ledger_folder
 from lac_batch.model.errors import LacBatchError
 from lac_batch.model.exit_codes import ExitCode
+from lac_batch.model.wording import Option, option_name
 
 __all__ = ["LockHolder", "RunLock", "RunLockedError"]
 
@@ -49,7 +50,7 @@ class RunLockedError(LacBatchError):
     def __init__(self, ledger_path: Path, holder: LockHolder) -> None:
         super().__init__(
             f"another run is in progress ({holder.describe()}) on the ledger {ledger_path}; "
-            "nothing was sent. Wait for it to finish, or use another --ledger."
+            f"nothing was sent. Wait for it to finish, or use another {option_name(Option.LEDGER)}."
         )
         self.holder = holder
 

@@ -37,6 +37,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from lac_batch.model.status import RowResult, Status
+from lac_batch.model.wording import Option, option_name
 from lac_batch.sending.api import ENDPOINT_PATH, Attempt, LacClient, OutcomeKind
 from lac_batch.sending.credentials import PRODUCTION_BASE_URL, ApiKey, probable_base_url
 from lac_batch.sending.pacing import StartPacer
@@ -132,10 +133,13 @@ _ROW_REASONS = {
 }
 """What a row stopped by this reason says, when the run's message (printed once) is long."""
 
-_AMBIGUOUS_ADVICE = (
-    "the request may have been processed: check the LAC portal before sending it again, or "
-    "rerun with --retry-ambiguous (resends with the same Idempotency-Key)"
-)
+
+def _ambiguous_advice() -> str:
+    return (
+        "the request may have been processed: check the LAC portal before sending it again, or "
+        f"rerun with {option_name(Option.RETRY_AMBIGUOUS)} (resends with the same "
+        "Idempotency-Key)"
+    )
 
 
 @dataclass
@@ -176,6 +180,8 @@ class Submitter:
         self._gates = list(gates)
         self._rng = rng or random.Random()
         self._run = SubmitRun()
+        self._refusals: dict[str, str] = {}
+        """Account → why its key was refused, without the server's words: what its rows say."""
         self._stop_event: asyncio.Event | None = None
         self._workers: list[asyncio.Task[None]] = []
         self._answers_seen = 0
@@ -271,7 +277,7 @@ class Submitter:
                 job.row_number,
                 Status.UNKNOWN,
                 http_status=state.last.http_status if state.last else None,
-                error=f"{what}; {_AMBIGUOUS_ADVICE}",
+                error=f"{what}; {_ambiguous_advice()}",
                 attempts=state.attempts,
             )
         return RowResult(job.row_number, Status.NOT_SENT, error=f"not sent: {what}")
@@ -327,7 +333,7 @@ class Submitter:
                 job.row_number,
                 Status.UNKNOWN,
                 http_status=last.http_status if last else None,
-                error=f"{what}; {_AMBIGUOUS_ADVICE}",
+                error=f"{what}; {_ambiguous_advice()}",
                 attempts=state.attempts,
             )
         error = f"not sent: {reason}"
@@ -345,15 +351,14 @@ class Submitter:
         """A row whose account's key was refused by an earlier answer: never sent with it."""
         result = self._unsent(job, state)
         if result.status is Status.NOT_SENT and not state.attempts:
-            reason = self._run.refused[job.account].split("; server said", 1)[0]
-            return replace(result, error=f"not sent: {reason}")
+            return replace(result, error=f"not sent: {self._refusals[job.account]}")
         return result
 
     def _exhausted(self, job: Job, state: _RowState, why: str) -> RowResult:
         last = state.last
         assert last is not None
         status = Status.UNKNOWN if state.maybe_processed else Status.FAILED
-        advice = _AMBIGUOUS_ADVICE if state.maybe_processed else "safe to send again"
+        advice = _ambiguous_advice() if state.maybe_processed else "safe to send again"
         return RowResult(
             job.row_number,
             status,
@@ -380,7 +385,8 @@ class Submitter:
                 f"the first {WRONG_BASE_URL_AFTER_404S} requests all got 404 Not Found, so the "
                 f"base URL {base_url} looks wrong (the production one is "
                 f"{PRODUCTION_BASE_URL}){guess} Nothing was delivered: every row is failed or "
-                "not_sent, safe to send again with the corrected base URL (--base-url, "
+                "not_sent, safe to send again with the corrected base URL "
+                f"({option_name(Option.BASE_URL)}, "
                 "LAC_BASE_URL or base_url in the config file)",
             )
             self._release_held_not_found()
@@ -410,6 +416,7 @@ class Submitter:
             else f"{whose} may not send requests (403): it needs write scope"
         )
         self._run.refused.setdefault(account, f"{problem}; server said {attempt.error}")
+        self._refusals.setdefault(account, problem)
         if self._accounts <= set(self._run.refused):
             self.request_stop(StopReason.AUTH_REFUSED, self._run.refused[account])
         return problem
@@ -484,7 +491,8 @@ class Submitter:
                     return self._exhausted(
                         job,
                         state,
-                        f"the server kept asking to wait for longer than --max-wait "
+                        "the server kept asking to wait for longer than "
+                        f"{option_name(Option.MAX_WAIT)} "
                         f"({settings.max_wait:g} s)",
                     )
             if kind is OutcomeKind.RATE_LIMITED:
@@ -498,7 +506,7 @@ class Submitter:
                         job.row_number,
                         Status.UNKNOWN,
                         http_status=attempt.http_status,
-                        error=f"{attempt.error}; {_AMBIGUOUS_ADVICE}",
+                        error=f"{attempt.error}; {_ambiguous_advice()}",
                         attempts=state.attempts,
                     )
             if state.counted >= settings.max_attempts:
