@@ -185,7 +185,7 @@ def test_a_huge_retry_after_on_503_is_cut_to_what_is_left_of_max_wait() -> None:
         results = submit_rows(server.base_url, Settings(rate=1000, max_wait=0.5).submit_settings())
         received = server.received_total()
     assert results[2].status is Status.FAILED
-    assert "kept asking to wait for longer than --max-wait (0.5 s)" in results[2].error
+    assert "kept asking to wait for longer than max_wait (0.5 s)" in results[2].error
     assert received == 2
 
 

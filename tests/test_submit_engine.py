@@ -132,7 +132,7 @@ def test_a_retry_after_longer_than_max_wait_is_cut_to_what_is_left_then_failed()
         lambda request, n: httpx.Response(429, headers={"Retry-After": "60"}), jobs(1), settings
     )
     assert outcome.results[2].status is Status.FAILED
-    assert "kept asking to wait for longer than --max-wait (0.2 s)" in outcome.results[2].error
+    assert "kept asking to wait for longer than max_wait (0.2 s)" in outcome.results[2].error
     assert attempts == {"key-2": 2}
 
 

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 import click
 
+from lac_batch.cli.wording import flag_name
 from lac_batch.model.exit_codes import ExitCode
+from lac_batch.model.wording import naming
 
 __all__ = ["COMMANDS", "entry", "main"]
 
@@ -123,8 +125,11 @@ def _show_version(ctx: click.Context, _parameter: click.Parameter, asked: bool) 
     callback=_show_version,
     help="Show the version and exit.",
 )
-def main() -> None:
+@click.pass_context
+def main(context: click.Context) -> None:
     """Validate spreadsheets of LAC service-connection requests and submit them safely."""
+    # The library's messages name options; on the command line they are its flags.
+    context.with_resource(naming(flag_name))
 
 
 def entry() -> None:

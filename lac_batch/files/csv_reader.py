@@ -12,6 +12,7 @@ from charset_normalizer import from_bytes
 
 from lac_batch.files.table import CellProblem, FileFormat, RawTable
 from lac_batch.model.errors import InputFileError
+from lac_batch.model.wording import Option, option_name
 
 if TYPE_CHECKING:
     from _csv import Reader
@@ -35,7 +36,8 @@ def _decode_or_explain(raw: bytes, encoding: str, path: Path) -> str:
         raise InputFileError(
             path,
             f"cannot be read as {encoding}: byte {error.start + 1} is not valid there. Try "
-            "another --encoding (utf-8, cp1252, utf-16), or save the file again as "
+            f"another {option_name(Option.ENCODING)} (utf-8, cp1252, utf-16), or save the file "
+            "again as "
             "'CSV UTF-8' from Excel.",
         ) from None
 
@@ -68,8 +70,8 @@ def decode_text(raw: bytes, path: Path, encoding: str | None = None) -> tuple[st
     if best is None:
         raise InputFileError(
             path,
-            "is not text in any encoding lac-batch can recognise; give one with --encoding, or "
-            "save the file as 'CSV UTF-8' from Excel.",
+            "is not text in any encoding lac-batch can recognise; give one with "
+            f"{option_name(Option.ENCODING)}, or save the file as 'CSV UTF-8' from Excel.",
         )
     return str(best), best.encoding
 
@@ -170,7 +172,10 @@ def read_csv_table(
     if not text.strip():
         raise InputFileError(path, "is empty: there is no header row and no data.")
     if delimiter is not None and len(delimiter) != 1:
-        raise InputFileError(path, f"--delimiter must be one character, not {delimiter!r}.")
+        raise InputFileError(
+            path,
+            f"{option_name(Option.DELIMITER)} must be one character, not {delimiter!r}.",
+        )
     used_delimiter = delimiter or sniff_delimiter(text)
     # Line ends kept: CRLF and line breaks inside quoted cells stay exactly as written.
     lines = _lines(text)

@@ -22,6 +22,7 @@ from lac_batch.files.table import FileFormat, RawTable
 from lac_batch.files.workbook_xml import CellNotes, ods_cell_notes, xlsx_cell_notes
 from lac_batch.model.columns import REQUIRED_FIELDS, normalise_name
 from lac_batch.model.errors import InputFileError
+from lac_batch.model.wording import Option, option_name
 
 __all__ = [
     "MAX_COMPRESSION_RATIO",
@@ -192,7 +193,7 @@ def _choose_sheet(
     raise InputFileError(
         path,
         f"has {len(names)} sheets and {reason} the required columns in row 1; choose one with "
-        f"--sheet. Its sheets are: {listed}.",
+        f"{option_name(Option.SHEET)}. Its sheets are: {listed}.",
     )
 
 

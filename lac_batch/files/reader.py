@@ -16,6 +16,7 @@ from lac_batch.files.results import strip_result_block
 from lac_batch.files.table import FileFormat, RawTable
 from lac_batch.model.errors import InputFileError
 from lac_batch.model.stopping import abandonable
+from lac_batch.model.wording import Option, option_name
 
 __all__ = ["SUFFIX_FORMATS", "read_table"]
 
@@ -108,10 +109,14 @@ def read_table(
     _identify_content(path, head, file_format)
     if file_format is FileFormat.CSV:
         if sheet is not None:
-            raise InputFileError(path, "is a text file; --sheet applies to workbooks only.")
+            raise InputFileError(
+                path, f"is a text file; {option_name(Option.SHEET)} applies to workbooks only."
+            )
     elif encoding is not None or delimiter is not None:
         raise InputFileError(
-            path, "is a workbook; --encoding and --delimiter apply to CSV files only."
+            path,
+            f"is a workbook; {option_name(Option.ENCODING)} and {option_name(Option.DELIMITER)} "
+            "apply to CSV files only.",
         )
     with collector_paused():
         if file_format is FileFormat.CSV:

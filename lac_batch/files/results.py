@@ -30,6 +30,7 @@ from lac_batch.files.table import FileFormat, RawTable
 from lac_batch.files.xlsx_writer import write_sheet
 from lac_batch.model.errors import ResultsPathError, UsageError
 from lac_batch.model.status import RESULT_COLUMNS, ResultBlock, RowResult, Status
+from lac_batch.model.wording import Option, option_name
 
 __all__ = [
     "EarlierResult",
@@ -279,7 +280,7 @@ def check_results_path(results_path: Path, input_path: Path) -> None:
     if results_path.resolve() == input_path.resolve():
         raise UsageError(
             f"{results_path}: the results file would overwrite the input; choose another "
-            "--results path."
+            f"{option_name(Option.RESULTS)} path."
         )
     if results_path.suffix.lower() not in {".csv", ".tsv", ".txt", ".xlsx"}:
         raise UsageError(f"{results_path}: a results file must end in .csv, .tsv, .txt or .xlsx.")
@@ -287,22 +288,24 @@ def check_results_path(results_path: Path, input_path: Path) -> None:
     if not folder.is_dir():
         raise ResultsPathError(
             f"{results_path}: the folder {folder} does not exist; create it or choose another "
-            "--results path."
+            f"{option_name(Option.RESULTS)} path."
         )
     if results_path.is_dir():
-        raise ResultsPathError(f"{results_path}: is a folder; give a file name for --results.")
+        raise ResultsPathError(
+            f"{results_path}: is a folder; give a file name for {option_name(Option.RESULTS)}."
+        )
     try:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".lac-batch-check-"):
             pass
     except OSError as error:
         raise ResultsPathError(
             f"{results_path}: cannot write in {folder} ({error.strerror or error}); choose "
-            "another --results path."
+            f"another {option_name(Option.RESULTS)} path."
         ) from None
     if results_path.exists() and not os.access(results_path, os.W_OK):
         raise ResultsPathError(
             f"{results_path}: exists and cannot be overwritten (read-only); choose another "
-            "--results path."
+            f"{option_name(Option.RESULTS)} path."
         )
 
 

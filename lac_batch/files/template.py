@@ -34,6 +34,7 @@ from lac_batch.files.modes import create_people_temporary
 from lac_batch.model.cells import MAX_SAFE_INTEGER, MetadataType, contains_control_characters
 from lac_batch.model.columns import ColumnSpec, Field, column_letter, normalise_name, plan_columns
 from lac_batch.model.errors import HeaderError, UsageError
+from lac_batch.model.wording import Option, option_name
 
 __all__ = [
     "BOOL_CHOICES",
@@ -165,13 +166,14 @@ def template_columns(metadata_columns: Sequence[str]) -> list[TemplateColumn]:
             # A workbook cannot hold these (openpyxl refuses control characters and writes the
             # others as XML no reader parses), and in a CSV header they would only be a trap.
             raise UsageError(
-                f"--metadata {value!r}: remove the control character or non-character from the key."
+                f"{option_name(Option.METADATA)} {value!r}: remove the control character or "
+                "non-character from the key."
             )
         headers.append(_metadata_header(value))
     try:
-        plan = plan_columns(headers, Path("--metadata"))
+        plan = plan_columns(headers, Path(option_name(Option.METADATA)))
     except HeaderError as error:
-        raise UsageError(f"--metadata: {error.problem}") from None
+        raise UsageError(f"{option_name(Option.METADATA)}: {error.problem}") from None
     return [_describe(spec) for spec in plan.columns]
 
 
@@ -301,7 +303,9 @@ def _check_destination(path: Path, force: bool) -> None:
     if not path.parent.is_dir():
         raise UsageError(f"{path}: the folder {path.parent} does not exist.")
     if path.exists() and not force:
-        raise UsageError(f"{path}: already exists; choose another PATH, or give --force.")
+        raise UsageError(
+            f"{path}: already exists; choose another PATH, or give {option_name(Option.FORCE)}."
+        )
 
 
 def _replace(path: Path, content: bytes) -> None:
@@ -351,7 +355,9 @@ def write_template(
         else:
             _create(path, content)
     except FileExistsError:
-        raise UsageError(f"{path}: already exists; choose another PATH, or give --force.") from None
+        raise UsageError(
+            f"{path}: already exists; choose another PATH, or give {option_name(Option.FORCE)}."
+        ) from None
     except OSError as error:
         raise UsageError(
             f"{path}: cannot be written ({error.strerror or error}); close it if it is open in "

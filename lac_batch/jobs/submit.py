@@ -17,13 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lac_batch.files.results import ResultsWritten, SentTo, earlier_results, write_results
-from lac_batch.ledger.plan import Action, PlannedRow, plan_rows, sent_to_host
+from lac_batch.ledger.plan import Action, PlannedRow, PlanReason, plan_rows, sent_to_host
 from lac_batch.ledger.recorder import LedgerRecorder
 from lac_batch.ledger.store import Ledger, SendingMark, file_digest
 from lac_batch.model.errors import LedgerError, ResultsPathError
 from lac_batch.model.exit_codes import ExitCode, most_severe
 from lac_batch.model.status import RowResult, Status
 from lac_batch.model.stopping import StopSignals, stop_signals
+from lac_batch.model.wording import Option, option_name
 from lac_batch.rows.validation import RequestSheet, RowVerdict, ValidationReport, validate
 from lac_batch.sending.api import LacClient, build_http_client
 from lac_batch.sending.credentials import ApiKey, normalise_base_url
@@ -130,11 +131,11 @@ class SubmitOutcome:
     @property
     def accepted_elsewhere(self) -> int:
         """Rows sent although the same request was accepted under another account."""
-        return sum(1 for row in self.planned if "under another account" in row.note)
+        return sum(1 for row in self.planned if PlanReason.ACCEPTED_ELSEWHERE in row.reasons)
 
     @property
     def forced(self) -> int:
-        return sum(1 for row in self.planned if "--force" in row.note)
+        return sum(1 for row in self.planned if PlanReason.FORCED in row.reasons)
 
     @property
     def untrusted_note(self) -> str:
@@ -231,7 +232,7 @@ def _results_problem(
     ledger: LedgerUse | None,
 ) -> str:
     """The exit-5 paragraph: the rows were sent, where their results are or how to get them."""
-    rebuild = f"`lac-batch report --file {input_path} --results PATH` (with the same ledger)"
+    rebuild = f"`{option_name(Option.REBUILD_RESULTS, str(input_path))}` (with the same ledger)"
     if written is not None:
         text = (
             f"{sent} rows were sent, but their results file could not be written where asked: "
@@ -356,7 +357,10 @@ def _submit_sheet(
         for row in report.valid_rows:
             by_row[row.row_number] = RowResult.unsent(
                 row.row_number,
-                error=f"not sent: --require-all-valid and {invalid} rows are invalid",
+                error=(
+                    f"not sent: {option_name(Option.REQUIRE_ALL_VALID)} and {invalid} rows are "
+                    "invalid"
+                ),
             )
     elif not options.dry_run:
         # Job.account picks the key: "" (the run's one key) unless a keys file is in use.

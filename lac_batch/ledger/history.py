@@ -12,6 +12,7 @@ from lac_batch.ledger.plan import sent_to_host
 from lac_batch.ledger.store import Ledger, RunSummary, file_digest
 from lac_batch.model.errors import NotInLedgerError, UsageError
 from lac_batch.model.status import RowResult
+from lac_batch.model.wording import Option, option_name
 from lac_batch.rows.validation import RequestSheet
 from lac_batch.settings.config import parse_duration
 
@@ -61,7 +62,7 @@ def rebuild_results(ledger: Ledger, sheet: RequestSheet, results_path: Path) -> 
     if run is None:
         raise NotInLedgerError(
             f"{sheet.path}: the ledger {ledger.path} has no finished run of this file; "
-            "`lac-batch report --runs` lists the runs it has."
+            f"`{option_name(Option.LIST_RUNS)}` lists the runs it has."
         )
     return write_results(results_path, sheet.table, results_of_run(ledger, run, sheet))
 

@@ -34,11 +34,12 @@ from urllib.parse import urlsplit
 from lac_batch.files.results import EarlierResult, SentTo
 from lac_batch.ledger.store import Ledger, RequestRecord, RequestState, body_hash
 from lac_batch.model.status import RowResult, Status
+from lac_batch.model.wording import Option, option_name
 from lac_batch.rows.validation import RowVerdict, ValidationReport
 from lac_batch.sending.credentials import normalise_base_url
 from lac_batch.sending.fingerprint import request_fingerprint
 
-__all__ = ["Action", "PlannedRow", "plan_rows", "sent_to_host"]
+__all__ = ["Action", "PlanReason", "PlannedRow", "plan_rows", "sent_to_host"]
 
 _BLOCK_SETTLED = frozenset({Status.ACCEPTED, Status.SKIPPED})
 """A block status that settles its row: the request was accepted, so it is never sent again."""
@@ -52,6 +53,24 @@ class Action(StrEnum):
     """Left unknown by an earlier run; not sent without resend_unknown."""
 
 
+class PlanReason(StrEnum):
+    """Why a row is planned as it is, beyond what the ledger rules say by themselves: counted in
+    the summary (never its note's text)."""
+
+    FORCED = "forced"
+    """Sent again as a new generation because force was asked for."""
+    RESENT_UNKNOWN = "resent_unknown"
+    """Left unknown by an earlier run, sent again (same key) because resend_unknown was asked."""
+    ACCEPTED_ELSEWHERE = "accepted_elsewhere"
+    """The same request was accepted at the same API under another account."""
+    SETTLED_BY_BLOCK = "settled_by_block"
+    """Its results file's block says it was accepted (or skipped): not sent again."""
+    HELD_BY_BLOCK = "held_by_block"
+    """Its results file's block says unknown: held."""
+    BLOCK_NOT_TRUSTED = "block_not_trusted"
+    """Its block names another account or host, or none: planned from the ledger alone."""
+
+
 @dataclass(frozen=True, slots=True)
 class PlannedRow:
     row_number: int
@@ -62,7 +81,7 @@ class PlannedRow:
     action: Action
     earlier: RequestRecord | None = None
     note: str = ""
-    """Said in the row's error column even when it is accepted (e.g. sent again with --force)."""
+    """Said in the row's error column even when it is accepted (e.g. sent again with force)."""
     account: str = ""
     """The account the row is sent for (its fingerprint and ledger records carry it)."""
     settled: RowResult | None = None
@@ -72,6 +91,7 @@ class PlannedRow:
     this run sends: the block was not trusted."""
     changed: str = ""
     """The columns changed since the row was accepted, when its block kept it from being sent."""
+    reasons: frozenset[PlanReason] = frozenset()
 
     def settled_result(self) -> RowResult:
         """The result of a row that is not sent (SKIP or HOLD)."""
@@ -91,7 +111,8 @@ class PlannedRow:
             http_status=earlier.http_status,
             error=(
                 f"an earlier run left this request unknown ({earlier.error}); check the LAC "
-                "portal, or rerun with --resend-unknown (resends with the same Idempotency-Key)"
+                f"portal, or rerun with {option_name(Option.RESEND_UNKNOWN)} (resends with the "
+                "same Idempotency-Key)"
             ),
         )
 
@@ -117,22 +138,31 @@ def _first_accepted_elsewhere(
 
 def _decide(
     record: RequestRecord | None, *, force: bool, resend_unknown: bool
-) -> tuple[Action, int, str]:
+) -> tuple[Action, int, PlanReason | None]:
     if record is None:
-        return Action.SEND, 0, ""
+        return Action.SEND, 0, None
     if force:
-        said = f"sent again with --force (earlier: {record.state.value}"
-        said += f", {record.event_id})" if record.event_id else ")"
-        return Action.SEND, record.generation + 1, said
+        return Action.SEND, record.generation + 1, PlanReason.FORCED
     if record.state is RequestState.ACCEPTED:
-        return Action.SKIP, record.generation, ""
+        return Action.SKIP, record.generation, None
     if record.state is RequestState.REJECTED:
-        return Action.SEND, record.generation + 1, ""
+        return Action.SEND, record.generation + 1, None
     if record.state is RequestState.FAILED:
-        return Action.SEND, record.generation, ""
+        return Action.SEND, record.generation, None
     if resend_unknown:
-        return Action.SEND, record.generation, "resent with --resend-unknown"
-    return Action.HOLD, record.generation, ""
+        return Action.SEND, record.generation, PlanReason.RESENT_UNKNOWN
+    return Action.HOLD, record.generation, None
+
+
+def _said(reason: PlanReason | None, record: RequestRecord | None) -> str:
+    """What the error column says of a send the ledger alone would not have made."""
+    if reason is PlanReason.FORCED:
+        assert record is not None
+        said = f"sent again with {option_name(Option.FORCE)} (earlier: {record.state.value}"
+        return said + (f", {record.event_id})" if record.event_id else ")")
+    if reason is PlanReason.RESENT_UNKNOWN:
+        return f"resent with {option_name(Option.RESEND_UNKNOWN)}"
+    return ""
 
 
 def sent_to_host(base_url: str) -> str:
@@ -174,7 +204,7 @@ def _held_by_block(row_number: int, block: EarlierResult) -> RowResult:
         row_number,
         error=(
             f"an earlier run{when} left this request unknown, as this results file says; check "
-            "the LAC portal, or rerun with --resend-unknown"
+            f"the LAC portal, or rerun with {option_name(Option.RESEND_UNKNOWN)}"
         ),
     )
 
@@ -216,9 +246,21 @@ class _Draft:
     note: str
     action: Action
     generation: int
-    said: str
+    reason: PlanReason | None
     block: EarlierResult | None = None
     block_ignored: str | None = None
+
+    @property
+    def reasons(self) -> frozenset[PlanReason]:
+        reasons = {self.reason} if self.reason is not None else set()
+        if self.note:
+            reasons.add(PlanReason.ACCEPTED_ELSEWHERE)
+        if self.block is not None:
+            settled = self.action is Action.SKIP
+            reasons.add(PlanReason.SETTLED_BY_BLOCK if settled else PlanReason.HELD_BY_BLOCK)
+        if self.block_ignored is not None:
+            reasons.add(PlanReason.BLOCK_NOT_TRUSTED)
+        return frozenset(reasons)
 
 
 def plan_rows(
@@ -257,19 +299,19 @@ def plan_rows(
                 f"the same request was accepted on {elsewhere.first_at[:10]} under another "
                 f"account (event {elsewhere.event_id})"
             )
-        action, generation, said = _decide(record, force=force, resend_unknown=resend_unknown)
-        draft = _Draft(row, row_account, record, note, action, generation, said)
+        action, generation, reason = _decide(record, force=force, resend_unknown=resend_unknown)
+        draft = _Draft(row, row_account, record, note, action, generation, reason)
         block = (blocks or {}).get(row.row_number)
         if block is not None and not force and block.status in (*_BLOCK_SETTLED, Status.UNKNOWN):
             where = SentTo.where_of(host, row_account)
             if block.sent_to is None or block.sent_to.where != where:
                 draft.block_ignored = block.sent_to.where if block.sent_to is not None else ""
             elif block.status in _BLOCK_SETTLED:
-                draft.block, draft.action, draft.said = block, Action.SKIP, ""
+                draft.block, draft.action, draft.reason = block, Action.SKIP, None
             elif (
                 action is Action.SEND and not resend_unknown and not _resolved_after(record, block)
             ):
-                draft.block, draft.action, draft.said = block, Action.HOLD, ""
+                draft.block, draft.action, draft.reason = block, Action.HOLD, None
         drafts.append(draft)
     # Bodies accepted under the blocks' event_ids, for the rows whose own body the ledger has
     # not accepted (they changed since): one query for all of them.
@@ -307,11 +349,12 @@ def plan_rows(
                 fingerprint,
                 draft.action,
                 draft.record,
-                "; ".join(text for text in (draft.said, draft.note) if text),
+                "; ".join(text for text in (_said(draft.reason, draft.record), draft.note) if text),
                 draft.account,
                 settled,
                 draft.block_ignored,
                 changed,
+                draft.reasons,
             )
         )
     return planned

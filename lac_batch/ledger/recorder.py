@@ -22,6 +22,7 @@ event loop keeps handling answers meanwhile.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -135,8 +136,13 @@ class LedgerRecorder:
                 self._outcome_timer.cancel()
                 self._outcome_timer = None
             try:
+                # In this context, so that the ledger's messages name options as the caller does.
                 await loop.run_in_executor(
-                    self._executor, self._ledger.write_batch, marks, outcomes
+                    self._executor,
+                    contextvars.copy_context().run,
+                    self._ledger.write_batch,
+                    marks,
+                    outcomes,
                 )
             except Exception as error:
                 # Kept for aclose(); every request still waiting learns of it and is not sent.
@@ -161,7 +167,7 @@ class LedgerRecorder:
                 ]
                 if unused:
                     await asyncio.get_running_loop().run_in_executor(
-                        self._executor, self._ledger.unmark, unused
+                        self._executor, contextvars.copy_context().run, self._ledger.unmark, unused
                     )
         finally:
             if self._outcome_timer is not None:

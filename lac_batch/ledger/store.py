@@ -29,6 +29,7 @@ from typing import Any, TypeVar, assert_never
 from lac_batch.files.modes import create_ledger_file, tighten_ledger_files
 from lac_batch.model.errors import LedgerError
 from lac_batch.model.status import RowResult, Status
+from lac_batch.model.wording import Option, option_name
 
 __all__ = [
     "MIGRATIONS",
@@ -302,14 +303,14 @@ def _explain(path: Path, error: sqlite3.Error) -> str:
     if "not a database" in text or "malformed" in text:
         return (
             f"{path}: is not a lac-batch ledger (not a valid SQLite database). Move it aside "
-            "or point --ledger / LAC_LEDGER at another file."
+            f"or point {option_name(Option.LEDGER)} / LAC_LEDGER at another file."
         )
     if "readonly" in text or "read-only" in text or "unable to open" in text:
         # WAL mode writes a -wal file beside the ledger, so a read-only folder counts too.
         return (
             f"{path}: the ledger is read-only (the file or its folder cannot be written: "
             f"{text}); lac-batch must be able to write it. Fix the permissions or point "
-            "--ledger / LAC_LEDGER elsewhere."
+            f"{option_name(Option.LEDGER)} / LAC_LEDGER elsewhere."
         )
     return f"{path}: the ledger cannot be used ({text})."
 
@@ -342,16 +343,16 @@ def ensure_ledger_folder(path: Path, *, create: bool) -> None:
         raise LedgerError(
             f"the ledger folder {folder} does not exist (is a share not mounted?), so the "
             f"ledger {path} cannot be opened; nothing was sent and nothing was created. Mount "
-            "or create the folder, or name another ledger with --ledger, LAC_LEDGER or ledger "
-            "in the config file."
+            f"or create the folder, or name another ledger with {option_name(Option.LEDGER)}, "
+            "LAC_LEDGER or ledger in the config file."
         )
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise LedgerError(
             f"the ledger folder {folder} cannot be created ({error.strerror or error}); "
-            "nothing was sent. Name a ledger in a folder that can be written with --ledger, "
-            "LAC_LEDGER or ledger in the config file."
+            "nothing was sent. Name a ledger in a folder that can be written with "
+            f"{option_name(Option.LEDGER)}, LAC_LEDGER or ledger in the config file."
         ) from None
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lac_batch.model.cells import MetadataType
 from lac_batch.model.errors import HeaderError
+from lac_batch.model.wording import Option, option_name
 
 __all__ = [
     "REQUIRED_FIELDS",
@@ -193,7 +194,8 @@ def plan_columns(
     if strict and unknown:
         raise HeaderError(
             path,
-            f"unknown columns {_quoted_headers(unknown)} (--strict refuses them); remove or "
+            f"unknown columns {_quoted_headers(unknown)} ({option_name(Option.STRICT)} refuses "
+            "them); remove or "
             "rename them. Known columns: connection_key, request_type, customer_id, note, "
             "metadata, metadata.<key>[:<type>].",
         )

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Protocol
 
 from lac_batch.model.exit_codes import ExitCode
+from lac_batch.model.wording import Option, option_name
 
 __all__ = [
     "SCOPES",
@@ -152,7 +153,7 @@ class RunLockedError(RunProblem):
     def __init__(self, ledger_path: Path, holder: LockHolderInfo) -> None:
         super().__init__(
             f"another run is in progress ({holder.describe()}) on the ledger {ledger_path}; "
-            "nothing was sent. Wait for it to finish, or use another --ledger."
+            f"nothing was sent. Wait for it to finish, or use another {option_name(Option.LEDGER)}."
         )
         self.holder = holder
 

@@ -18,6 +18,7 @@ re-entrant: an inbox pass and the submit inside it share the same flag.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import signal
 import threading
@@ -167,7 +168,11 @@ def abandonable(function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> 
         except BaseException as error:  # handed to the caller, whatever it is
             failure.append(error)
 
-    worker = threading.Thread(target=work, name="lac-batch-abandonable", daemon=True)
+    # In the caller's context, so that its messages name options as the caller does.
+    context = contextvars.copy_context()
+    worker = threading.Thread(
+        target=context.run, args=(work,), name="lac-batch-abandonable", daemon=True
+    )
     worker.start()
     while worker.is_alive():
         worker.join(_WAIT_SLICE_S)

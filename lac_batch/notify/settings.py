@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lac_batch.model.errors import UsageError
+from lac_batch.model.wording import Option, option_name
 from lac_batch.sending.credentials import is_loopback
 
 # Shared with the rest of the config file and the base URL, so that a key's line, a text value
@@ -145,19 +146,20 @@ class NotifySettings:
             try:
                 url = _webhook_url(webhook_url)
             except ValueError as error:
-                raise UsageError(f"--notify-webhook must be {error}.") from None
+                raise UsageError(f"{option_name(Option.NOTIFY_WEBHOOK)} must be {error}.") from None
             webhook = self.webhook or WebhookSettings(url)
             chosen = replace(chosen, webhook=replace(webhook, url=url))
         if email_to:
             if self.email is None:
                 raise UsageError(
-                    "--notify-email needs the SMTP server: give it in [notify.email] of the config "
-                    "file (host, port, security, user, password_env or password_file, from)."
+                    f"{option_name(Option.NOTIFY_EMAIL)} needs the SMTP server: give it in "
+                    "[notify.email] of the config file (host, port, security, user, password_env "
+                    "or password_file, from)."
                 )
             try:
                 recipients = _addresses(list(email_to))
             except ValueError as error:
-                raise UsageError(f"--notify-email must be {error}.") from None
+                raise UsageError(f"{option_name(Option.NOTIFY_EMAIL)} must be {error}.") from None
             chosen = replace(chosen, email=replace(self.email, recipients=recipients))
         return chosen
 

@@ -21,6 +21,7 @@ from lac_batch.model.columns import ColumnPlan, Field, column_letter, plan_colum
 from lac_batch.model.errors import HeaderError
 from lac_batch.model.issues import RowIssue
 from lac_batch.model.status import ResultBlock, RowResult, Status
+from lac_batch.model.wording import Option, option_name
 from lac_batch.rows.body_text import Leaf, json_text_leaf, object_texts, text_leaf, value_leaf
 from lac_batch.rows.payload import assemble_metadata, canonical_json
 from lac_batch.rows.schema import (
@@ -61,7 +62,8 @@ class RequestSheet:
         if not self.plan.unknown:
             return []
         names = ", ".join(f"'{name}'" for name in self.plan.unknown)
-        return [f"{self.path}: ignoring unknown columns {names} (--strict makes this an error)."]
+        strict = option_name(Option.STRICT)
+        return [f"{self.path}: ignoring unknown columns {names} ({strict} makes this an error)."]
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,7 +335,8 @@ def _validate(
         raise HeaderError(
             sheet.path,
             "has no customer_id column, but a keys file is in use: each row's customer_id picks "
-            "the API key it is sent with. Add the column, or submit without --keys-file.",
+            "the API key it is sent with. Add the column, or submit without "
+            f"{option_name(Option.KEYS_FILE)}.",
         )
     columns = converted_columns(sheet.plan, table.rows)
     schema_issues = check_rows(
@@ -416,7 +419,7 @@ def _find_duplicates(
                 None,
                 "duplicate",
                 f"duplicate of row {first_row} (the same request); delete one of them, or use "
-                "--allow-duplicates to send both",
+                f"{option_name(Option.ALLOW_DUPLICATES)} to send both",
             ),
         )
     return occurrences

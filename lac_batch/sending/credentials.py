@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from lac_batch.model.errors import UsageError
+from lac_batch.model.wording import Option, option_name
 
 __all__ = [
     "API_KEY_ENV",
@@ -107,10 +108,10 @@ def load_api_key(
     text = environ.get(env_name, "").strip()
     if not text:
         raise UsageError(
-            f"no API key: set the {env_name} environment variable or give --api-key-file "
-            "PATH (a file holding only the key). Keys are minted in the LAC portal under "
-            "Settings → API access; submitting needs a write-scoped key. Use --sandbox to try "
-            "the tool without one."
+            f"no API key: set the {env_name} environment variable or give "
+            f"{option_name(Option.API_KEY_FILE)} PATH (a file holding only the key). Keys are "
+            "minted in the LAC portal under Settings → API access; submitting needs a "
+            f"write-scoped key. Use {option_name(Option.SANDBOX)} to try the tool without one."
         )
     return ApiKey(text)
 
@@ -185,7 +186,8 @@ def check_key_destination(base_url: str, keys: Iterable[tuple[str, ApiKey]]) -> 
             of = f" of account {whose}" if whose else ""
             raise UsageError(
                 f"the API key{of} is a sandbox key ({SANDBOX_KEY_PREFIX}…), and the base URL "
-                f"{base_url} is not this machine: a sandbox key never leaves it. Use --sandbox, "
+                f"{base_url} is not this machine: a sandbox key never leaves it. Use "
+                f"{option_name(Option.SANDBOX)}, "
                 "or point the base URL at a local sandbox (lac-batch sandbox serves "
                 f"http://127.0.0.1:8765{_PRODUCTION_PATH}), or use a real key for {host}. "
                 "Nothing was read or sent."

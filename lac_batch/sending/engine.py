@@ -39,6 +39,7 @@ from enum import StrEnum
 from typing import Protocol, assert_never
 
 from lac_batch.model.status import RowResult, Status
+from lac_batch.model.wording import Option, option_name
 from lac_batch.sending.api import ENDPOINT_PATH, Attempt, LacClient, OutcomeKind
 from lac_batch.sending.credentials import PRODUCTION_BASE_URL, ApiKey, probable_base_url
 from lac_batch.sending.pacing import StartPacer
@@ -135,10 +136,13 @@ _ROW_REASONS = {
 }
 """What a row stopped by this reason says, when the run's message (printed once) is long."""
 
-_AMBIGUOUS_ADVICE = (
-    "the request may have been processed: check the LAC portal before sending it again, or "
-    "rerun with --retry-ambiguous (resends with the same Idempotency-Key)"
-)
+
+def _ambiguous_advice() -> str:
+    return (
+        "the request may have been processed: check the LAC portal before sending it again, or "
+        f"rerun with {option_name(Option.RETRY_AMBIGUOUS)} (resends with the same "
+        "Idempotency-Key)"
+    )
 
 
 @dataclass
@@ -213,6 +217,8 @@ class Submitter:
         self._gates = list(gates)
         self._rng = rng or random.Random()
         self._run = SubmitRun()
+        self._refusals: dict[str, str] = {}
+        """Account → why its key was refused, without the server's words: what its rows say."""
         self._stop_event: asyncio.Event | None = None
         self._workers: list[asyncio.Task[None]] = []
         self._answers_seen = 0
@@ -307,7 +313,7 @@ class Submitter:
             return RowResult.unknown(
                 job.row_number,
                 http_status=state.last.http_status if state.last else None,
-                error=f"{what}; {_AMBIGUOUS_ADVICE}",
+                error=f"{what}; {_ambiguous_advice()}",
                 attempts=state.attempts,
             )
         return RowResult.unsent(job.row_number, error=f"not sent: {what}")
@@ -362,7 +368,7 @@ class Submitter:
             return RowResult.unknown(
                 job.row_number,
                 http_status=last.http_status if last else None,
-                error=f"{what}; {_AMBIGUOUS_ADVICE}",
+                error=f"{what}; {_ambiguous_advice()}",
                 attempts=state.attempts,
             )
         error = f"not sent: {reason}"
@@ -379,14 +385,15 @@ class Submitter:
         """A row whose account's key was refused by an earlier answer: never sent with it."""
         result = self._unsent(job, state)
         if result.status is Status.NOT_SENT and not state.attempts:
-            reason = self._run.refused[job.account].split("; server said", 1)[0]
-            return RowResult.unsent(job.row_number, error=f"not sent: {reason}")
+            return RowResult.unsent(
+                job.row_number, error=f"not sent: {self._refusals[job.account]}"
+            )
         return result
 
     def _exhausted(self, job: Job, state: _RowState, why: str) -> RowResult:
         last = state.last
         assert last is not None
-        advice = _AMBIGUOUS_ADVICE if state.maybe_processed else "safe to send again"
+        advice = _ambiguous_advice() if state.maybe_processed else "safe to send again"
         return RowResult.exhausted(
             job.row_number,
             maybe_processed=state.maybe_processed,
@@ -399,8 +406,8 @@ class Submitter:
         return self._exhausted(
             job,
             state,
-            f"the server kept asking to wait for longer than --max-wait "
-            f"({self._settings.max_wait:g} s)",
+            "the server kept asking to wait for longer than "
+            f"{option_name(Option.MAX_WAIT)} ({self._settings.max_wait:g} s)",
         )
 
     def _note_answer(self, attempt: Attempt) -> None:
@@ -421,7 +428,8 @@ class Submitter:
                 f"the first {WRONG_BASE_URL_AFTER_404S} requests all got 404 Not Found, so the "
                 f"base URL {base_url} looks wrong (the production one is "
                 f"{PRODUCTION_BASE_URL}){guess} Nothing was delivered: every row is failed or "
-                "not_sent, safe to send again with the corrected base URL (--base-url, "
+                "not_sent, safe to send again with the corrected base URL "
+                f"({option_name(Option.BASE_URL)}, "
                 "LAC_BASE_URL or base_url in the config file)",
             )
             self._release_held_not_found()
@@ -452,6 +460,7 @@ class Submitter:
             else f"{whose} may not send requests (403): it needs write scope"
         )
         self._run.refused.setdefault(account, f"{problem}; server said {attempt.error}")
+        self._refusals.setdefault(account, problem)
         if self._accounts <= set(self._run.refused):
             self.request_stop(StopReason.AUTH_REFUSED, self._run.refused[account])
         return problem
@@ -536,7 +545,7 @@ class Submitter:
                         return RowResult.unknown(
                             job.row_number,
                             http_status=attempt.http_status,
-                            error=f"{attempt.error}; {_AMBIGUOUS_ADVICE}",
+                            error=f"{attempt.error}; {_ambiguous_advice()}",
                             attempts=state.attempts,
                         )
                 case unhandled:

@@ -1,0 +1,36 @@
+"""The command line's words for the options the library's messages name: its flags."""
+
+from __future__ import annotations
+
+from lac_batch.model.wording import Option
+
+__all__ = ["FLAGS", "flag_name"]
+
+FLAGS: dict[Option, str] = {
+    Option.FORCE: "--force",
+    Option.RESEND_UNKNOWN: "--resend-unknown",
+    Option.RETRY_AMBIGUOUS: "--retry-ambiguous",
+    Option.REQUIRE_ALL_VALID: "--require-all-valid",
+    Option.ALLOW_DUPLICATES: "--allow-duplicates",
+    Option.STRICT: "--strict",
+    Option.RESULTS: "--results",
+    Option.LEDGER: "--ledger",
+    Option.SHEET: "--sheet",
+    Option.ENCODING: "--encoding",
+    Option.DELIMITER: "--delimiter",
+    Option.MAX_WAIT: "--max-wait",
+    Option.BASE_URL: "--base-url",
+    Option.API_KEY_FILE: "--api-key-file",
+    Option.KEYS_FILE: "--keys-file",
+    Option.SANDBOX: "--sandbox",
+    Option.METADATA: "--metadata",
+    Option.NOTIFY_WEBHOOK: "--notify-webhook",
+    Option.NOTIFY_EMAIL: "--notify-email",
+    Option.REBUILD_RESULTS: "lac-batch report --file {subject} --results PATH",
+    Option.LIST_RUNS: "lac-batch report --runs",
+}
+
+
+def flag_name(option: Option, subject: str = "") -> str:
+    """The namer every command installs (``lac_batch.model.wording.naming``)."""
+    return FLAGS[option].format(subject=subject)
