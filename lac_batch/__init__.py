@@ -13,16 +13,25 @@ from typing import TYPE_CHECKING, Any
 from lac_batch.model.errors import (
     HeaderError,
     InputFileError,
+    Interrupted,
     LacBatchError,
     ResultsPathError,
     UsageError,
 )
 from lac_batch.model.exit_codes import ExitCode
 from lac_batch.model.status import Status
+from lac_batch.model.stopping import StopHandle
 from lac_batch.model.version import __version__
 
 if TYPE_CHECKING:
     from lac_batch.files.results import write_results
+    from lac_batch.jobs.submit import (
+        SubmitOptions,
+        SubmitOutcome,
+        SubmitProgress,
+        submit_file,
+        submit_file_async,
+    )
     from lac_batch.model.status import RowResult
     from lac_batch.rows.validation import (
         RequestSheet,
@@ -31,6 +40,8 @@ if TYPE_CHECKING:
         read_requests,
         validate,
     )
+    from lac_batch.sending.credentials import ApiKey
+    from lac_batch.sending.engine import SubmitSettings
 
 # Public name → the module that defines it, imported when the name is first used.
 _LAZY = {
@@ -41,6 +52,13 @@ _LAZY = {
     "ValidationReport": "lac_batch.rows.validation",
     "read_requests": "lac_batch.rows.validation",
     "validate": "lac_batch.rows.validation",
+    "ApiKey": "lac_batch.sending.credentials",
+    "SubmitSettings": "lac_batch.sending.engine",
+    "SubmitOptions": "lac_batch.jobs.submit",
+    "SubmitOutcome": "lac_batch.jobs.submit",
+    "SubmitProgress": "lac_batch.jobs.submit",
+    "submit_file": "lac_batch.jobs.submit",
+    "submit_file_async": "lac_batch.jobs.submit",
 }
 
 
@@ -54,19 +72,28 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ApiKey",
     "ExitCode",
     "HeaderError",
     "InputFileError",
+    "Interrupted",
     "LacBatchError",
     "RequestSheet",
     "ResultsPathError",
     "RowResult",
     "RowVerdict",
     "Status",
+    "StopHandle",
+    "SubmitOptions",
+    "SubmitOutcome",
+    "SubmitProgress",
+    "SubmitSettings",
     "UsageError",
     "ValidationReport",
     "__version__",
     "read_requests",
+    "submit_file",
+    "submit_file_async",
     "validate",
     "write_results",
 ]
