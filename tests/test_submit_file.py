@@ -186,3 +186,36 @@ def test_the_outcome_counts_records_a_crashed_run_left_sending(
     assert again.recovered == 3
     assert again.counts == {lac_batch.Status.UNKNOWN: 3}  # never resent silently
     assert len(sandbox.events()) == 3
+
+
+def test_cancelling_submit_file_async_stops_it_and_still_writes_what_happened(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    rows = 10
+    source = _requests_csv(tmp_path, rows)
+
+    async def caller() -> None:
+        first_done = asyncio.Event()
+
+        class FirstRow(lac_batch.SubmitProgress):
+            def row_finished(self, job: Job, result: lac_batch.RowResult) -> None:
+                first_done.set()
+
+        job = asyncio.ensure_future(
+            lac_batch.submit_file_async(
+                source,
+                _options(sandbox, rate=2, concurrency=1),
+                ledger=tmp_path / "ledger.sqlite3",
+                progress=FirstRow(),
+            )
+        )
+        await first_done.wait()
+        job.cancel()
+        await job
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(asyncio.wait_for(caller(), WAIT_S))
+    written = read_results_csv(tmp_path / "requests.results.csv")
+    statuses = [row["status"] for row in written]
+    assert len(statuses) == rows and "not_sent" in statuses
+    assert statuses.count("accepted") == len(sandbox.events()) >= 1

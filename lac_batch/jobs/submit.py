@@ -715,6 +715,10 @@ async def submit_file_async(
             # The ledger and the results file must say what happened before the caller goes on.
             stop.abandon() if cancelled > 1 else stop.stop()
             continue
+        except BaseException as error:
+            if cancelled:  # stopped while reading or planning: the caller asked to cancel
+                raise asyncio.CancelledError() from error
+            raise
         if cancelled:
             raise asyncio.CancelledError()
         return outcome
