@@ -13,15 +13,24 @@ from typing import TYPE_CHECKING, Any
 from lac_batch.model.errors import (
     HeaderError,
     InputFileError,
+    Interrupted,
     LacBatchError,
     ResultsPathError,
     UsageError,
 )
 from lac_batch.model.exit_codes import ExitCode
 from lac_batch.model.status import Status
+from lac_batch.model.stopping import StopHandle
 
 if TYPE_CHECKING:
     from lac_batch.files.results import write_results
+    from lac_batch.jobs.submit import (
+        SubmitOptions,
+        SubmitOutcome,
+        SubmitProgress,
+        submit_file,
+        submit_file_async,
+    )
     from lac_batch.model.status import RowResult
     from lac_batch.model.version import __version__
     from lac_batch.rows.validation import (
@@ -31,18 +40,29 @@ if TYPE_CHECKING:
         read_requests,
         validate,
     )
+    from lac_batch.sending.credentials import ApiKey
+    from lac_batch.sending.engine import SubmitSettings
+    from lac_batch.settings.config import Settings
 
 # Public name → the module that defines it, imported when the name is first used.
 _LAZY = {
     # Reading the installed version imports importlib.metadata: a third of this package's import.
     "__version__": "lac_batch.model.version",
-    "RowResult": "lac_batch.files.results",
+    "RowResult": "lac_batch.model.status",
     "write_results": "lac_batch.files.results",
     "RequestSheet": "lac_batch.rows.validation",
     "RowVerdict": "lac_batch.rows.validation",
     "ValidationReport": "lac_batch.rows.validation",
     "read_requests": "lac_batch.rows.validation",
     "validate": "lac_batch.rows.validation",
+    "ApiKey": "lac_batch.sending.credentials",
+    "SubmitSettings": "lac_batch.sending.engine",
+    "Settings": "lac_batch.settings.config",
+    "SubmitOptions": "lac_batch.jobs.submit",
+    "SubmitOutcome": "lac_batch.jobs.submit",
+    "SubmitProgress": "lac_batch.jobs.submit",
+    "submit_file": "lac_batch.jobs.submit",
+    "submit_file_async": "lac_batch.jobs.submit",
 }
 
 
@@ -56,19 +76,29 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ApiKey",
     "ExitCode",
     "HeaderError",
     "InputFileError",
+    "Interrupted",
     "LacBatchError",
     "RequestSheet",
     "ResultsPathError",
     "RowResult",
     "RowVerdict",
+    "Settings",
     "Status",
+    "StopHandle",
+    "SubmitOptions",
+    "SubmitOutcome",
+    "SubmitProgress",
+    "SubmitSettings",
     "UsageError",
     "ValidationReport",
     "__version__",
     "read_requests",
+    "submit_file",
+    "submit_file_async",
     "validate",
     "write_results",
 ]

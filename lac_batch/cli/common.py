@@ -9,12 +9,9 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import click
-import platformdirs
 
-from lac_batch.files.reader import SUFFIX_FORMATS
-from lac_batch.files.results import check_results_path, default_results_path, kept_results_path
-from lac_batch.ledger.lock import RunLock
-from lac_batch.ledger.store import Ledger, ensure_ledger_folder, new_ledger_notice
+from lac_batch.jobs.submit import HeldLedger, choose_results_path, held_ledger
+from lac_batch.ledger.store import Ledger, default_ledger_path, new_ledger_notice
 from lac_batch.model.errors import Interrupted, LacBatchError
 from lac_batch.rows.validation import RequestSheet, read_requests
 
@@ -22,11 +19,13 @@ __all__ = [
     "default_ledger_path",
     "file_options",
     "guarded",
+    "ledger_notices",
     "locked_ledger",
     "read_sheet",
     "results_destination",
     "results_option",
     "row_options",
+    "say_results_kept",
 ]
 
 P = ParamSpec("P")
@@ -98,13 +97,17 @@ def results_option(command: Callable[P, R]) -> Callable[P, R]:
     )(command)
 
 
-def default_ledger_path() -> Path:
-    """``<user state dir>/lac-batch/ledger.sqlite3``: the ledger when no setting names one.
-
-    ``--ledger``, ``LAC_LEDGER`` and the config file's ``ledger`` are resolved by
-    :mod:`lac_batch.settings.config` like every other setting, before this default applies.
-    """
-    return platformdirs.user_state_path("lac-batch", appauthor=False) / "ledger.sqlite3"
+def ledger_notices(held: HeldLedger, *, announce: bool = True) -> None:
+    """Say that the ledger file is new (``announce``: it is not a throwaway), and how many
+    records a crashed run left that are now ``unknown``."""
+    if held.created and announce:
+        click.echo(f"Note: {new_ledger_notice(held.path)}.", err=True)
+    if held.recovered:
+        click.echo(
+            f"Warning: {held.recovered} requests were being sent when an earlier run stopped; "
+            "they are now 'unknown' (they may have been processed).",
+            err=True,
+        )
 
 
 @contextmanager
@@ -114,23 +117,9 @@ def locked_ledger(ledger_path: Path | None, *, announce: bool = True) -> Iterato
     ``ledger_path`` None: the default ledger, whose folder is created on first use; a named
     ledger's folder must exist. A new ledger file is announced (``announce``: not a throwaway).
     """
-    path = ledger_path or default_ledger_path()
-    ensure_ledger_folder(path, create=ledger_path is None)
-    with RunLock(path):
-        ledger = Ledger.open(path)
-        if ledger.created and announce:
-            click.echo(f"Note: {new_ledger_notice(path)}.", err=True)
-        try:
-            recovered = ledger.recover_interrupted()
-            if recovered:
-                click.echo(
-                    f"Warning: {recovered} requests were being sent when an earlier run stopped; "
-                    "they are now 'unknown' (they may have been processed).",
-                    err=True,
-                )
-            yield ledger
-        finally:
-            ledger.close()
+    with held_ledger(ledger_path) as held:
+        ledger_notices(held, announce=announce)
+        yield held.ledger
 
 
 def delimiter_value(value: str | None) -> str | None:
@@ -158,23 +147,19 @@ def read_sheet(
     return request_sheet
 
 
+def say_results_kept(asked: Path, instead: Path) -> None:
+    click.echo(
+        f"{asked} records rows sent to the API, so it is kept; these results go to {instead}."
+    )
+
+
 def results_destination(input_path: Path, results_path: Path | None) -> Path:
     """The checked results path: ``--results`` or the default beside the input.
 
     A results file there that records sent rows is kept: the results get the next free
     numbered name, and the output says so.
     """
-    file_format = SUFFIX_FORMATS.get(input_path.suffix.lower())
-    if results_path is None and file_format is not None:
-        results_path = default_results_path(input_path, file_format)
-    if results_path is None:
-        # The input's extension is not one we read; reading it will say so.
-        return input_path.with_name(f"{input_path.stem}.results.csv")
-    kept = kept_results_path(results_path)
-    if kept != results_path:
-        click.echo(
-            f"{results_path} records rows sent to the API, so it is kept; these results go to "
-            f"{kept}."
-        )
-    check_results_path(kept, input_path)
-    return kept
+    destination, kept = choose_results_path(input_path, results_path)
+    if kept is not None:
+        say_results_kept(kept, destination)
+    return destination

@@ -58,7 +58,7 @@ def run_command(config_path: Path | None, once: bool, **flags: Any) -> None:
         settings = effective_settings(config_path, flags)
         notify = load_notify_settings(settings.config)
         key, company_keys = load_credentials(settings)
-        options = submit_options_from(settings, key, company_keys=company_keys, handle_signals=True)
+        options = submit_options_from(settings, key, company_keys=company_keys)
     except LacBatchError as error:
         notify_cannot_start("run", config_path, flags, error)
         raise

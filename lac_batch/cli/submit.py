@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -12,13 +13,13 @@ from typing import Any
 import click
 
 from lac_batch.cli.common import (
+    delimiter_value,
     file_options,
     guarded,
-    locked_ledger,
-    read_sheet,
-    results_destination,
+    ledger_notices,
     results_option,
     row_options,
+    say_results_kept,
 )
 from lac_batch.cli.notify import submit_notifier
 from lac_batch.cli.options import (
@@ -30,15 +31,15 @@ from lac_batch.cli.options import (
     submit_options_from,
 )
 from lac_batch.cli.progress import ProgressReporter
-from lac_batch.jobs.submit import LedgerUse, SubmitOutcome, submit_sheet
+from lac_batch.jobs.submit import HeldLedger, SubmitOutcome, SubmitProgress, submit_file
 from lac_batch.model.errors import UsageError
-from lac_batch.model.status import Status
+from lac_batch.model.status import RowResult, Status
 from lac_batch.model.stopping import stop_signals, stoppable
 from lac_batch.model.summary import FIRST_ISSUES_SHOWN, format_counts
-from lac_batch.rows.validation import RequestSheet
 from lac_batch.sandbox import SANDBOX_WRITE_KEY, running_sandbox
 from lac_batch.sending.credentials import ApiKey
-from lac_batch.sending.engine import StopReason
+from lac_batch.sending.engine import Job, StopReason
+from lac_batch.settings.config import LogFormat
 
 __all__ = ["submit_command"]
 
@@ -140,43 +141,62 @@ def submit_command(
         allow_duplicates=allow_duplicates,
         dry_run=dry_run,
         require_all_valid=require_all_valid,
-        handle_signals=True,
+        force=force,
+        resend_unknown=resend_unknown,
+        sheet=sheet,
+        encoding=encoding,
+        delimiter=delimiter_value(delimiter),
+        strict=strict,
     )
     notifier = submit_notifier(
         settings, notify_webhook, notify_email, secrets_of(key, company_keys), sandbox=sandbox
     )
-    destination = results_destination(input_path, results_path)
-    log_format = settings.log_format
-
-    def observers(total: int) -> list[ProgressReporter]:
-        return [ProgressReporter(total, log_format=log_format)]
-
-    def send(request_sheet: RequestSheet, url: str, ledger: LedgerUse | None) -> SubmitOutcome:
-        chosen = replace(options, base_url=url)
-        return submit_sheet(request_sheet, destination, chosen, observers, ledger)
-
-    def read() -> RequestSheet:
-        with stop_signals() as stop, stop.promptly():
-            return read_sheet(input_path, sheet, encoding, delimiter, strict)
-
-    if dry_run:
-        outcome = send(read(), options.base_url, None)
-    elif sandbox:
-        # The sandbox's events are throwaway, so is its ledger: the real one is never touched.
-        with (
-            tempfile.TemporaryDirectory(prefix="lac-batch-sandbox-") as scratch,
-            locked_ledger(Path(scratch) / "ledger.sqlite3", announce=False) as ledger,
-            running_sandbox() as server,
-        ):
+    progress = _Progress(settings.log_format, announce_new_ledger=not sandbox)
+    with ExitStack() as stack, stop_signals() as stop:
+        ledger = settings.ledger
+        if sandbox and not dry_run:
+            # The sandbox's events are throwaway, so is its ledger: the real one is never touched.
+            scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="lac-batch-sandbox-"))
+            ledger = Path(scratch) / "ledger.sqlite3"
+            server = stack.enter_context(running_sandbox())
             click.echo(f"Sandbox: {server.base_url} (embedded; nothing leaves this machine)")
-            outcome = send(read(), server.base_url, LedgerUse(ledger, force, resend_unknown))
-    else:
-        with locked_ledger(settings.ledger) as ledger:
-            outcome = send(read(), options.base_url, LedgerUse(ledger, force, resend_unknown))
+            options = replace(options, base_url=server.base_url)
+        outcome = submit_file(
+            input_path, options, results=results_path, ledger=ledger, progress=progress, stop=stop
+        )
     _print_summary(input_path, outcome, dry_run)
     if not dry_run:
         notifier.after_submit(input_path, outcome)
     sys.exit(int(outcome.exit_code))
+
+
+class _Progress(SubmitProgress):
+    """What ``submit`` says while it works: notes on standard error, then the progress display."""
+
+    def __init__(self, log_format: LogFormat, *, announce_new_ledger: bool) -> None:
+        self._log_format = log_format
+        self._announce = announce_new_ledger
+        self._reporter: ProgressReporter | None = None
+
+    def results_kept(self, asked: Path, instead: Path) -> None:
+        say_results_kept(asked, instead)
+
+    def ledger_opened(self, ledger: HeldLedger) -> None:
+        ledger_notices(ledger, announce=self._announce)
+
+    def file_warning(self, text: str) -> None:
+        click.echo(f"Warning: {text}", err=True)
+
+    def sending(self, requests: int) -> None:
+        self._reporter = ProgressReporter(requests, log_format=self._log_format)
+
+    def attempt_starting(self, job: Job, attempt_number: int) -> None:
+        if self._reporter is not None:
+            self._reporter.attempt_starting(job, attempt_number)
+
+    def row_finished(self, job: Job, result: RowResult) -> None:
+        if self._reporter is not None:
+            self._reporter.row_finished(job, result)
 
 
 def _print_block_lines(outcome: SubmitOutcome) -> None:

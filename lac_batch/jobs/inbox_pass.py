@@ -11,7 +11,8 @@ the inbox for the next pass; the ledger skips what was already accepted.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,14 +28,14 @@ from lac_batch.files.reader import SUFFIX_FORMATS
 from lac_batch.files.results import default_results_path, write_results
 from lac_batch.jobs.run_log import RunLog
 from lac_batch.jobs.submit import (
-    LedgerUse,
+    HeldLedger,
     SubmitOptions,
     SubmitOutcome,
+    held_ledger,
     rows_exit_code,
-    submit_sheet,
+    submit_file,
 )
 from lac_batch.ledger.history import results_of_run
-from lac_batch.ledger.lock import RunLock
 from lac_batch.ledger.store import (
     Ledger,
     RunSummary,
@@ -45,7 +46,7 @@ from lac_batch.ledger.store import (
 from lac_batch.model.errors import FileProblem, Interrupted, ResultsPathError, RunLockedError
 from lac_batch.model.exit_codes import ExitCode, most_severe
 from lac_batch.model.status import Status
-from lac_batch.model.stopping import StopSignals
+from lac_batch.model.stopping import StopHandle
 from lac_batch.model.summary import format_counts
 from lac_batch.rows.validation import read_requests
 from lac_batch.sending.credentials import normalise_base_url
@@ -93,10 +94,11 @@ def _process_file(
     source: Path,
     folders: Folders,
     options: SubmitOptions,
-    ledger: Ledger,
-    stop: StopSignals,
+    held: HeldLedger,
+    stop: StopHandle,
     reading: dict[str, Any],
 ) -> FileOutcome:
+    ledger = held.ledger
     with stop.promptly():
         digest = file_digest(source)
         base_url = normalise_base_url(options.base_url)
@@ -119,10 +121,10 @@ def _process_file(
     if source.suffix.lower() not in SUFFIX_FORMATS:
         reason = f"{source}: is not a spreadsheet lac-batch reads ({', '.join(SUFFIX_FORMATS)})."
         return _unreadable(source, folders, reason)
-    with stop.promptly():
-        sheet = read_requests(source, **reading)
     results_path = _results_path(source, folders)
-    outcome = submit_sheet(sheet, results_path, options, ledger=LedgerUse(ledger, command="run"))
+    outcome = submit_file(
+        source, replace(options, **reading), results=results_path, ledger=held, stop=stop
+    )
     run = outcome.run
     fields: dict[str, Any] = {
         "file": source.name,
@@ -263,7 +265,7 @@ def run_pass(
     lock_warn_after_s: float,
     settle_seconds: float,
     log: RunLog,
-    stop: StopSignals,
+    stop: StopHandle,
     reading: dict[str, Any] | None = None,
     on_file: Callable[[FileOutcome], None] | None = None,
 ) -> PassOutcome:
@@ -273,57 +275,53 @@ def run_pass(
     """
     ensure_ledger_folder(ledger_path, create=False)
     folders.create()
-    lock = RunLock(ledger_path)
-    try:
-        lock.acquire()
-    except RunLockedError as error:
-        holder = error.holder
-        held_s = (
-            (datetime.now(UTC) - holder.started_at).total_seconds()
-            if holder.started_at is not None
-            else 0.0
-        )
-        if held_s > lock_warn_after_s:
-            log.error("lock_held_too_long", str(error), held_seconds=round(held_s), pid=holder.pid)
-            return PassOutcome(ExitCode.LOCKED)
-        log.info(
-            "lock_held",
-            f"another run is still busy ({holder.describe()}); nothing to do this time",
-            quiet=True,
-            pid=holder.pid,
-        )
-        return PassOutcome(ExitCode.OK)
-    try:
-        ledger = Ledger.open(ledger_path)
+    with ExitStack() as stack:
         try:
-            if ledger.created:
-                log.warning("new_ledger", new_ledger_notice(ledger_path), ledger=str(ledger_path))
-            outcome = _pass(folders, options, ledger, settle_seconds, log, stop, reading, on_file)
-            outcome.new_ledger = ledger_path if ledger.created else None
-            return outcome
-        finally:
-            ledger.close()
-    finally:
-        lock.release()
+            held = stack.enter_context(held_ledger(ledger_path, command="run"))
+        except RunLockedError as error:
+            return _locked(error, lock_warn_after_s, log)
+        if held.created:
+            log.warning("new_ledger", new_ledger_notice(ledger_path), ledger=str(ledger_path))
+        outcome = _pass(folders, options, held, settle_seconds, log, stop, reading, on_file)
+        outcome.new_ledger = ledger_path if held.created else None
+        return outcome
+
+
+def _locked(error: RunLockedError, lock_warn_after_s: float, log: RunLog) -> PassOutcome:
+    holder = error.holder
+    held_s = (
+        (datetime.now(UTC) - holder.started_at).total_seconds()
+        if holder.started_at is not None
+        else 0.0
+    )
+    if held_s > lock_warn_after_s:
+        log.error("lock_held_too_long", str(error), held_seconds=round(held_s), pid=holder.pid)
+        return PassOutcome(ExitCode.LOCKED)
+    log.info(
+        "lock_held",
+        f"another run is still busy ({holder.describe()}); nothing to do this time",
+        quiet=True,
+        pid=holder.pid,
+    )
+    return PassOutcome(ExitCode.OK)
 
 
 def _pass(
     folders: Folders,
     options: SubmitOptions,
-    ledger: Ledger,
+    held: HeldLedger,
     settle_seconds: float,
     log: RunLog,
-    stop: StopSignals,
+    stop: StopHandle,
     reading: dict[str, Any] | None,
     on_file: Callable[[FileOutcome], None] | None,
 ) -> PassOutcome:
-    recovered = ledger.recover_interrupted()
-    if recovered:
+    if held.recovered:
         log.warning(
             "recovered",
-            f"{recovered} requests were being sent when an earlier run stopped; they are now "
-            "'unknown' (they may have been processed)",
-            requests=recovered,
+            f"{held.recovered} requests were being sent when an earlier run stopped; they are "
+            "now 'unknown' (they may have been processed)",
+            requests=held.recovered,
         )
     files, settling = ready_files(folders.inbox, settle_seconds)
     for path in settling:
@@ -340,7 +338,7 @@ def _pass(
         # the file (unreadable, missing columns, no customer_id column for a keys file) ends
         # this file only; any other ends the pass, leaving the file in the inbox.
         try:
-            result = _process_file(source, folders, options, ledger, stop, reading or {})
+            result = _process_file(source, folders, options, held, stop, reading or {})
         except Interrupted:
             result = _interrupted(source)
         except FileProblem as error:

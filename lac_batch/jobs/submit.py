@@ -1,7 +1,14 @@
-"""The submit job as a library call: read → validate → send → results file → exit code.
+"""The submit job as a library call: lock → ledger → read → validate → send → results → exit code.
 
-:func:`submit_file` is what ``lac-batch submit`` runs; a Python caller can run it too. Every row
-of the input ends with exactly one status in the results file, whatever happens.
+:func:`submit_file` (and :func:`submit_file_async`, for a caller already running an event loop)
+is what ``lac-batch submit`` and each file of an inbox pass run; a Python caller runs it too.
+Every row of the input ends with exactly one status in the results file, whatever happens.
+
+It raises (typed errors: :class:`~lac_batch.model.errors.LacBatchError` and its kin, or
+:class:`~lac_batch.model.errors.Interrupted`) only before the first request leaves; from then on
+everything that happens is in the :class:`SubmitOutcome`. It installs no signal handlers: a
+caller stops it through a :class:`~lac_batch.model.stopping.StopHandle`, and hears what it does
+through a :class:`SubmitProgress`.
 """
 
 from __future__ import annotations
@@ -10,22 +17,45 @@ import asyncio
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol, TypeVar
 
-from lac_batch.files.results import ResultsWritten, SentTo, earlier_results, write_results
+from lac_batch.files.reader import SUFFIX_FORMATS
+from lac_batch.files.results import (
+    ResultsWritten,
+    SentTo,
+    check_results_path,
+    default_results_path,
+    earlier_results,
+    kept_results_path,
+    write_results,
+)
+from lac_batch.ledger.lock import RunLock
 from lac_batch.ledger.plan import Action, PlannedRow, PlanReason, plan_rows, sent_to_host
 from lac_batch.ledger.recorder import LedgerRecorder
-from lac_batch.ledger.store import Ledger, SendingMark, file_digest
-from lac_batch.model.errors import LedgerError, ResultsPathError
+from lac_batch.ledger.store import (
+    Ledger,
+    SendingMark,
+    default_ledger_path,
+    ensure_ledger_folder,
+    file_digest,
+)
+from lac_batch.model.errors import LedgerError, ResultsPathError, UsageError
 from lac_batch.model.exit_codes import ExitCode, most_severe
 from lac_batch.model.status import RowResult, Status
-from lac_batch.model.stopping import StopSignals, stop_signals
+from lac_batch.model.stopping import StopHandle
 from lac_batch.model.wording import Option, option_name
-from lac_batch.rows.validation import RequestSheet, RowVerdict, ValidationReport, validate
+from lac_batch.rows.validation import (
+    RequestSheet,
+    RowVerdict,
+    ValidationReport,
+    read_requests,
+    validate,
+)
 from lac_batch.sending.api import LacClient, build_http_client
 from lac_batch.sending.credentials import ApiKey, normalise_base_url
 from lac_batch.sending.engine import (
@@ -40,12 +70,20 @@ from lac_batch.settings.config import Settings
 from lac_batch.settings.keys_file import CompanyKey, KeysFile
 
 __all__ = [
+    "HeldLedger",
     "LedgerUse",
     "SubmitOptions",
     "SubmitOutcome",
+    "SubmitProgress",
+    "choose_results_path",
+    "held_ledger",
     "rows_exit_code",
+    "submit_file",
+    "submit_file_async",
     "submit_sheet",
 ]
+
+T = TypeVar("T")
 
 _STOP_EXIT_CODES = {
     StopReason.INTERRUPTED: ExitCode.INTERRUPTED,
@@ -64,9 +102,19 @@ class SubmitOptions:
     allow_duplicates: bool = False
     dry_run: bool = False
     require_all_valid: bool = False
+    force: bool = False
+    """Send every valid row again, even those already accepted (a new Idempotency-Key)."""
+    resend_unknown: bool = False
+    """Resend rows left unknown by earlier runs, with the same Idempotency-Key."""
+    sheet: str | None = None
+    """The worksheet to read (None: the only one that fits)."""
+    encoding: str | None = None
+    """A CSV file's text encoding (None: detected)."""
+    delimiter: str | None = None
+    """A CSV file's delimiter (None: sniffed)."""
+    strict: bool = False
+    """Unknown columns make the file unusable."""
     ca_bundle: Path | None = None
-    handle_signals: bool = False
-    """Install Ctrl-C/SIGTERM handlers (the CLI does; a library caller may not want them)."""
     account: str | None = None
     """Names the company in fingerprints and the ledger; None: a hash of the API key."""
     company_keys: KeysFile | None = None
@@ -106,9 +154,70 @@ class LedgerUse:
     """The ledger of a run (its lock already held and interrupted records recovered)."""
 
     ledger: Ledger
-    force: bool = False
-    resend_unknown: bool = False
     command: str = "submit"
+    """What the ledger records as the run's command."""
+
+
+@dataclass(frozen=True)
+class HeldLedger:
+    """An open ledger whose run lock is held, after crash recovery (see :func:`held_ledger`)."""
+
+    ledger: Ledger
+    recovered: int
+    """Records an interrupted earlier run left ``sending``, now ``unknown``."""
+    command: str = "submit"
+    """What the ledger records as the command of the runs made with it."""
+
+    @property
+    def path(self) -> Path:
+        return self.ledger.path
+
+    @property
+    def created(self) -> bool:
+        """This run created the ledger file: no earlier runs are known (it may be a mistake)."""
+        return self.ledger.created
+
+
+@contextmanager
+def held_ledger(path: Path | None = None, *, command: str = "submit") -> Iterator[HeldLedger]:
+    """Hold the ledger's run lock, open the ledger, and recover what a crashed run left.
+
+    ``path`` None: the default ledger (:func:`~lac_batch.ledger.store.default_ledger_path`),
+    whose folder is created on first use; a named ledger's folder must exist (LedgerError).
+    :class:`~lac_batch.ledger.lock.RunLockedError` (exit 4) when another run holds the lock.
+    """
+    ledger_path = path or default_ledger_path()
+    ensure_ledger_folder(ledger_path, create=path is None)
+    with RunLock(ledger_path):
+        ledger = Ledger.open(ledger_path)
+        try:
+            yield HeldLedger(ledger, ledger.recover_interrupted(), command)
+        finally:
+            ledger.close()
+
+
+class SubmitProgress:
+    """Hears what :func:`submit_file` does, as it happens; every method does nothing here, so a
+    caller overrides only what it wants to hear. Called in the thread that runs the job (the
+    event loop's, for :func:`submit_file_async`); a method must not block for long."""
+
+    def results_kept(self, asked: Path, instead: Path) -> None:
+        """``asked`` records rows already sent, so it is kept; the results go to ``instead``."""
+
+    def ledger_opened(self, ledger: HeldLedger) -> None:
+        """The lock is held and the ledger open (``created``, ``recovered`` tell what it found)."""
+
+    def file_warning(self, text: str) -> None:
+        """Something about the input file a person should know (it is still used)."""
+
+    def sending(self, requests: int) -> None:
+        """Sending begins: ``requests`` rows are to be sent."""
+
+    def attempt_starting(self, job: Job, attempt_number: int) -> None:
+        """A request is about to leave (``attempt_number`` counts its resends)."""
+
+    def row_finished(self, job: Job, result: RowResult) -> None:
+        """A sent row has its final result."""
 
 
 @dataclass
@@ -123,6 +232,14 @@ class SubmitOutcome:
     results_problem: str = ""
     """One paragraph when rows were sent but the results file is not where it was asked for
     (exit 5): where the results went, or how to rebuild them from the ledger."""
+    recovered: int = 0
+    """Records an interrupted earlier run had left ``sending``, found and made ``unknown`` when
+    this run opened the ledger."""
+
+    @property
+    def results_path(self) -> Path | None:
+        """Where the results file was written; None when it could not be written anywhere."""
+        return None if self.written is None else self.written.path
 
     @property
     def counts(self) -> Counter[Status]:
@@ -158,21 +275,22 @@ class SubmitOutcome:
 
 
 @contextmanager
-def _stop_on_signals(submitter: Submitter, stop: StopSignals) -> Iterator[None]:
-    """First Ctrl-C or SIGTERM: stop starting requests; a second Ctrl-C: abandon in-flight ones."""
+def _stop_on_request(submitter: Submitter, stop: StopHandle) -> Iterator[None]:
+    """A stop (first Ctrl-C or SIGTERM): start no more requests; abandon (a second Ctrl-C):
+    abandon the requests in flight too."""
     loop = asyncio.get_running_loop()
 
-    def on_signal(received: int) -> None:
-        if received == 1:
+    def on_stop(level: int) -> None:
+        if level == 1:
             submitter.request_stop(StopReason.INTERRUPTED, "interrupted (Ctrl-C or SIGTERM)")
         else:
             submitter.force_stop()
 
-    # The handler runs between bytecodes of the main thread; the loop is told thread-safely,
-    # which also wakes it from its wait for sockets.
-    with stop.listening(lambda received: loop.call_soon_threadsafe(on_signal, received)):
+    # Asked for from a signal handler or another thread: the loop is told thread-safely, which
+    # also wakes it from its wait for sockets.
+    with stop.listening(lambda level: loop.call_soon_threadsafe(on_stop, level)):
         if stop.is_set():  # asked for before sending began: every row ends not_sent
-            on_signal(stop.received)
+            on_stop(stop.received)
         yield
 
 
@@ -181,7 +299,7 @@ async def _send(
     options: SubmitOptions,
     observers: Sequence[SubmitObserver],
     recorder: LedgerRecorder | None,
-    stop: StopSignals,
+    stop: StopHandle,
 ) -> SubmitRun:
     settings = options.settings
     gates = [recorder] if recorder is not None else []
@@ -192,7 +310,7 @@ async def _send(
         submitter = Submitter(
             client, settings, [*observers, *gates], gates=gates, keys=options.keys_by_account
         )
-        with _stop_on_signals(submitter, stop):
+        with _stop_on_request(submitter, stop):
             run = await submitter.run(jobs)
     if recorder is not None:
         try:
@@ -281,36 +399,24 @@ def _sending_marks(
     ]
 
 
-def submit_sheet(
-    sheet: RequestSheet,
-    results_path: Path,
-    options: SubmitOptions,
-    observers_for: Callable[[int], Sequence[SubmitObserver]] = lambda total: (),
-    ledger: LedgerUse | None = None,
-) -> SubmitOutcome:
-    """Validate ``sheet``, send its valid rows, write the results file, decide the exit code.
+@dataclass
+class _Prepared:
+    """A sheet validated and planned, its run started in the ledger: what sending needs."""
 
-    ``observers_for(number_of_jobs)`` gives the observers (e.g. the progress display). With a
-    ``ledger``, rows it knows are skipped or held as its rules say, every attempt is committed as
-    ``sending`` before it leaves, and the run is recorded with one line per input row.
-
-    With ``options.handle_signals``, Ctrl-C or SIGTERM while validating or planning raises
-    :class:`~lac_batch.model.errors.Interrupted` (nothing sent, recorded or written); once sending
-    has begun it stops the sending and the results file says which rows were not sent.
-    """
-    signals = stop_signals() if options.handle_signals else nullcontext(StopSignals())
-    with signals as stop:
-        return _submit_sheet(sheet, results_path, options, observers_for, ledger, stop)
+    report: ValidationReport
+    by_row: dict[int, RowResult]
+    planned: list[PlannedRow]
+    started: datetime
+    run_id: int | None = None
+    jobs: list[Job] | None = None
+    """The requests to send; None when nothing is sent (a dry run, or held back)."""
+    recorder: LedgerRecorder | None = None
 
 
-def _submit_sheet(
-    sheet: RequestSheet,
-    results_path: Path,
-    options: SubmitOptions,
-    observers_for: Callable[[int], Sequence[SubmitObserver]],
-    ledger: LedgerUse | None,
-    stop: StopSignals,
-) -> SubmitOutcome:
+def _prepare(
+    sheet: RequestSheet, options: SubmitOptions, ledger: LedgerUse | None, stop: StopHandle
+) -> _Prepared:
+    """Validate and plan (abandoned by a stop: nothing changed), then start the ledger's run."""
     with stop.promptly():
         report = validate(
             sheet,
@@ -320,7 +426,6 @@ def _submit_sheet(
             ),
         )
         by_row = {row.row_number: row.result() for row in report.rows}
-    run: SubmitRun | None = None
     planned: list[PlannedRow] = []
     invalid = report.counts[Status.INVALID]
     held_back = options.require_all_valid and invalid > 0
@@ -332,26 +437,25 @@ def _submit_sheet(
                 ledger.ledger if ledger is not None else None,
                 base_url=options.base_url,
                 account=options.account_of,
-                force=ledger is not None and ledger.force,
-                resend_unknown=ledger is not None and ledger.resend_unknown,
+                force=ledger is not None and options.force,
+                resend_unknown=ledger is not None and options.resend_unknown,
                 blocks=(
                     dict(zip(sheet.table.row_numbers, earlier, strict=True))
                     if earlier is not None
                     else None
                 ),
             )
-    started = datetime.now(UTC).replace(microsecond=0)
-    run_id: int | None = None
+    prepared = _Prepared(report, by_row, planned, datetime.now(UTC).replace(microsecond=0))
     if ledger is not None and not options.dry_run:
         # Recorded only now, so a stop while validating or planning leaves no trace.
-        run_id = ledger.ledger.start_run(
+        prepared.run_id = ledger.ledger.start_run(
             pid=os.getpid(),
             command=ledger.command,
             file_path=sheet.path.resolve(),
             file_hash=file_digest(sheet.path),
             account=options.account_name,
             base_url=normalise_base_url(options.base_url),
-            started_at=started,
+            started_at=prepared.started,
         )
     if held_back:
         for row in report.valid_rows:
@@ -364,7 +468,7 @@ def _submit_sheet(
             )
     elif not options.dry_run:
         # Job.account picks the key: "" (the run's one key) unless a keys file is in use.
-        jobs = [
+        prepared.jobs = [
             Job(
                 plan.row_number,
                 plan.body_json,
@@ -374,9 +478,8 @@ def _submit_sheet(
             for plan in planned
             if plan.action is Action.SEND
         ]
-        recorder = None
-        if ledger is not None and run_id is not None:
-            marks = _sending_marks(planned, options, sheet.path.name, run_id)
+        if ledger is not None and prepared.run_id is not None:
+            marks = _sending_marks(planned, options, sheet.path.name, prepared.run_id)
             # What each record was before this run, to undo marks of requests that never left.
             previous = {
                 plan.fingerprint: (
@@ -387,17 +490,31 @@ def _submit_sheet(
                 for plan in planned
                 if plan.action is Action.SEND
             }
-            recorder = LedgerRecorder(
+            prepared.recorder = LedgerRecorder(
                 ledger.ledger,
                 marks,
                 previous,
                 lookahead=2 * options.settings.concurrency,
             )
-        run = asyncio.run(_send(jobs, options, observers_for(len(jobs)), recorder, stop))
+    return prepared
+
+
+def _settle(
+    sheet: RequestSheet,
+    prepared: _Prepared,
+    run: SubmitRun | None,
+    results_path: Path,
+    options: SubmitOptions,
+    ledger: LedgerUse | None,
+) -> SubmitOutcome:
+    """Every row's final result, the exit code, the results file, the run finished in the
+    ledger. Raises only when nothing was sent."""
+    by_row, planned = prepared.by_row, prepared.planned
+    if run is not None:
         host = sent_to_host(options.base_url)
         for plan in planned:
             result = run.results.get(plan.row_number) if plan.action is Action.SEND else None
-            sent_to = SentTo(SentTo.where_of(host, plan.account), started).text()
+            sent_to = SentTo(SentTo.where_of(host, plan.account), prepared.started).text()
             result = replace(result or plan.settled_result(), sent_to=sent_to)
             by_row[plan.row_number] = _with_note(result, plan.note)
     results = [by_row[row_number] for row_number in sheet.table.row_numbers]
@@ -415,14 +532,196 @@ def _submit_sheet(
     if sent and (written is None or written.in_fallback_folder):
         exit_code = most_severe(exit_code, ExitCode.RESULTS_NOT_WRITTEN)
         problem = _results_problem(sent, written, unwritten, sheet.path, ledger)
-    if ledger is not None and run_id is not None:
+    if ledger is not None and prepared.run_id is not None:
         fingerprints = {plan.row_number: plan.fingerprint for plan in planned}
         ledger.ledger.finish_run(
-            run_id,
+            prepared.run_id,
             [(fingerprints.get(result.row_number, ""), result) for result in results],
             results_path=None if written is None else written.path,
             exit_code=int(exit_code),
         )
     if unwritten is not None and not sent:
         raise unwritten  # nothing was sent: a plain exit 2
-    return SubmitOutcome(report, results, written, exit_code, run, planned, problem)
+    return SubmitOutcome(prepared.report, results, written, exit_code, run, planned, problem)
+
+
+def submit_sheet(
+    sheet: RequestSheet,
+    results_path: Path,
+    options: SubmitOptions,
+    observers_for: Callable[[int], Sequence[SubmitObserver]] = lambda total: (),
+    ledger: LedgerUse | None = None,
+    stop: StopHandle | None = None,
+) -> SubmitOutcome:
+    """Validate a sheet already read, send its valid rows, write the results file, decide the
+    exit code: the steps of :func:`submit_file` after the lock and the reading.
+
+    ``observers_for(number_of_jobs)`` gives the observers. With a ``ledger``, rows it knows are
+    skipped or held as its rules say, every attempt is committed as ``sending`` before it leaves,
+    and the run is recorded with one line per input row.
+    """
+    stop = stop or StopHandle()
+    prepared = _prepare(sheet, options, ledger, stop)
+    run = None
+    if prepared.jobs is not None:
+        observers = observers_for(len(prepared.jobs))
+        run = asyncio.run(_send(prepared.jobs, options, observers, prepared.recorder, stop))
+    return _settle(sheet, prepared, run, results_path, options, ledger)
+
+
+def choose_results_path(input_path: Path, results: Path | None) -> tuple[Path, Path | None]:
+    """The checked results path (``results``, or beside the input), and the path asked for when
+    it is a results file that records sent rows, which is kept (else None)."""
+    file_format = SUFFIX_FORMATS.get(input_path.suffix.lower())
+    if results is None and file_format is not None:
+        results = default_results_path(input_path, file_format)
+    if results is None:
+        # The input's extension is not one we read; reading it will say so.
+        return input_path.with_name(f"{input_path.stem}.results.csv"), None
+    kept = kept_results_path(results)
+    check_results_path(kept, input_path)
+    return kept, (results if kept != results else None)
+
+
+def _read(path: Path, options: SubmitOptions, stop: StopHandle) -> RequestSheet:
+    with stop.promptly():
+        return read_requests(
+            path,
+            sheet=options.sheet,
+            encoding=options.encoding,
+            delimiter=options.delimiter,
+            strict=options.strict,
+        )
+
+
+class _StepRunner(Protocol):
+    def __call__(self, step: Callable[[], T]) -> Awaitable[T]: ...
+
+
+async def _submit_file(
+    source: Path | str,
+    options: SubmitOptions,
+    asked: Path | str | None,
+    ledger: Path | str | HeldLedger | None,
+    listener: SubmitProgress | None,
+    stop: StopHandle,
+    run_step: _StepRunner,
+) -> SubmitOutcome:
+    """The job, once for both forms: ``run_step`` runs a blocking step (reading, validating,
+    planning, writing) in place (the sync form) or in a worker thread (the async form)."""
+    path = Path(source)
+    results = None if asked is None else Path(asked)
+    progress = listener or SubmitProgress()
+    destination, kept = await run_step(lambda: choose_results_path(path, results))
+    if kept is not None:
+        progress.results_kept(kept, destination)
+    with ExitStack() as stack:
+        held: HeldLedger | None = None
+        if isinstance(ledger, HeldLedger):
+            held = ledger  # the caller holds its lock and has recovered it (an inbox pass)
+        elif not options.dry_run:
+            # On this thread: the run lock is released by the thread that took it.
+            held = stack.enter_context(held_ledger(None if ledger is None else Path(ledger)))
+            progress.ledger_opened(held)
+        use = None if held is None or options.dry_run else LedgerUse(held.ledger, held.command)
+        sheet = await run_step(lambda: _read(path, options, stop))
+        for warning in sheet.warnings:
+            progress.file_warning(warning)
+        prepared = await run_step(lambda: _prepare(sheet, options, use, stop))
+        run = None
+        if prepared.jobs is not None:
+            progress.sending(len(prepared.jobs))
+            run = await _send(prepared.jobs, options, [progress], prepared.recorder, stop)
+        outcome = await run_step(lambda: _settle(sheet, prepared, run, destination, options, use))
+        if held is not None and held is not ledger:
+            outcome.recovered = held.recovered
+        return outcome
+
+
+async def _in_place(step: Callable[[], T]) -> T:
+    return step()
+
+
+async def _in_thread(step: Callable[[], T]) -> T:
+    return await asyncio.to_thread(step)
+
+
+def submit_file(
+    path: Path | str,
+    options: SubmitOptions,
+    *,
+    results: Path | str | None = None,
+    ledger: Path | str | HeldLedger | None = None,
+    progress: SubmitProgress | None = None,
+    stop: StopHandle | None = None,
+) -> SubmitOutcome:
+    """Submit the spreadsheet ``path``: validate every row, send the valid ones, write the
+    results file; return every row's result and the exit code the command line would give.
+
+    ``results``: where the results file goes (default ``<input>.results.<ext>`` beside it); a
+    results file there that records sent rows is kept, and the results get the next free
+    numbered name (``progress.results_kept``). ``ledger``: the SQLite ledger that keeps a
+    request from being sent twice (default: the user's, as the command line's); its lock is
+    held for the whole job, and records a crashed run left ``sending`` become ``unknown``
+    (``SubmitOutcome.recovered``). A dry run (``options.dry_run``) opens no ledger.
+
+    Raises :class:`~lac_batch.model.errors.LacBatchError` (input, results path, ledger, lock:
+    each with its exit code) or :class:`~lac_batch.model.errors.Interrupted` (``stop`` set while
+    reading, validating or planning) only before the first request leaves. ``stop.stop()``
+    once sending has begun lets the requests in flight finish and leaves the rest ``not_sent``
+    (exit 130); ``stop.abandon()`` abandons those in flight too (their rows end ``unknown``).
+
+    Runs its own event loop: from inside a running one, await :func:`submit_file_async`.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise UsageError(
+            "submit_file was called from a running event loop, which it would block; await "
+            "submit_file_async there instead."
+        )
+    return asyncio.run(
+        _submit_file(path, options, results, ledger, progress, stop or StopHandle(), _in_place)
+    )
+
+
+async def submit_file_async(
+    path: Path | str,
+    options: SubmitOptions,
+    *,
+    results: Path | str | None = None,
+    ledger: Path | str | HeldLedger | None = None,
+    progress: SubmitProgress | None = None,
+    stop: StopHandle | None = None,
+) -> SubmitOutcome:
+    """:func:`submit_file` for a caller running an event loop (a web server, a worker).
+
+    The requests are sent on the caller's loop; reading, validating, planning and writing the
+    results run in worker threads, so the loop keeps serving meanwhile. ``progress`` is called
+    on the loop's thread. Cancelling the task stops the job as ``stop.stop()`` does (a second
+    cancel: ``stop.abandon()``), waits for it to record what happened, then re-raises.
+    """
+    stop = stop or StopHandle()
+    job = asyncio.ensure_future(
+        _submit_file(path, options, results, ledger, progress, stop, _in_thread)
+    )
+    cancelled = 0
+    while True:
+        try:
+            outcome = await asyncio.shield(job)
+        except asyncio.CancelledError:
+            if job.done():
+                raise
+            cancelled += 1
+            # The ledger and the results file must say what happened before the caller goes on.
+            stop.abandon() if cancelled > 1 else stop.stop()
+            continue
+        except BaseException as error:
+            if cancelled:  # stopped while reading or planning: the caller asked to cancel
+                raise asyncio.CancelledError() from error
+            raise
+        if cancelled:
+            raise asyncio.CancelledError()
+        return outcome

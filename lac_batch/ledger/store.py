@@ -26,6 +26,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar, assert_never
 
+import platformdirs
+
 from lac_batch.files.modes import create_ledger_file, tighten_ledger_files
 from lac_batch.model.errors import LedgerError
 from lac_batch.model.status import RowResult, Status
@@ -40,6 +42,7 @@ __all__ = [
     "RunSummary",
     "SendingMark",
     "body_hash",
+    "default_ledger_path",
     "ensure_ledger_folder",
     "file_digest",
     "new_ledger_notice",
@@ -322,6 +325,15 @@ def _sqlite_errors(path: Path) -> Iterator[None]:
         yield
     except sqlite3.Error as error:
         raise LedgerError(_explain(path, error)) from error
+
+
+def default_ledger_path() -> Path:
+    """``<user state dir>/lac-batch/ledger.sqlite3``: the ledger when no setting names one.
+
+    ``--ledger``, ``LAC_LEDGER`` and the config file's ``ledger`` are resolved by
+    :mod:`lac_batch.settings.config` like every other setting, before this default applies.
+    """
+    return platformdirs.user_state_path("lac-batch", appauthor=False) / "ledger.sqlite3"
 
 
 def new_ledger_notice(path: Path) -> str:

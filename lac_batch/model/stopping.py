@@ -1,16 +1,26 @@
-"""Ctrl-C and SIGTERM (Ctrl-Break on Windows): one stop flag for the whole of a command.
+"""Stopping a job from outside: a :class:`StopHandle`, and Ctrl-C/SIGTERM wired to it.
+
+The library never installs signal handlers: a job takes a :class:`StopHandle`, which anything may
+set from any thread (:meth:`StopHandle.stop`: finish what is in flight; :meth:`StopHandle.abandon`:
+abandon that too). The command line points Ctrl-C and SIGTERM (Ctrl-Break on Windows) at one
+handle for the whole of a command with :func:`stop_signals`: the first signal stops, the second
+abandons.
 
 Python runs a signal handler in the main thread between bytecodes, so a handler that only sets a
 flag goes unseen by a stage that never looks at it: reading, validating and planning a big file
-are long loops and C calls. So the flag works two ways:
+are long loops and C calls. So a handle wired to signals works two ways:
 
-- while a stage with no side effects runs (inside :meth:`StopSignals.promptly`: hashing, reading,
-  validating, planning), the first signal raises :class:`~lac_batch.model.errors.Interrupted` at
-  once, as soon as the current C call returns; the stage is abandoned and nothing was changed;
+- while a stage with no side effects runs in the main thread (inside :meth:`StopHandle.promptly`:
+  hashing, reading, validating, planning), the first signal raises
+  :class:`~lac_batch.model.errors.Interrupted` at once, as soon as the current C call returns;
+  the stage is abandoned and nothing was changed;
 - a single C call that runs for seconds without the interpreter (a workbook library parsing a
   sheet) is run through :func:`abandonable`, so the main thread is free to react;
 - everywhere else it only sets the flag and tells the listeners (the sending loop stops starting
-  requests); the code checks :meth:`StopSignals.check` between stages.
+  requests); the code checks :meth:`StopHandle.check` between stages.
+
+A stop asked for from another thread, or during a stage run in a worker thread, is seen when the
+stage ends (the handle cannot raise into another thread).
 
 There is one set of handlers per process (signals are process-wide), so :func:`stop_signals` is
 re-entrant: an inbox pass and the submit inside it share the same flag.
@@ -29,7 +39,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from lac_batch.model.errors import Interrupted
 
-__all__ = ["StopSignals", "abandonable", "stop_signals", "stoppable"]
+__all__ = ["StopHandle", "StopSignals", "abandonable", "stop_signals", "stoppable"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -42,16 +52,37 @@ _STOP_SIGNALS = tuple(
 )
 
 
-class StopSignals:
-    """Whether a stop was asked for, and who wants to know at once."""
+class StopHandle:
+    """Whether a stop was asked for, and who wants to know at once. Safe to set from any thread."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self.received = 0
-        """How many stop signals came (a second Ctrl-C abandons requests in flight)."""
+        """How far the stop goes: 0 none, 1 stop (finish what is in flight), 2 or more abandon
+        (a second Ctrl-C: abandon the requests in flight too)."""
         self._listeners: list[Callable[[int], object]] = []
         self._prompt_depth = 0
         self._raised = False
+
+    def stop(self) -> None:
+        """Start no new request; those in flight finish; rows not sent end ``not_sent``."""
+        self._ask(max(self.received, 1))
+
+    def abandon(self) -> None:
+        """Stop, and abandon the requests in flight too: their rows end ``unknown``."""
+        self._ask(max(self.received, 2))
+
+    @property
+    def abandoned(self) -> bool:
+        return self.received >= 2
+
+    def _ask(self, level: int) -> None:
+        if level == self.received and self._event.is_set():
+            return
+        self.received = level
+        self._event.set()
+        for listener in list(self._listeners):
+            listener(level)
 
     def is_set(self) -> bool:
         return self._event.is_set()
@@ -67,13 +98,17 @@ class StopSignals:
 
     @contextmanager
     def promptly(self) -> Iterator[None]:
-        """Run a stage that changes nothing: a stop asked for during it abandons it at once."""
+        """Run a stage that changes nothing: a stop asked for during it abandons it (at once, by
+        a signal, when the stage runs in the main thread; else when it ends)."""
         self.check()
-        self._prompt_depth += 1
+        # A signal handler runs in the main thread: raising there while the stage runs in a
+        # worker thread would unwind whatever the main thread does (an event loop).
+        here = 1 if threading.current_thread() is threading.main_thread() else 0
+        self._prompt_depth += here
         try:
             yield
         finally:
-            self._prompt_depth -= 1
+            self._prompt_depth -= here
         self.check()
 
     @contextmanager
@@ -86,10 +121,7 @@ class StopSignals:
             self._listeners.remove(listener)
 
     def _on_signal(self, number: int, frame: FrameType | None) -> None:
-        self.received += 1
-        self._event.set()
-        for listener in list(self._listeners):
-            listener(self.received)
+        self._ask(self.received + 1)
         # Raised once only: a handler may run at any bytecode, even in promptly()'s own exit,
         # and a later signal must never unwind code that has side effects. check() still sees
         # the flag at the next stage boundary.
@@ -98,19 +130,22 @@ class StopSignals:
             raise Interrupted()
 
 
-_installed: StopSignals | None = None
+StopSignals = StopHandle
+"""The name the command line's code knew it by."""
+
+_installed: StopHandle | None = None
 
 
 @contextmanager
-def stop_signals() -> Iterator[StopSignals]:
-    """Point the stop signals at a :class:`StopSignals` while inside (the one already installed,
-    if any). Outside the main thread, where Python cannot install handlers, it is a flag that
-    nothing sets."""
+def stop_signals() -> Iterator[StopHandle]:
+    """Point the stop signals at a :class:`StopHandle` while inside (the one already installed,
+    if any). Outside the main thread, where Python cannot install handlers, it is a handle that
+    no signal sets. Only the command line calls this: the library installs no handlers."""
     global _installed
     if _installed is not None:
         yield _installed
         return
-    stop = StopSignals()
+    stop = StopHandle()
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
