@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLES, csv_text, read_results_csv, run_cli, sandbox_env
 
+from lac_batch.cli.wording import inbox_name
 from lac_batch.ledger.lock import RunLock
 from lac_batch.ledger.store import Ledger
+from lac_batch.model.wording import Option, naming, option_name
 from lac_batch.sandbox import FaultConfig, Sandbox, running_sandbox
 
 
@@ -292,3 +294,24 @@ def test_a_workbook_that_makes_the_reader_panic_goes_to_failed_and_the_next_file
     assert names(tmp_path / "results") == ["b-good.results.xlsx"]
     assert "b-good.xlsx: 36 rows: accepted 36" in outcome.stderr
     assert len(sandbox.events()) == 36
+
+
+def test_an_unusable_results_folder_is_named_as_the_config_names_it(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    config = setup(tmp_path, '[folders]\nresults = "out/results"\n')
+    (tmp_path / "out").write_text("a file where the results folder's parent should be")
+    drop(tmp_path, "requests.csv", "a.csv")
+    outcome = run_cli("run", "--once", "--config", config, env=sandbox_env(sandbox))
+    assert outcome.exit_code == 2, outcome.output
+    assert names(tmp_path / "inbox") == ["a.csv"]
+    assert sandbox.received() == {}
+    # run has no --results flag: the message names the setting the user can change.
+    assert "--results" not in outcome.output
+    assert "folders.results" in outcome.output
+
+
+def test_run_names_its_results_folder_setting_where_submit_names_a_flag() -> None:
+    with naming(inbox_name):
+        assert option_name(Option.RESULTS) == "results folder (folders.results in the config)"
+        assert option_name(Option.LEDGER) == "--ledger"

@@ -19,6 +19,7 @@ from lac_batch.cli.options import (
     setting_options,
     submit_options_from,
 )
+from lac_batch.cli.wording import inbox_name
 from lac_batch.files.inbox import Folders
 from lac_batch.jobs.inbox_pass import run_pass
 from lac_batch.jobs.run_log import RunLog, setup_run_log
@@ -26,6 +27,7 @@ from lac_batch.ledger.store import ensure_ledger_folder
 from lac_batch.model.errors import LacBatchError
 from lac_batch.model.exit_codes import ExitCode
 from lac_batch.model.stopping import stop_signals, stoppable
+from lac_batch.model.wording import naming
 from lac_batch.notify import Notifier, load_notify_settings
 from lac_batch.settings.config import SETTINGS, Settings
 
@@ -52,8 +54,14 @@ def run_command(config_path: Path | None, once: bool, **flags: Any) -> None:
 
     Exit code 0: every file accepted/skipped, or nothing to do; 1: some row or file not OK;
     2: the run could not start; 3: an API key was refused; 4: the lock was held longer than
-    lock_warn_after; 130: interrupted.
+    lock_warn_after; 5: rows were sent but a results file could not be written; 130:
+    interrupted.
     """
+    with naming(inbox_name):
+        _run_command(config_path, once, flags)
+
+
+def _run_command(config_path: Path | None, once: bool, flags: dict[str, Any]) -> None:
     try:
         settings = effective_settings(config_path, flags)
         notify = load_notify_settings(settings.config)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lac_batch.model.wording import Option
 
-__all__ = ["FLAGS", "flag_name"]
+__all__ = ["FLAGS", "flag_name", "inbox_name"]
 
 FLAGS: dict[Option, str] = {
     Option.FORCE: "--force",
@@ -34,3 +34,13 @@ FLAGS: dict[Option, str] = {
 def flag_name(option: Option, subject: str = "") -> str:
     """The namer every command installs (``lac_batch.model.wording.naming``)."""
     return FLAGS[option].format(subject=subject)
+
+
+# `run` has no --results flag: its results go to the configured folder.
+_INBOX_WORDS: dict[Option, str] = {Option.RESULTS: "results folder (folders.results in the config)"}
+
+
+def inbox_name(option: Option, subject: str = "") -> str:
+    """The namer of ``lac-batch run``: its flags, but the results folder for the results path."""
+    words = _INBOX_WORDS.get(option)
+    return flag_name(option, subject) if words is None else words.format(subject=subject)

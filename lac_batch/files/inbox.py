@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from lac_batch.model.errors import UsageError
+
 __all__ = ["Folders", "archive_name", "move_without_overwriting", "ready_files", "unique_path"]
 
 _TEMPORARY_SUFFIXES = {".tmp", ".temp", ".part", ".partial", ".crdownload", ".download", ".swp"}
@@ -31,8 +33,17 @@ class Folders:
     failed: Path
 
     def create(self) -> None:
-        for folder in (self.inbox, self.archive, self.results, self.failed):
-            folder.mkdir(parents=True, exist_ok=True)
+        """Create the folders that are missing; UsageError (exit 2) naming one that cannot be."""
+        roles = {"inbox": self.inbox, "archive": self.archive, "results": self.results}
+        for role, folder in {**roles, "failed": self.failed}.items():
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise UsageError(
+                    f"the {role} folder {folder} cannot be created ({error.strerror or error}); "
+                    f"nothing was read or sent. Set folders.{role} in the config file to a "
+                    "folder that can be written, or fix the one named."
+                ) from error
 
 
 def _is_temporary(path: Path) -> bool:
