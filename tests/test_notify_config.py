@@ -8,8 +8,13 @@ import pytest
 from conftest import run_cli
 
 from lac_batch.model.errors import ConfigError
-from lac_batch.notify import NotifySettings, Trigger, load_notify_settings
-from lac_batch.notify.settings import Security, WebhookFormat
+from lac_batch.notify.settings import (
+    NotifySettings,
+    Security,
+    Trigger,
+    WebhookFormat,
+    load_notify_settings,
+)
 from lac_batch.settings.config import load_config
 
 EMAIL = (

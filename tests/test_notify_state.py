@@ -7,9 +7,9 @@ import sqlite3
 from pathlib import Path
 
 from lac_batch.ledger.store import MIGRATIONS, SCHEMA_VERSION, Ledger
-from lac_batch.notify import ProblemKind, ProblemStore
 from lac_batch.notify.message import FileEvent, ProblemEvent, RowError, compose
 from lac_batch.notify.settings import Trigger, WebhookFormat
+from lac_batch.notify.state import ProblemKind, ProblemStore
 
 SECRET = "lac_sk_live_0123456789abcdefWXYZ"
 

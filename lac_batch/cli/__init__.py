@@ -2,3 +2,6 @@
 
 May import: anything. Nothing imports it.
 """
+
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []

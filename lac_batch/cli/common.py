@@ -11,22 +11,12 @@ from typing import ParamSpec, TypeVar
 import click
 
 from lac_batch.jobs.submit import HeldLedger, choose_results_path, held_ledger
-from lac_batch.ledger.store import Ledger, default_ledger_path, new_ledger_notice
+from lac_batch.ledger.store import Ledger, new_ledger_notice
 from lac_batch.model.errors import Interrupted, LacBatchError
 from lac_batch.rows.validation import RequestSheet, read_requests
 
-__all__ = [
-    "default_ledger_path",
-    "file_options",
-    "guarded",
-    "ledger_notices",
-    "locked_ledger",
-    "read_sheet",
-    "results_destination",
-    "results_option",
-    "row_options",
-    "say_results_kept",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from lac_batch.cli.common import (
-    default_ledger_path,
     file_options,
     guarded,
     locked_ledger,
@@ -17,10 +16,11 @@ from lac_batch.cli.common import (
 )
 from lac_batch.cli.options import config_option, effective_settings, setting_options
 from lac_batch.ledger.history import format_runs, parse_age, rebuild_results
-from lac_batch.ledger.store import Ledger
+from lac_batch.ledger.store import Ledger, default_ledger_path
 from lac_batch.model.errors import UsageError
 
-__all__ = ["ledger_group", "report_command"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 
 def _ledger_path(config_path: Path | None, ledger: Path | None) -> Path:

@@ -21,7 +21,8 @@ from lac_batch.cli.wording import flag_name
 from lac_batch.model.exit_codes import ExitCode
 from lac_batch.model.wording import naming
 
-__all__ = ["COMMANDS", "entry", "main"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 
 @dataclass(frozen=True)

@@ -10,22 +10,20 @@ from typing import Any
 
 import click
 
-from lac_batch.cli.common import default_ledger_path, guarded
+from lac_batch.cli.common import guarded
 from lac_batch.cli.options import config_option, effective_settings
 from lac_batch.jobs.run_log import RunLog
+from lac_batch.ledger.store import default_ledger_path
 from lac_batch.model.errors import ConfigError, UsageError
-from lac_batch.notify import (
-    Notifier,
-    NotifySettings,
-    compose_test,
-    deliver_all,
-    load_notify_settings,
-    targets_of,
-)
+from lac_batch.notify.message import compose_test
+from lac_batch.notify.notifier import Notifier, deliver_all
+from lac_batch.notify.settings import NotifySettings, load_notify_settings
+from lac_batch.notify.targets import targets_of
 from lac_batch.sending.credentials import API_KEY_ENV
 from lac_batch.settings.config import Settings
 
-__all__ = ["notify_cannot_start", "notify_group", "run_notifier", "submit_notifier"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 
 def _warn(line: str) -> None:

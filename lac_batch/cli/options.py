@@ -28,15 +28,8 @@ from lac_batch.settings.config import (
 )
 from lac_batch.settings.keys_file import KeysFile, load_keys_file
 
-__all__ = [
-    "config_option",
-    "effective_settings",
-    "load_credentials",
-    "load_key",
-    "secrets_of",
-    "setting_options",
-    "submit_options_from",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -24,7 +24,8 @@ from lac_batch.model.summary import format_counts
 from lac_batch.sending.engine import Job
 from lac_batch.settings.config import LogFormat
 
-__all__ = ["LogFormat", "ProgressReporter"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 PLAIN_LINE_EVERY_S = 5.0
 _RATE_WINDOW_S = 5.0

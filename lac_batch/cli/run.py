@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from lac_batch.cli.common import default_ledger_path, guarded
+from lac_batch.cli.common import guarded
 from lac_batch.cli.notify import notify_cannot_start, run_notifier
 from lac_batch.cli.options import (
     config_option,
@@ -23,15 +23,17 @@ from lac_batch.cli.wording import inbox_name
 from lac_batch.files.inbox import Folders
 from lac_batch.jobs.inbox_pass import run_pass
 from lac_batch.jobs.run_log import RunLog, setup_run_log
-from lac_batch.ledger.store import ensure_ledger_folder
+from lac_batch.ledger.store import default_ledger_path, ensure_ledger_folder
 from lac_batch.model.errors import LacBatchError
 from lac_batch.model.exit_codes import ExitCode
 from lac_batch.model.stopping import stop_signals, stoppable
 from lac_batch.model.wording import naming
-from lac_batch.notify import Notifier, load_notify_settings
+from lac_batch.notify.notifier import Notifier
+from lac_batch.notify.settings import load_notify_settings
 from lac_batch.settings.config import SETTINGS, Settings
 
-__all__ = ["config_group", "run_command"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 
 def folders_of(settings: Settings) -> Folders:

@@ -18,7 +18,8 @@ from lac_batch.sandbox.keys import (
 )
 from lac_batch.sandbox.server import base_url, bind_socket, run_in_foreground
 
-__all__ = ["sandbox_command"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 DEFAULT_PORT = 8765
 _PROBABILITY = click.FloatRange(0.0, 1.0)

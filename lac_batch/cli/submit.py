@@ -41,7 +41,8 @@ from lac_batch.sending.credentials import ApiKey
 from lac_batch.sending.engine import Job, StopReason
 from lac_batch.settings.config import LogFormat
 
-__all__ = ["submit_command"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 _SETTINGS_OF_SUBMIT = (
     "base_url",

@@ -9,7 +9,8 @@ import click
 from lac_batch.cli.common import guarded
 from lac_batch.files.template import DEFAULT_TEMPLATE_NAME, write_template
 
-__all__ = ["template_command"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 
 @click.command("template")

@@ -21,7 +21,8 @@ from lac_batch.model.exit_codes import ExitCode
 from lac_batch.model.summary import format_counts, format_issues
 from lac_batch.rows.validation import validate
 
-__all__ = ["validate_command"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 
 @click.command("validate")

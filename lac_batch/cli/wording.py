@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from lac_batch.model.wording import Option
 
-__all__ = ["FLAGS", "flag_name", "inbox_name"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 FLAGS: dict[Option, str] = {
     Option.FORCE: "--force",

@@ -3,3 +3,6 @@ numbers, results files written (and read back), templates, the inbox folders, fi
 
 May import: ``model``. No validation rules, no HTTP, no ledger.
 """
+
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []

@@ -17,7 +17,8 @@ from lac_batch.model.wording import Option, option_name
 if TYPE_CHECKING:
     from _csv import Reader
 
-__all__ = ["DELIMITERS", "decode_text", "read_csv_table", "sniff_delimiter"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 DELIMITERS = (",", ";", "\t")
 

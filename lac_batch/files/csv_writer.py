@@ -19,13 +19,8 @@ from typing import TextIO, cast
 
 from lac_batch.files.table import RawTable
 
-__all__ = [
-    "FORMULA_TRIGGERS",
-    "escape_csv_cell",
-    "escaped_row",
-    "unescape_csv_cell",
-    "write_csv",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 # A cell starting with one of these runs as a formula when Excel opens a CSV (CSV injection);
 # a leading apostrophe makes Excel show it as text. "'" itself is in the set so that the one

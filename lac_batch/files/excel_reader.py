@@ -24,12 +24,8 @@ from lac_batch.model.columns import REQUIRED_FIELDS, normalise_name
 from lac_batch.model.errors import InputFileError
 from lac_batch.model.wording import Option, option_name
 
-__all__ = [
-    "MAX_COMPRESSION_RATIO",
-    "MAX_UNCOMPRESSED_BYTES",
-    "excel_cell_text",
-    "read_workbook_table",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 # An .xlsx is a zip of XML. A genuine 1,048,576-row sheet stays under this; a decompression bomb
 # (a few kB that expand to many GB) does not, and is refused before anything is parsed.

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from lac_batch.model.errors import UsageError
 
-__all__ = ["Folders", "archive_name", "move_without_overwriting", "ready_files", "unique_path"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 _TEMPORARY_SUFFIXES = {".tmp", ".temp", ".part", ".partial", ".crdownload", ".download", ".swp"}
 _TEMPORARY_PREFIXES = ("~$", ".~lock.", "~", ".")

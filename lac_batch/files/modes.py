@@ -18,16 +18,8 @@ import secrets
 import stat
 from pathlib import Path
 
-__all__ = [
-    "GROUP_SHARED_MODE",
-    "LEDGER_COMPANION_SUFFIXES",
-    "PRIVATE_MODE",
-    "create_ledger_file",
-    "create_people_temporary",
-    "ledger_file_mode",
-    "tighten_ledger_files",
-    "write_ledger_note",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 PRIVATE_MODE = 0o600
 GROUP_SHARED_MODE = 0o660

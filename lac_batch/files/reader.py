@@ -18,7 +18,8 @@ from lac_batch.model.errors import InputFileError
 from lac_batch.model.stopping import abandonable
 from lac_batch.model.wording import Option, option_name
 
-__all__ = ["SUFFIX_FORMATS", "read_table"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 SUFFIX_FORMATS = {
     ".csv": FileFormat.CSV,

@@ -22,7 +22,7 @@ from pathlib import Path
 import platformdirs
 from python_calamine import CalamineError, CalamineWorkbook
 
-from lac_batch.files.csv_writer import escape_csv_cell, unescape_csv_cell, write_csv
+from lac_batch.files.csv_writer import unescape_csv_cell, write_csv
 from lac_batch.files.gc_pause import collector_paused
 from lac_batch.files.inbox import unique_path
 from lac_batch.files.modes import create_people_temporary
@@ -32,22 +32,8 @@ from lac_batch.model.errors import ResultsPathError, UsageError
 from lac_batch.model.status import RESULT_COLUMNS, ResultBlock, RowResult, Status
 from lac_batch.model.wording import Option, option_name
 
-__all__ = [
-    "EarlierResult",
-    "ResultsWritten",
-    "SentTo",
-    "check_results_path",
-    "default_results_path",
-    "earlier_results",
-    "escape_csv_cell",
-    "kept_results_path",
-    "records_sent_rows",
-    "results_fallback_folder",
-    "strip_result_block",
-    "unescape_csv_cell",
-    "write_result_blocks",
-    "write_results",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 _OLDER_BLOCK = RESULT_COLUMNS[:6]
 """The block written before ``sent_to`` existed: still read back as a block."""

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-__all__ = ["CellProblem", "FileFormat", "RawTable"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 
 class FileFormat(StrEnum):

@@ -36,16 +36,8 @@ from lac_batch.model.columns import ColumnSpec, Field, column_letter, normalise_
 from lac_batch.model.errors import HeaderError, UsageError
 from lac_batch.model.wording import Option, option_name
 
-__all__ = [
-    "BOOL_CHOICES",
-    "CSV_DELIMITER",
-    "DEFAULT_TEMPLATE_NAME",
-    "EXAMPLE_SHEET",
-    "REQUESTS_SHEET",
-    "TemplateColumn",
-    "template_columns",
-    "write_template",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 DEFAULT_TEMPLATE_NAME = "requests-template.xlsx"
 REQUESTS_SHEET = "requests"

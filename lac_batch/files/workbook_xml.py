@@ -28,7 +28,8 @@ from defusedxml import ElementTree
 from lac_batch.files.table import CellProblem
 from lac_batch.model.errors import InputFileError
 
-__all__ = ["CellNotes", "ods_cell_notes", "parse_iso_duration", "xlsx_cell_notes"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 _CELL_REFERENCE = re.compile(r"([A-Z]+)(\d+)")
 # Only a sheet holding one of these (a formula element with or without a namespace prefix, an

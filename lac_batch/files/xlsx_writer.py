@@ -16,7 +16,8 @@ from pathlib import Path
 
 from lac_batch.model.columns import column_letter
 
-__all__ = ["MAX_CELL_CHARACTERS", "Cell", "write_sheet"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 Cell = str | int | float
 """Text (``""`` leaves the cell empty) or a number."""

@@ -51,7 +51,8 @@ from lac_batch.model.summary import format_counts
 from lac_batch.rows.validation import read_requests
 from lac_batch.sending.credentials import normalise_base_url
 
-__all__ = ["FileOutcome", "PassOutcome", "run_pass"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 
 @dataclass

@@ -18,7 +18,8 @@ from typing import Any, TextIO
 
 from lac_batch.settings.config import LogFormat
 
-__all__ = ["LOGGER_NAME", "RunLog", "setup_run_log"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 LOGGER_NAME = "lac_batch.run"
 _ROTATE_BYTES = 10 * 1024 * 1024

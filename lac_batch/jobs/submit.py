@@ -69,19 +69,8 @@ from lac_batch.sending.engine import (
 from lac_batch.settings.config import Settings
 from lac_batch.settings.keys_file import CompanyKey, KeysFile
 
-__all__ = [
-    "HeldLedger",
-    "LedgerUse",
-    "SubmitOptions",
-    "SubmitOutcome",
-    "SubmitProgress",
-    "choose_results_path",
-    "held_ledger",
-    "rows_exit_code",
-    "submit_file",
-    "submit_file_async",
-    "submit_sheet",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 T = TypeVar("T")
 

@@ -16,7 +16,8 @@ from lac_batch.model.wording import Option, option_name
 from lac_batch.rows.validation import RequestSheet
 from lac_batch.settings.config import parse_duration
 
-__all__ = ["AGE_UNITS", "format_runs", "parse_age", "rebuild_results", "results_of_run"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 AGE_UNITS = "hdw"
 """An age of records to prune is read as any other duration, but only in hours, days or weeks:

@@ -22,7 +22,8 @@ from lac_batch.files.modes import ledger_file_mode, tighten_ledger_files, write_
 from lac_batch.ledger.store import ensure_ledger_folder
 from lac_batch.model.errors import RunLockedError
 
-__all__ = ["LockHolder", "RunLock"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,8 @@ from lac_batch.rows.validation import RowVerdict, ValidationReport
 from lac_batch.sending.credentials import normalise_base_url
 from lac_batch.sending.fingerprint import request_fingerprint
 
-__all__ = ["Action", "PlanReason", "PlannedRow", "plan_rows", "sent_to_host"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 _BLOCK_SETTLED = frozenset({Status.ACCEPTED, Status.SKIPPED})
 """A block status that settles its row: the request was accepted, so it is never sent again."""

@@ -30,7 +30,8 @@ from lac_batch.ledger.store import Ledger, RequestRecord, SendingMark
 from lac_batch.model.status import RowResult
 from lac_batch.sending.engine import Job
 
-__all__ = ["DEFAULT_LOOKAHEAD", "OUTCOME_DELAY_S", "LedgerRecorder"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 DEFAULT_LOOKAHEAD = 16
 OUTCOME_DELAY_S = 0.25

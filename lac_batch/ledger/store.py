@@ -33,22 +33,8 @@ from lac_batch.model.errors import LedgerError
 from lac_batch.model.status import RowResult, Status
 from lac_batch.model.wording import Option, option_name
 
-__all__ = [
-    "MIGRATIONS",
-    "SCHEMA_VERSION",
-    "Ledger",
-    "RequestRecord",
-    "RequestState",
-    "RunSummary",
-    "SendingMark",
-    "body_hash",
-    "default_ledger_path",
-    "ensure_ledger_folder",
-    "file_digest",
-    "new_ledger_notice",
-    "request_state_of",
-    "utc_now",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 
 class RequestState(StrEnum):

@@ -15,20 +15,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-__all__ = [
-    "CONTROL_CHARACTERS",
-    "CONVERTERS",
-    "MAX_SAFE_INTEGER",
-    "CellValueError",
-    "MetadataType",
-    "contains_control_characters",
-    "convert_cell",
-    "parse_bool",
-    "parse_date",
-    "parse_float",
-    "parse_int",
-    "parse_json",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 JsonValue = Any
 

@@ -19,14 +19,8 @@ from lac_batch.model.cells import MetadataType
 from lac_batch.model.errors import HeaderError
 from lac_batch.model.wording import Option, option_name
 
-__all__ = [
-    "REQUIRED_FIELDS",
-    "ColumnPlan",
-    "ColumnSpec",
-    "Field",
-    "normalise_name",
-    "plan_columns",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 
 class Field(StrEnum):

@@ -46,24 +46,8 @@ from typing import Protocol
 from lac_batch.model.exit_codes import ExitCode
 from lac_batch.model.wording import Option, option_name
 
-__all__ = [
-    "SCOPES",
-    "ConfigError",
-    "DeliveryError",
-    "FileProblem",
-    "HeaderError",
-    "InputFileError",
-    "Interrupted",
-    "LacBatchError",
-    "LedgerError",
-    "LockHolderInfo",
-    "NotInLedgerError",
-    "ResultsPathError",
-    "RunLockedError",
-    "RunProblem",
-    "UsageError",
-    "UsageProblem",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 
 class LacBatchError(Exception):

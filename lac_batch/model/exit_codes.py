@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["ExitCode", "most_severe"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 
 class ExitCode(IntEnum):

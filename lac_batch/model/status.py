@@ -19,7 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["RESULT_COLUMNS", "ResultBlock", "RowResult", "Status"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 
 class Status(StrEnum):

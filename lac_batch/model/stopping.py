@@ -39,7 +39,8 @@ from typing import Any, ParamSpec, TypeVar
 
 from lac_batch.model.errors import Interrupted
 
-__all__ = ["StopHandle", "StopSignals", "abandonable", "stop_signals", "stoppable"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 P = ParamSpec("P")
 R = TypeVar("R")

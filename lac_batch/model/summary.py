@@ -7,7 +7,8 @@ from collections.abc import Iterable, Mapping
 from lac_batch.model.issues import RowIssue
 from lac_batch.model.status import Status
 
-__all__ = ["FIRST_ISSUES_SHOWN", "format_counts", "format_issues"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 FIRST_ISSUES_SHOWN = 10
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-__all__ = ["__version__"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 try:
     __version__ = version("lac-batch")

@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from enum import StrEnum
 
-__all__ = ["Namer", "Option", "naming", "option_name", "python_name"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 
 class Option(StrEnum):

@@ -40,16 +40,8 @@ from lac_batch.model.status import Status
 from lac_batch.notify.settings import Trigger, WebhookFormat
 from lac_batch.notify.state import ProblemKind
 
-__all__ = [
-    "FIRST_ROW_ERRORS",
-    "FileEvent",
-    "Message",
-    "ProblemEvent",
-    "RowError",
-    "compose",
-    "compose_test",
-    "scrub",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 FIRST_ROW_ERRORS = 5
 """Row errors shown per file; the rest are in the results file."""

@@ -29,7 +29,8 @@ from lac_batch.notify.state import ProblemKind, ProblemStore
 from lac_batch.notify.targets import Target, targets_of
 from lac_batch.sending.engine import StopReason
 
-__all__ = ["Notifier", "Observation", "Problem", "deliver_all"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 _TRIGGER_OF_PROBLEM = {
     ProblemKind.AUTH_REFUSED: Trigger.AUTH,

@@ -43,18 +43,8 @@ from lac_batch.sending.credentials import is_loopback
 # and "this machine" mean the same here.
 from lac_batch.settings.config import ConfigFile, KeyChecker, parse_choice, parse_text
 
-__all__ = [
-    "DEFAULT_PORTS",
-    "DELIVERY_TIMEOUT_S",
-    "EmailSettings",
-    "NotifySettings",
-    "Security",
-    "Trigger",
-    "WebhookFormat",
-    "WebhookSettings",
-    "load_notify_settings",
-    "parse_notify",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 DELIVERY_TIMEOUT_S = 10.0
 """Seconds one delivery may take: a notification must never hold up a scheduled run for long."""

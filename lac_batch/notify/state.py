@@ -23,7 +23,8 @@ from pathlib import Path
 from lac_batch.ledger.store import Ledger, utc_now
 from lac_batch.model.status import RowResult
 
-__all__ = ["OpenProblem", "ProblemKind", "ProblemStore"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 _RUNS_SEARCHED = 200
 """How many of the newest runs are searched for the one that wrote a results file."""

@@ -29,7 +29,8 @@ from lac_batch.notify.settings import (
 from lac_batch.sending.api import USER_AGENT, tls_context
 from lac_batch.sending.credentials import check_private_file
 
-__all__ = ["EmailTarget", "Target", "WebhookTarget", "targets_of"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 _ANSWER_CHARS = 200
 

@@ -3,3 +3,6 @@ duplicates, the JSON bodies.
 
 May import: ``files``, ``model``.
 """
+
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []

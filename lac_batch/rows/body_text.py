@@ -22,7 +22,8 @@ from typing import Any
 from lac_batch.model.cells import MetadataType
 from lac_batch.rows.payload import canonical_json_value
 
-__all__ = ["Leaf", "json_text_leaf", "object_texts", "text_leaf", "value_leaf"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 
 class Leaf:

@@ -10,14 +10,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = [
-    "MetadataEntry",
-    "assemble_metadata",
-    "build_body",
-    "canonical_json",
-    "canonical_json_value",
-    "metadata_collisions",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 MetadataEntry = tuple[str, tuple[str, ...], Any]
 """(column label, key path, converted value) of one filled ``metadata.<key>`` cell."""

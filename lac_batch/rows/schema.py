@@ -28,15 +28,8 @@ with warnings.catch_warnings():
     import pandera.pandas as pa
     from pandera.errors import SchemaErrors
 
-__all__ = [
-    "build_schema",
-    "check_rows",
-    "converted_columns",
-    "frame_of",
-    "may_collide",
-    "metadata_entries",
-    "metadata_entry_reader",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 
 # Check name → code and message of the issue it reports. Typed cells carry their own message.

@@ -32,14 +32,8 @@ from lac_batch.rows.schema import (
     metadata_entry_reader,
 )
 
-__all__ = [
-    "CheckedRows",
-    "RequestSheet",
-    "RowVerdict",
-    "ValidationReport",
-    "read_requests",
-    "validate",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 _TRIMMED_FIELDS = (Field.CONNECTION_KEY, Field.REQUEST_TYPE, Field.CUSTOMER_ID)
 # Enough rows to spread the per-call cost thin; few enough that their objects stay small.

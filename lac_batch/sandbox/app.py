@@ -39,7 +39,8 @@ from lac_batch.sandbox.idempotency import Claim, IdempotencyStore, Outcome, body
 from lac_batch.sandbox.keys import KeyRing, SandboxKey
 from lac_batch.sandbox.validation import InvalidBody, validated_body
 
-__all__ = ["BASE_PATH", "ENDPOINT_PATH", "ReceivedLog", "SandboxState", "build_app"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 BASE_PATH = "/portal"
 """Where the API lives under the server's root, as in production."""

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from uvicorn._types import ASGI3Application, ASGIReceiveCallable, ASGISendCallable
     from uvicorn._types import Scope as UvicornScope
 
-__all__ = ["DROP_EXTENSION", "ConnectionDrop", "DroppableH11Protocol"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 DROP_EXTENSION = "lac_batch.drop_connection"
 """Name of the scope extension; its ``"drop"`` entry closes the connection unanswered."""

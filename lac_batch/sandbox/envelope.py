@@ -7,7 +7,8 @@ from enum import StrEnum
 
 from starlette.responses import JSONResponse
 
-__all__ = ["ErrorCode", "error_payload", "error_response"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 
 class ErrorCode(StrEnum):

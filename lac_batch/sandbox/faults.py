@@ -15,7 +15,8 @@ from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["Fault", "FaultConfig", "FaultDecision", "FaultInjector", "RateLimiter"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-__all__ = ["Claim", "ClaimResult", "IdempotencyStore", "Outcome", "body_fingerprint"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 
 @dataclass(frozen=True)

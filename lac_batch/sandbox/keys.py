@@ -7,15 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = [
-    "DEFAULT_SANDBOX_KEYS",
-    "SANDBOX_COMPANY_ID",
-    "SANDBOX_READ_KEY",
-    "SANDBOX_WRITE_KEY",
-    "KeyRing",
-    "KeyScope",
-    "SandboxKey",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 KeyScope = Literal["read", "write"]
 

@@ -26,15 +26,8 @@ from lac_batch.sandbox.events import SandboxEvent
 from lac_batch.sandbox.faults import FaultConfig
 from lac_batch.sandbox.keys import DEFAULT_SANDBOX_KEYS, SandboxKey
 
-__all__ = [
-    "NO_FAULTS",
-    "SANDBOX_THREAD_NAME",
-    "Sandbox",
-    "base_url",
-    "bind_socket",
-    "run_in_foreground",
-    "running_sandbox",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 NO_FAULTS = FaultConfig()
 SANDBOX_THREAD_NAME = "lac-batch-sandbox"

@@ -12,7 +12,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["REQUEST_FIELDS", "REQUIRED_FIELDS", "InvalidBody", "validated_body"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 REQUEST_FIELDS: Mapping[str, tuple[type, str]] = {
     "customer_id": (str, "a string"),

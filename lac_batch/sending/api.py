@@ -40,22 +40,8 @@ import truststore
 from lac_batch.model.version import __version__
 from lac_batch.sending.credentials import ApiKey
 
-__all__ = [
-    "ANSWER_READ_LIMIT",
-    "ENDPOINT_PATH",
-    "ERROR_CODE_KINDS",
-    "EXCEPTION_KINDS",
-    "STATUS_KINDS",
-    "USER_AGENT",
-    "Attempt",
-    "LacClient",
-    "OutcomeKind",
-    "build_http_client",
-    "classify_exception",
-    "classify_response",
-    "parse_retry_after",
-    "tls_context",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 ENDPOINT_PATH = "/service-connections/requests"
 USER_AGENT = f"lac-batch/{__version__}"

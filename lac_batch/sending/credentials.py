@@ -14,20 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 from lac_batch.model.errors import UsageError
 from lac_batch.model.wording import Option, option_name
 
-__all__ = [
-    "API_KEY_ENV",
-    "BASE_URL_ENV",
-    "PRODUCTION_BASE_URL",
-    "SANDBOX_KEY_PREFIX",
-    "ApiKey",
-    "check_base_url",
-    "check_key_destination",
-    "check_private_file",
-    "is_loopback",
-    "load_api_key",
-    "normalise_base_url",
-    "probable_base_url",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 API_KEY_ENV = "LAC_API_KEY"
 BASE_URL_ENV = "LAC_BASE_URL"

@@ -44,19 +44,8 @@ from lac_batch.sending.api import ENDPOINT_PATH, Attempt, LacClient, OutcomeKind
 from lac_batch.sending.credentials import PRODUCTION_BASE_URL, ApiKey, probable_base_url
 from lac_batch.sending.pacing import StartPacer
 
-__all__ = [
-    "MIN_WAIT_WITHOUT_HINT_S",
-    "WRONG_BASE_URL_AFTER_404S",
-    "AttemptAction",
-    "Job",
-    "SendGate",
-    "StopReason",
-    "SubmitObserver",
-    "SubmitRun",
-    "SubmitSettings",
-    "Submitter",
-    "action_after",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 WRONG_BASE_URL_AFTER_404S = 3
 MIN_WAIT_WITHOUT_HINT_S = 1.0

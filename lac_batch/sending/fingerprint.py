@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-__all__ = ["request_fingerprint"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 
 def request_fingerprint(

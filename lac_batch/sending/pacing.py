@@ -24,7 +24,8 @@ import math
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["StartPacer"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 _WINDOW_S = 1.0
 

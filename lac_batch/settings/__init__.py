@@ -2,3 +2,6 @@
 
 May import: ``sending`` (key and URL checks), ``model``.
 """
+
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []

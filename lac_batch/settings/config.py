@@ -26,24 +26,8 @@ from lac_batch.model.errors import ConfigError, UsageError
 from lac_batch.sending.credentials import API_KEY_ENV, BASE_URL_ENV, PRODUCTION_BASE_URL
 from lac_batch.sending.engine import SubmitSettings
 
-__all__ = [
-    "CONFIG_ENV",
-    "SETTINGS",
-    "ConfigFile",
-    "KeyChecker",
-    "LogFormat",
-    "Setting",
-    "Settings",
-    "find_config_path",
-    "key_lines",
-    "load_config",
-    "parse_choice",
-    "parse_duration",
-    "parse_text",
-    "read_settings_text",
-    "read_toml",
-    "resolve_settings",
-]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)

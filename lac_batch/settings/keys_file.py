@@ -25,7 +25,8 @@ from lac_batch.model.errors import UsageError
 from lac_batch.sending.credentials import ApiKey, check_private_file, load_api_key
 from lac_batch.settings.config import read_toml
 
-__all__ = ["CompanyKey", "KeysFile", "load_keys_file"]
+# Not public: lac_batch/__init__.py names the public surface.
+__all__: list[str] = []
 
 
 @dataclass(frozen=True)
