@@ -234,3 +234,32 @@ def test_run_skips_what_a_results_file_in_the_inbox_says_was_accepted(
     assert outcome.exit_code == 0, outcome.output
     assert sum(sandbox.received().values()) == 3
     assert "2 rows accepted earlier changed since and were not sent again" in outcome.output
+
+
+def test_a_sandbox_results_file_fed_back_to_the_sandbox_sends_nothing_again(
+    tmp_path: Path,
+) -> None:
+    # `submit --sandbox` starts a new embedded sandbox on a new port every time, with a
+    # throwaway ledger: only the result block can stop the resend, so it must name the
+    # sandbox the same way every run.
+    source = tmp_path / "orders.csv"
+    source.write_text(csv_text([HEADER, *ROWS]), encoding="utf-8")
+    first = run_cli("submit", "--sandbox", source, *FAST)
+    assert first.exit_code == 1, first.output  # one invalid row
+    rows = read_results_csv(tmp_path / "orders.results.csv")
+    assert {row["sent_to"].split(" at ")[0].split("@")[1] for row in rows if row["sent_to"]} == {
+        "embedded-sandbox"
+    }
+    second = run_cli(
+        "submit",
+        "--sandbox",
+        tmp_path / "orders.results.csv",
+        *FAST,
+        "--results",
+        tmp_path / "again.csv",
+    )
+    again = read_results_csv(tmp_path / "again.csv")
+    accepted = {row["row"]: row["event_id"] for row in rows if row["status"] == "accepted"}
+    assert accepted
+    assert {row["row"]: row["event_id"] for row in again if row["status"] == "skipped"} == accepted
+    assert "not trusted" not in second.output

@@ -60,6 +60,10 @@ _SETTINGS_OF_SUBMIT = (
     "keys_file",
 )
 
+EMBEDDED_SANDBOX = "embedded-sandbox"
+"""What ``sent_to`` calls the sandbox of ``submit --sandbox``: a new port every run, but the
+same throwaway stand-in, so its results file fed back to it is trusted like any other."""
+
 
 @click.command("submit")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
@@ -161,7 +165,7 @@ def submit_command(
             ledger = Path(scratch) / "ledger.sqlite3"
             server = stack.enter_context(running_sandbox())
             click.echo(f"Sandbox: {server.base_url} (embedded; nothing leaves this machine)")
-            options = replace(options, base_url=server.base_url)
+            options = replace(options, base_url=server.base_url, destination=EMBEDDED_SANDBOX)
         outcome = submit_file(
             input_path, options, results=results_path, ledger=ledger, progress=progress, stop=stop
         )

@@ -108,6 +108,13 @@ class SubmitOptions:
     """Names the company in fingerprints and the ledger; None: a hash of the API key."""
     company_keys: KeysFile | None = None
     """One key per customer_id (a keys file); then ``api_key`` and ``account`` are unused."""
+    destination: str | None = None
+    """What a results file's ``sent_to`` calls where this run sends (None: the base URL's host
+    and port). The embedded sandbox is on a new port every run, so it is named once for all."""
+
+    @property
+    def sent_to_host(self) -> str:
+        return self.destination or sent_to_host(self.base_url)
 
     @property
     def account_name(self) -> str:
@@ -425,6 +432,7 @@ def _prepare(
                 report,
                 ledger.ledger if ledger is not None else None,
                 base_url=options.base_url,
+                destination=options.sent_to_host,
                 account=options.account_of,
                 force=ledger is not None and options.force,
                 resend_unknown=ledger is not None and options.resend_unknown,
@@ -500,7 +508,7 @@ def _settle(
     ledger. Raises only when nothing was sent."""
     by_row, planned = prepared.by_row, prepared.planned
     if run is not None:
-        host = sent_to_host(options.base_url)
+        host = options.sent_to_host
         for plan in planned:
             result = run.results.get(plan.row_number) if plan.action is Action.SEND else None
             sent_to = SentTo(SentTo.where_of(host, plan.account), prepared.started).text()

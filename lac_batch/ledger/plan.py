@@ -270,6 +270,7 @@ def plan_rows(
     *,
     base_url: str,
     account: str | Callable[[RowVerdict], str],
+    destination: str | None = None,
     force: bool = False,
     resend_unknown: bool = False,
     blocks: Mapping[int, EarlierResult] | None = None,
@@ -278,10 +279,11 @@ def plan_rows(
 
     ``account`` names whose request each row is: one name, or a function of the row (a keys
     file gives each company its own account). ``blocks`` holds, by row number, the result
-    block of each row of a results file given back as input.
+    block of each row of a results file given back as input; ``destination`` is what their
+    ``sent_to`` must name for them to be trusted (default: the base URL's host and port).
     """
     normalised = normalise_base_url(base_url)
-    host = sent_to_host(base_url)
+    host = destination or sent_to_host(base_url)
     account_of = account if callable(account) else (lambda row: account)
     rows = list(report.valid_rows)
     digests = [body_hash(row.body_json or "") for row in rows]
