@@ -118,3 +118,63 @@ def test_ods_is_read(tmp_path: Path) -> None:
     frame = pd.DataFrame({"connection_key": ["a"], "request_type": ["b"], "customer_id": ["007"]})
     frame.to_excel(path, index=False, engine="odf")  # odfpy is a dev extra
     assert read_table(path).rows == [["a", "b", "007"]]
+
+
+class _Panic(BaseException):
+    """Stands in for ``pyo3_runtime.PanicException``: a BaseException told by its name."""
+
+
+_Panic.__name__ = "PanicException"
+
+
+class _SheetThatFails:
+    def __init__(self, error: BaseException) -> None:
+        self._error = error
+
+    def to_python(self, **_: object) -> object:
+        raise self._error
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (
+            _Panic("index out of bounds"),
+            "cannot be read: the workbook reader failed inside (index out of bounds). The file "
+            "is probably damaged or written by an unusual program; open it in Excel or "
+            "LibreOffice and save it again as .xlsx.",
+        ),
+        (
+            ValueError("bad shared string"),
+            "sheet 'Sheet' cannot be read (bad shared string); save the file again.",
+        ),
+    ],
+)
+def test_a_calamine_failure_reading_a_sheet_is_the_files_error_with_its_cause_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException, message: str
+) -> None:
+    from python_calamine import CalamineWorkbook
+
+    path = tmp_path / "in.xlsx"
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["connection_key", "request_type"])  # type: ignore[union-attr]
+    workbook.active.append(["a", "setup"])  # type: ignore[union-attr]
+    workbook.save(path)
+    monkeypatch.setattr(
+        CalamineWorkbook, "get_sheet_by_name", lambda self, name: _SheetThatFails(error)
+    )
+    with pytest.raises(InputFileError) as caught:
+        read_table(path)
+    assert caught.value.problem == message
+    # Translated once, at calamine's boundary, like every lower-level error: the cause is kept.
+    assert caught.value.__cause__ is error
+
+
+def test_a_calamine_failure_opening_a_workbook_keeps_its_cause(tmp_path: Path) -> None:
+    path = tmp_path / "broken.xls"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600)
+    with pytest.raises(InputFileError) as caught:
+        read_table(path)
+    assert caught.value.problem.startswith("cannot be read as a xls workbook (")
+    assert caught.value.problem.endswith("Open it in Excel and save it again as .xlsx.")
+    assert caught.value.__cause__ is not None

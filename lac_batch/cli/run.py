@@ -56,8 +56,8 @@ def run_command(config_path: Path | None, once: bool, **flags: Any) -> None:
 
     Exit code 0: every file accepted/skipped, or nothing to do; 1: some row or file not OK;
     2: the run could not start; 3: an API key was refused; 4: the lock was held longer than
-    lock_warn_after; 5: rows were sent but a results file could not be written; 130:
-    interrupted.
+    lock_warn_after; 5: rows were sent but a results file, or the ledger's record of their
+    run, could not be written; 130: interrupted.
     """
     with naming(inbox_name):
         _run_command(config_path, once, flags)

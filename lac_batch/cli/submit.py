@@ -261,6 +261,8 @@ def _print_summary(input_path: Path, outcome: SubmitOutcome, dry_run: bool) -> N
     written = outcome.written
     if outcome.results_problem:
         click.echo(f"Error: {outcome.results_problem}", err=True)
+    if outcome.ledger_problem:
+        click.echo(f"Error: {outcome.ledger_problem}", err=True)
     elif written is not None and written.fallback_reason:
         click.echo(f"Warning: {written.fallback_reason}; results written instead to:", err=True)
     if written is not None:

@@ -172,11 +172,6 @@ def read_csv_table(
     text, used_encoding = decode_text(raw, path, encoding)
     if not text.strip():
         raise InputFileError(path, "is empty: there is no header row and no data.")
-    if delimiter is not None and len(delimiter) != 1:
-        raise InputFileError(
-            path,
-            f"{option_name(Option.DELIMITER)} must be one character, not {delimiter!r}.",
-        )
     used_delimiter = delimiter or sniff_delimiter(text)
     # Line ends kept: CRLF and line breaks inside quoted cells stay exactly as written.
     lines = _lines(text)

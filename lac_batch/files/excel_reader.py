@@ -109,57 +109,76 @@ def _check_zip(path: Path, file_format: FileFormat) -> None:
             )
 
 
-@contextmanager
-def _panic_is_a_broken_file(path: Path) -> Iterator[None]:
-    """Turn a panic inside calamine into the file's own error, so one odd workbook never ends
-    an inbox pass. pyo3 raises ``pyo3_runtime.PanicException``, a BaseException that no
-    ``except Exception`` catches and that cannot be imported by name, so it is told by its name.
-    """
-    try:
-        yield
-    except BaseException as error:
-        if type(error).__name__ != "PanicException":
-            raise
-        raise InputFileError(
+def _is_panic(error: BaseException) -> bool:
+    """pyo3 raises ``pyo3_runtime.PanicException``, a BaseException that no ``except Exception``
+    catches and that cannot be imported by name, so it is told by its name."""
+    return type(error).__name__ == "PanicException"
+
+
+def _password_protected(path: Path) -> InputFileError:
+    return InputFileError(
+        path, "is password-protected; remove the password in Excel and save it again."
+    )
+
+
+def _calamine_problem(
+    path: Path, file_format: FileFormat, sheet: str | None, error: BaseException
+) -> InputFileError:
+    """What a python-calamine failure means to the user: ``sheet`` None while opening."""
+    if _is_panic(error):
+        # One odd workbook must never end an inbox pass.
+        return InputFileError(
             path,
             f"cannot be read: the workbook reader failed inside ({error}). The file is probably "
             "damaged or written by an unusual program; open it in Excel or LibreOffice and save "
             "it again as .xlsx.",
-        ) from None
+        )
+    if sheet is not None:
+        return InputFileError(
+            path, f"sheet '{sheet}' cannot be read ({error}); save the file again."
+        )
+    if isinstance(error, CalamineError):
+        reason = str(error)
+        if "password" in reason.lower() or "encrypt" in reason.lower():
+            return _password_protected(path)
+        return InputFileError(
+            path,
+            f"cannot be read as a {file_format.value} workbook ({reason}). Open it in Excel "
+            "and save it again as .xlsx.",
+        )
+    # Calamine raises a handful of other exception types (PasswordError, XmlError, ZipError);
+    # all mean a broken file.
+    if "password" in type(error).__name__.lower():
+        return _password_protected(path)
+    return InputFileError(
+        path,
+        f"cannot be read as a {file_format.value} workbook ({type(error).__name__}: "
+        f"{error}). Open it in Excel and save it again as .xlsx.",
+    )
+
+
+@contextmanager
+def _calamine_errors(
+    path: Path, file_format: FileFormat, sheet: str | None = None
+) -> Iterator[None]:
+    """The one boundary where python-calamine's failures (its exceptions, and a panic inside
+    it) become the file's :class:`InputFileError`: around opening the workbook (``sheet``
+    None) and around reading a sheet (``sheet`` names it). Any other BaseException (a stop)
+    passes through."""
+    try:
+        yield
+    except BaseException as error:
+        if not isinstance(error, Exception) and not _is_panic(error):
+            raise
+        raise _calamine_problem(path, file_format, sheet, error) from error
 
 
 def _open_workbook(path: Path, file_format: FileFormat) -> CalamineWorkbook:
     if file_format in (FileFormat.XLSX, FileFormat.ODS):
         # The extra XML pass reads parts whole: a bomb must be refused before it.
         _check_zip(path, file_format)
-    try:
-        with _panic_is_a_broken_file(path):
-            return CalamineWorkbook.from_path(str(path))
-    except InputFileError:
-        raise
-    except CalamineError as error:
-        reason = str(error)
-        if "password" in reason.lower() or "encrypt" in reason.lower():
-            raise InputFileError(
-                path, "is password-protected; remove the password in Excel and save it again."
-            ) from None
-        raise InputFileError(
-            path,
-            f"cannot be read as a {file_format.value} workbook ({reason}). Open it in Excel "
-            "and save it again as .xlsx.",
-        ) from None
-    except Exception as error:
-        # Calamine raises a handful of exception types (PasswordError, XmlError, ZipError);
-        # all mean a broken file.
-        if "password" in type(error).__name__.lower():
-            raise InputFileError(
-                path, "is password-protected; remove the password in Excel and save it again."
-            ) from None
-        raise InputFileError(
-            path,
-            f"cannot be read as a {file_format.value} workbook ({type(error).__name__}: "
-            f"{error}). Open it in Excel and save it again as .xlsx.",
-        ) from None
+    with _calamine_errors(path, file_format):
+        return CalamineWorkbook.from_path(str(path))
 
 
 def _header_cells(rows: Sequence[Sequence[Any]]) -> list[str]:
@@ -208,17 +227,9 @@ def read_workbook_table(path: Path, file_format: FileFormat, sheet: str | None) 
 
     def load(name: str) -> list[list[Any]]:
         if name not in loaded:
-            try:
+            with _calamine_errors(path, file_format, name):
                 # skip_empty_area=False keeps row 1 as row 1 even when the sheet starts lower.
-                with _panic_is_a_broken_file(path):
-                    sheet_cells = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
-                loaded[name] = sheet_cells
-            except InputFileError:
-                raise
-            except Exception as error:
-                raise InputFileError(
-                    path, f"sheet '{name}' cannot be read ({error}); save the file again."
-                ) from None
+                loaded[name] = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
         return loaded[name]
 
     try:

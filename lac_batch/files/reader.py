@@ -14,7 +14,7 @@ from lac_batch.files.excel_reader import read_workbook_table
 from lac_batch.files.gc_pause import collector_paused
 from lac_batch.files.results import strip_result_block
 from lac_batch.files.table import FileFormat, RawTable
-from lac_batch.model.errors import InputFileError
+from lac_batch.model.errors import InputFileError, UsageError
 from lac_batch.model.stopping import abandonable
 from lac_batch.model.wording import Option, option_name
 
@@ -81,6 +81,31 @@ def _file_format(path: Path) -> FileFormat:
     return file_format
 
 
+def _check_reading_options(
+    path: Path,
+    file_format: FileFormat,
+    sheet: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+) -> None:
+    """Options that do not fit the kind of file: the user's command is wrong, not the file (a
+    UsageError ends an inbox pass with the file left in the inbox, never moved to failed/)."""
+    if file_format is FileFormat.CSV:
+        if sheet is not None:
+            raise UsageError(
+                f"{path}: is a text file; {option_name(Option.SHEET)} applies to workbooks only."
+            )
+        if delimiter is not None and len(delimiter) != 1:
+            raise UsageError(
+                f"{path}: {option_name(Option.DELIMITER)} must be one character, not {delimiter!r}."
+            )
+    elif encoding is not None or delimiter is not None:
+        raise UsageError(
+            f"{path}: is a workbook; {option_name(Option.ENCODING)} and "
+            f"{option_name(Option.DELIMITER)} apply to CSV files only."
+        )
+
+
 def read_table(
     path: Path | str,
     *,
@@ -91,10 +116,12 @@ def read_table(
     """Read the header row and data rows of ``path`` as exact cell text.
 
     A results file of lac-batch reads as its original rows (its result block is dropped).
-    Raises :class:`InputFileError` for any file that cannot be used.
+    Raises :class:`InputFileError` for any file that cannot be used, :class:`UsageError` for
+    options that do not fit its kind (``sheet`` for a CSV file, ``delimiter`` of a workbook).
     """
     path = Path(path)
     file_format = _file_format(path)
+    _check_reading_options(path, file_format, sheet, encoding, delimiter)
     try:
         if not path.is_file():
             problem = "is a folder, not a file." if path.is_dir() else "does not exist."
@@ -108,17 +135,6 @@ def read_table(
     if not head:
         raise InputFileError(path, "is empty: there is no header row and no data.")
     _identify_content(path, head, file_format)
-    if file_format is FileFormat.CSV:
-        if sheet is not None:
-            raise InputFileError(
-                path, f"is a text file; {option_name(Option.SHEET)} applies to workbooks only."
-            )
-    elif encoding is not None or delimiter is not None:
-        raise InputFileError(
-            path,
-            f"is a workbook; {option_name(Option.ENCODING)} and {option_name(Option.DELIMITER)} "
-            "apply to CSV files only.",
-        )
     with collector_paused():
         if file_format is FileFormat.CSV:
             table = read_csv_table(path, raw, encoding=encoding, delimiter=delimiter)

@@ -210,17 +210,18 @@ def _unreadable(path: Path, reason: str) -> InputFileError:
 
 @contextmanager
 def _reading(path: Path, sheet_name: str) -> Iterator[None]:
-    """Every failure of a pass, as the one-paragraph error of an unreadable file."""
+    """The one boundary of this source (the workbook's zip and XML, read here, not by
+    calamine): every failure of a pass, as the one-paragraph error of an unreadable file."""
     try:
         yield
     except _PackageError as error:
-        raise _unreadable(path, str(error)) from None
+        raise _unreadable(path, str(error)) from error
     except Exception as error:
         # defusedxml refusing an entity, a damaged zip entry, a malformed number: all one thing
         # to the user, a sheet lac-batch cannot check for errors and formulas without values.
         raise _unreadable(
             path, f"sheet '{sheet_name}' has XML lac-batch cannot check ({type(error).__name__})"
-        ) from None
+        ) from error
 
 
 def xlsx_cell_notes(path: Path, sheet_name: str) -> CellNotes:

@@ -138,11 +138,13 @@ def _process_file(
     if outcome.written is None:
         # The input is archived only once its results exist somewhere: the next pass writes
         # them from the ledger. The results folder is unusable, so this pass sends no more.
-        fields["stopped"] = outcome.results_problem
+        fields["stopped"] = " ".join(
+            filter(None, [outcome.results_problem, outcome.ledger_problem])
+        )
         return FileOutcome(
             source,
             outcome.exit_code,
-            f"{source.name}: {len(outcome.results)} rows: {counts}; {outcome.results_problem} "
+            f"{source.name}: {len(outcome.results)} rows: {counts}; {fields['stopped']} "
             "The file stays in the inbox: the next pass writes its results from the ledger "
             "and archives it.",
             fields,
@@ -152,6 +154,8 @@ def _process_file(
         # A refused key (of one company or all) keeps the file in the inbox: once the key is
         # fixed, the next pass sends what was not sent, and the ledger skips the rest.
         fields["stopped"] = run.stop_message or "; ".join(run.refused.values())
+        if outcome.ledger_problem is not None:
+            fields["stopped"] += f"; {outcome.ledger_problem}"
         return FileOutcome(
             source,
             outcome.exit_code,
@@ -170,12 +174,18 @@ def _process_file(
             f" The results could not be written in {folders.results} "
             f"({outcome.written.fallback_reason}): they are in {outcome.written.path} instead."
         )
+    if outcome.ledger_problem is not None:
+        # The results exist, so the input is archived; a ledger that cannot be written ends
+        # the pass, as it would stop the next file before sending.
+        fields["stopped"] = outcome.ledger_problem
+        problem += f" {outcome.ledger_problem}"
     return FileOutcome(
         source,
         outcome.exit_code,
         f"{source.name}: {len(outcome.results)} rows: {counts}{_block_note(outcome)}; results: "
         f"{outcome.written.path}; archived as {moved}{problem}",
         fields,
+        stopped_run=outcome.ledger_problem is not None,
     )
 
 

@@ -231,6 +231,9 @@ class SubmitOutcome:
     recovered: int = 0
     """Records an interrupted earlier run had left ``sending``, found and made ``unknown`` when
     this run opened the ledger."""
+    ledger_problem: str | None = None
+    """One paragraph when rows were sent but the ledger could not record the end of the run
+    (exit 5): where the rows' results are, and that the ledger cannot write them again."""
 
     @property
     def results_path(self) -> Path | None:
@@ -344,24 +347,45 @@ def _results_problem(
     unwritten: ResultsPathError | None,
     input_path: Path,
     ledger: LedgerUse | None,
+    recorded: bool,
 ) -> str:
-    """The exit-5 paragraph: the rows were sent, where their results are or how to get them."""
+    """The exit-5 paragraph: the rows were sent, where their results are or how to get them
+    (``recorded``: the ledger holds the finished run, so it can write them again)."""
     rebuild = f"`{option_name(Option.REBUILD_RESULTS, str(input_path))}` (with the same ledger)"
     if written is not None:
         text = (
             f"{sent} rows were sent, but their results file could not be written where asked: "
             f"{written.fallback_reason}. The results were written instead to {written.path}."
         )
-        if ledger is not None:
+        if ledger is not None and recorded:
             text += f" {rebuild} writes them again where you want them."
         return text
     text = f"{sent} rows were sent, but their results file could not be written: {unwritten}"
     if ledger is None:
         return f"{text} No ledger was in use: the statuses above are all that is left of them."
+    if not recorded:
+        return (
+            f"{text} The ledger could not record the run either: the statuses above are all "
+            "that is left of them."
+        )
     return (
         f"{text} Nothing is lost: every row's outcome is in the ledger {ledger.ledger.path}. "
         f"Once there is room (free some space, or fix the folder's permissions), {rebuild} "
         "writes the results file; do not submit the file again to get them."
+    )
+
+
+def _ledger_problem(sent: int, written: ResultsWritten | None, error: LedgerError) -> str:
+    """The exit-5 paragraph when the ledger could not record the end of a run that sent rows."""
+    text = f"{sent} rows were sent, but the ledger could not record the end of the run: {error}"
+    if written is not None:
+        text += (
+            f" Every row's result is in {written.path}: keep it, the ledger cannot write it again."
+        )
+    return (
+        f"{text} Each request was recorded before it left, so a rerun does not send it again "
+        "unless asked. Make the ledger writable again (free some space, or fix its "
+        "permissions) before the next run."
     )
 
 
@@ -505,7 +529,8 @@ def _settle(
     ledger: LedgerUse | None,
 ) -> SubmitOutcome:
     """Every row's final result, the exit code, the results file, the run finished in the
-    ledger. Raises only when nothing was sent."""
+    ledger. Raises only when nothing was sent; after that, a results file or a ledger that
+    cannot be written is in the outcome (exit 5)."""
     by_row, planned = prepared.by_row, prepared.planned
     if run is not None:
         host = options.sent_to_host
@@ -525,21 +550,42 @@ def _settle(
     except ResultsPathError as error:
         unwritten = error
     sent = _rows_sent(run)
-    problem = ""
-    if sent and (written is None or written.in_fallback_folder):
+    results_missed = bool(sent) and (written is None or written.in_fallback_folder)
+    if results_missed:
         exit_code = most_severe(exit_code, ExitCode.RESULTS_NOT_WRITTEN)
-        problem = _results_problem(sent, written, unwritten, sheet.path, ledger)
+    ledger_problem: str | None = None
     if ledger is not None and prepared.run_id is not None:
         fingerprints = {plan.row_number: plan.fingerprint for plan in planned}
-        ledger.ledger.finish_run(
-            prepared.run_id,
-            [(fingerprints.get(result.row_number, ""), result) for result in results],
-            results_path=None if written is None else written.path,
-            exit_code=int(exit_code),
-        )
+        try:
+            ledger.ledger.finish_run(
+                prepared.run_id,
+                [(fingerprints.get(result.row_number, ""), result) for result in results],
+                results_path=None if written is None else written.path,
+                exit_code=int(exit_code),
+            )
+        except LedgerError as error:
+            if not sent:
+                raise  # nothing was sent: a plain exit 2
+            # Once a request has left, everything is in the outcome: the rows were sent and
+            # their record is incomplete, which is what exit 5 tells a scheduler.
+            exit_code = most_severe(exit_code, ExitCode.RESULTS_NOT_WRITTEN)
+            ledger_problem = _ledger_problem(sent, written, error)
     if unwritten is not None and not sent:
         raise unwritten  # nothing was sent: a plain exit 2
-    return SubmitOutcome(prepared.report, results, written, exit_code, run, planned, problem)
+    problem = ""
+    if results_missed:
+        recorded = ledger_problem is None
+        problem = _results_problem(sent, written, unwritten, sheet.path, ledger, recorded)
+    return SubmitOutcome(
+        prepared.report,
+        results,
+        written,
+        exit_code,
+        run,
+        planned,
+        problem,
+        ledger_problem=ledger_problem,
+    )
 
 
 def submit_sheet(

@@ -25,7 +25,9 @@ with the next file; any other problem ends the pass and leaves the files in the 
 Lower-level errors are translated once per source, at its boundary, into one of these with
 ``raise ... from error``: HTTP in :mod:`lac_batch.sending.api`, SQLite in
 :mod:`lac_batch.ledger.store`, TOML settings files in :func:`lac_batch.settings.config.read_toml`,
-spreadsheets in :func:`lac_batch.files.reader.read_table`.
+workbooks in :mod:`lac_batch.files.excel_reader` (python-calamine, panics included) and
+:mod:`lac_batch.files.workbook_xml` (the workbook's own XML), CSV text in
+:mod:`lac_batch.files.csv_reader`.
 
 Not in the tree, because they never leave the code that raises them: ``CellValueError``
 (:mod:`lac_batch.model.cells`: a cell's reason, kept as the cell's value and reported as a row

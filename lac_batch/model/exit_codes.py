@@ -20,7 +20,9 @@ class ExitCode(IntEnum):
     LOCKED = 4
     """Another run holds the ledger lock."""
     RESULTS_NOT_WRITTEN = 5
-    """Rows were sent but their results file could not be written (the ledger has them)."""
+    """Rows were sent but their record could not be completed: their results file could not be
+    written (the ledger has them), or the ledger could not record the run's end (the results
+    file has them)."""
     INTERRUPTED = 130
     """Stopped by Ctrl-C or SIGTERM."""
 
