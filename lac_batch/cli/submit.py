@@ -122,8 +122,9 @@ def submit_command(
     """Validate INPUT, send every valid row to the LAC API, and write a results file.
 
     Exit code 0: all rows accepted or skipped; 1: some not; 2: usage or input error, or a wrong
-    base URL: nothing delivered; 3: API key refused; 4: another run holds the ledger; 130:
-    interrupted.
+    base URL: nothing delivered; 3: API key refused; 4: another run holds the ledger; 5: rows
+    were sent but their results file (or the ledger's record of the run) could not be written;
+    130: interrupted.
     """
     settings = effective_settings(config_path, flags)
     if sandbox:
