@@ -12,13 +12,11 @@ from conftest import HEADER, csv_text, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lac_batch.files.csv_writer import escaped_row
+from lac_batch.files.csv_writer import escape_csv_cell, escaped_row, unescape_csv_cell
 from lac_batch.files.reader import read_table
 from lac_batch.files.results import (
     check_results_path,
     default_results_path,
-    escape_csv_cell,
-    unescape_csv_cell,
     write_result_blocks,
     write_results,
 )
