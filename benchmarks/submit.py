@@ -23,6 +23,11 @@ Cases (each a function returning result rows, so later cases slot into ``CASES``
   ±20-30 %. The spread, the median of each round's own pair, and CPU per row (the loop thread's,
   and the other threads': sandbox and ledger writer) are printed too.
 
+- ``latency``: the sandbox answering every request after a fixed delay (0.2, 1 and 3 s) at
+  ``--rate`` 5 and 20, with the default concurrency (``auto``). Judged from the sandbox's event
+  times (stamped after the fixed delay, so shifted by it alike): arrival rate >= 97 % of the rate,
+  no one-second window over R. Rows: 12 s of sending each (``--quick``: 4 s).
+
 Every measured run gets a fresh sandbox, so no run sees another's events or idempotency records.
 It is a measurement, not a test: the exit code is 0 whether or not the targets are met.
 """
@@ -47,7 +52,7 @@ from lac_batch.jobs.submit import LedgerUse, SubmitOptions, SubmitOutcome, submi
 from lac_batch.ledger.store import Ledger
 from lac_batch.model.status import RowResult, Status
 from lac_batch.rows.validation import RequestSheet, ValidationReport, read_requests, validate
-from lac_batch.sandbox import SANDBOX_WRITE_KEY, SandboxEvent, running_sandbox
+from lac_batch.sandbox import SANDBOX_WRITE_KEY, FaultConfig, SandboxEvent, running_sandbox
 from lac_batch.sending.api import ENDPOINT_PATH
 from lac_batch.sending.credentials import ApiKey, normalise_base_url
 from lac_batch.sending.engine import Job, SubmitObserver, SubmitSettings
@@ -73,6 +78,8 @@ class Config:
     concurrencies: tuple[int, ...]
     rounds: int
     ledger_rounds: int = 10
+    latency_seconds: float = 12.0
+    """Seconds of sending per latency run (rows = rate x this)."""
 
 
 @dataclass(frozen=True)
@@ -236,6 +243,62 @@ def case_rate_50(config: Config) -> list[Result]:
             "; ".join(filter(None, [note, problem])),
         )
     ]
+
+
+# --- case: latency ------------------------------------------------------------------------
+
+LATENCIES_S = (0.2, 1.0, 3.0)
+LATENCY_RATES = (5.0, 20.0)
+
+
+def case_latency(config: Config) -> list[Result]:
+    results: list[Result] = []
+    for rate in LATENCY_RATES:
+        rows = int(rate * config.latency_seconds) + 1
+        sheet = load_sheet(config, rows)
+        settings = Settings(rate=rate).submit_settings()
+        for latency in LATENCIES_S:
+            with running_sandbox(FaultConfig(latency_s=latency)) as sandbox:
+                outcome, timing = run_submit(
+                    sheet,
+                    config.workdir / f"results-latency-{rate:g}-{latency:g}.csv",
+                    sandbox.base_url,
+                    settings,
+                    False,
+                )
+                events = sandbox.events()
+            problem = check_delivery(outcome, events, rows)
+            times = event_seconds(events)
+            span = times[-1] - times[0] if len(times) > 1 else 0.0
+            achieved = (len(times) - 1) / span if span > 0 else float("nan")
+            busiest = busiest_window(times)
+            floor = rate * ACHIEVED_RATE_SHARE
+            run = outcome.run
+            pace = (
+                f"; latency seen {run.latency:.2f} s, concurrency at the end {run.concurrency}"
+                if run is not None and run.latency is not None
+                else ""
+            )
+            results.append(
+                Result(
+                    f"rate {rate:g} latency {latency:g} s (auto)",
+                    rows,
+                    timing,
+                    f"events >= {floor:g}/s, window <= {rate:g}",
+                    achieved >= floor and busiest <= rate and not problem,
+                    "; ".join(
+                        filter(
+                            None,
+                            [
+                                f"sandbox events: {achieved:.2f}/s ({achieved / rate:.1%}), "
+                                f"busiest 1-s window {busiest}{pace}",
+                                problem,
+                            ],
+                        )
+                    ),
+                )
+            )
+    return results
 
 
 # --- case: unthrottled -------------------------------------------------------------------
@@ -450,6 +513,7 @@ CASES: dict[str, Case] = {
     "rate": case_rate_50,
     "unthrottled": case_unthrottled,
     "ledger": case_ledger_cost,
+    "latency": case_latency,
 }
 
 
@@ -521,6 +585,7 @@ def main() -> None:
             concurrencies=tuple(arguments.concurrency),
             rounds=arguments.rounds,
             ledger_rounds=arguments.ledger_rounds or (3 if arguments.quick else 10),
+            latency_seconds=4.0 if arguments.quick else 12.0,
         )
         results: list[Result] = []
         for case in [CASES[name] for name in arguments.case or CASES]:

@@ -223,3 +223,13 @@ def test_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
     outcome = run_cli("submit", sample(tmp_path), "--api-key-file", key_file)
     assert outcome.exit_code == 2
     assert "chmod 600" in outcome.stderr
+
+
+def test_summary_shows_the_latency_and_the_concurrency_in_use(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    path = sample(tmp_path)
+    outcome = run_cli("submit", path, "--rate", "200", env=sandbox_env(sandbox))
+    assert outcome.exit_code == 0, outcome.output
+    assert "s on average; concurrency " in outcome.stdout
+    assert "(auto)." in outcome.stdout

@@ -51,7 +51,7 @@ def test_wrong_type_names_key_and_line(tmp_path: Path) -> None:
         load_config(path)
     message = str(caught.value)
     assert "line 1: 'rate' must be a number" in message
-    assert "line 2: 'concurrency' must be a whole number" in message
+    assert "line 2: 'concurrency' must be auto or a whole number" in message
 
 
 def test_invalid_toml_is_a_clear_error(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -129,7 +130,11 @@ class RaisingClient(LacClient):
     """A client whose send fails in a way no table foresees (a bug, say) after the request left."""
 
     async def send(
-        self, body_json: str, idempotency_key: str, key: ApiKey | None = None
+        self,
+        body_json: str,
+        idempotency_key: str,
+        key: ApiKey | None = None,
+        on_written: Callable[[], None] | None = None,
     ) -> Attempt:
         if idempotency_key in ("key-2", "key-4"):
             raise RuntimeError("bug after the request left")

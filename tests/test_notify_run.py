@@ -206,7 +206,7 @@ def test_config_error_is_told_when_notify_can_be_read(
 ) -> None:
     config = setup(tmp_path, f'webhook_url = "{webhook.url}"\n', top='concurrency = "many"\n')
     code, output = run_once(config, sandbox_env(sandbox))
-    assert code == 2 and "line 1: 'concurrency' must be a whole number" in output
+    assert code == 2 and "line 1: 'concurrency' must be auto or a whole number" in output
     assert len(webhook.documents) == 1
     (problem,) = webhook.documents[0]["lac_batch"]["problems"]
     assert problem["problem"] == "config_error" and "'concurrency' must be" in problem["summary"]

@@ -47,4 +47,22 @@ def test_json_lines_have_stable_fields() -> None:
         "total": 3,
         "counts": {"accepted": 3},
         "rate_per_s": 2.0,
+        "latency_s": None,
+        "concurrency": None,
     }
+
+
+def test_lines_show_the_latency_and_concurrency_in_use() -> None:
+    stream, clock = io.StringIO(), Clock()
+    reporter = ProgressReporter(2, stream=stream, clock=clock)
+    reporter.pace(1.234, 31)
+    feed(reporter, clock, 2, per_second=2)
+    assert stream.getvalue().splitlines()[-1] == (
+        "progress: 2/2 rows, accepted 2, 2.0 req/s, latency 1.23 s, concurrency 31"
+    )
+    stream = io.StringIO()
+    reporter = ProgressReporter(1, log_format=LogFormat.JSON, stream=stream, clock=clock)
+    reporter.pace(0.5, 12)
+    feed(reporter, clock, 1, per_second=2)
+    line = json.loads(stream.getvalue().splitlines()[-1])
+    assert (line["latency_s"], line["concurrency"]) == (0.5, 12)

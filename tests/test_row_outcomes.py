@@ -4,6 +4,7 @@ state, and each final result has one named constructor beside Status."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 from typing import cast
 
@@ -57,7 +58,11 @@ class _SurpriseClient(LacClient):
     """Answers every request with an outcome kind the engine has never heard of."""
 
     async def send(
-        self, body_json: str, idempotency_key: str, key: ApiKey | None = None
+        self,
+        body_json: str,
+        idempotency_key: str,
+        key: ApiKey | None = None,
+        on_written: Callable[[], None] | None = None,
     ) -> Attempt:
         return Attempt(cast(OutcomeKind, "unavailable_for_legal_reasons"), 451, error="HTTP 451")
 

@@ -50,6 +50,8 @@ def _allows(annotation: object, value: object) -> bool:
         return any(_allows(member, value) for member in typing.get_args(annotation))
     if annotation is type(None):
         return value is None
+    if typing.get_origin(annotation) is typing.Literal:
+        return value in typing.get_args(annotation)
     assert isinstance(annotation, type)
     return isinstance(value, annotation)
 

@@ -38,7 +38,6 @@ R = TypeVar("R")
 # rules hold for a flag, an environment variable and a config value.
 _FLAG_TYPES: dict[str, Any] = {
     "rate": click.FloatRange(min=0.01),
-    "concurrency": click.IntRange(min=1, max=64),
     "timeout": click.FloatRange(min=0.1),
     "max_attempts": click.IntRange(min=1),
     "max_wait": click.FloatRange(min=0),

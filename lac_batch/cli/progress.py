@@ -32,8 +32,8 @@ _RATE_WINDOW_S = 5.0
 
 
 class ProgressReporter:
-    """A :class:`~lac_batch.sending.engine.SubmitObserver` that shows counts per status and the
-    rate."""
+    """A :class:`~lac_batch.sending.engine.SubmitObserver` that shows counts per status, the
+    rate, and the latency and concurrency in use."""
 
     def __init__(
         self,
@@ -51,6 +51,8 @@ class ProgressReporter:
         self._starts: deque[float] = deque()
         self._first_start: float | None = None
         self._last_line = clock()
+        self._latency: float | None = None
+        self._concurrency = 0
         self._progress: Progress | None = None
         self._task_id: TaskID | None = None
         if log_format is LogFormat.TEXT and self._stream.isatty():
@@ -92,6 +94,16 @@ class ProgressReporter:
             self._first_start = moment
         self._starts.append(moment)
 
+    def pace(self, latency: float | None, concurrency: int) -> None:
+        """The latency and the concurrency in use (a :class:`PaceObserver`)."""
+        self._latency = latency
+        self._concurrency = concurrency
+
+    def _pace_text(self) -> str:
+        if self._latency is None:
+            return ""
+        return f", latency {self._latency:.2f} s, concurrency {self._concurrency}"
+
     def row_finished(self, job: Job, result: RowResult) -> None:
         self._counts[result.status] += 1
         done = sum(self._counts.values())
@@ -99,7 +111,7 @@ class ProgressReporter:
             self._progress.update(
                 self._task_id,
                 completed=done,
-                counts=f"{format_counts(self._counts)}  {self.rate:.1f} req/s",
+                counts=f"{format_counts(self._counts)}  {self.rate:.1f} req/s{self._pace_text()}",
             )
             return
         now = self._clock()
@@ -116,11 +128,13 @@ class ProgressReporter:
                     "total": self._total,
                     "counts": {status.value: count for status, count in self._counts.items()},
                     "rate_per_s": round(self.rate, 2),
+                    "latency_s": None if self._latency is None else round(self._latency, 3),
+                    "concurrency": self._concurrency or None,
                 }
             )
         else:
             line = (
                 f"progress: {done}/{self._total} rows, {format_counts(self._counts)}, "
-                f"{self.rate:.1f} req/s"
+                f"{self.rate:.1f} req/s{self._pace_text()}"
             )
         print(line, file=self._stream, flush=True)

@@ -204,6 +204,10 @@ class _Progress(SubmitProgress):
         if self._reporter is not None:
             self._reporter.row_finished(job, result)
 
+    def pace(self, latency: float | None, concurrency: int) -> None:
+        if self._reporter is not None:
+            self._reporter.pace(latency, concurrency)
+
 
 def _print_block_lines(outcome: SubmitOutcome) -> None:
     """What the input's result block did: rows it kept from being sent though they changed, and
@@ -256,6 +260,11 @@ def _print_summary(input_path: Path, outcome: SubmitOutcome, dry_run: bool) -> N
         click.echo(f"  row {result.row_number}, {result.status.value}: {result.error}")
     if len(problems) > FIRST_ISSUES_SHOWN:
         click.echo(f"  … and {len(problems) - FIRST_ISSUES_SHOWN} more (see the results file)")
+    if run is not None and run.latency is not None:
+        how = "auto" if run.auto_concurrency else "fixed"
+        click.echo(
+            f"  Answers took {run.latency:.2f} s on average; concurrency {run.concurrency} ({how})."
+        )
     if run is not None and run.stop_reason is not None:
         label = "Interrupted" if run.stop_reason is StopReason.INTERRUPTED else "Stopped"
         click.echo(f"{label}: {run.stop_message}", err=True)

@@ -66,6 +66,7 @@ from lac_batch.sending.engine import (
     SubmitSettings,
     Submitter,
 )
+from lac_batch.sending.pacing import most_in_flight
 from lac_batch.settings.config import Settings
 from lac_batch.settings.keys_file import CompanyKey, KeysFile
 
@@ -303,12 +304,17 @@ async def _send(
     settings = options.settings
     gates = [recorder] if recorder is not None else []
     async with build_http_client(
-        timeout=settings.timeout, concurrency=settings.concurrency, ca_bundle=options.ca_bundle
+        timeout=settings.timeout,
+        concurrency=most_in_flight(settings.concurrency),
+        ca_bundle=options.ca_bundle,
     ) as http:
         client = LacClient(http, options.base_url, options.api_key)
         submitter = Submitter(
             client, settings, [*observers, *gates], gates=gates, keys=options.keys_by_account
         )
+        if recorder is not None:
+            limit = submitter.in_flight_limit
+            recorder.follow(lambda: 2 * limit.current)
         with _stop_on_request(submitter, stop):
             run = await submitter.run(jobs)
     if recorder is not None:
@@ -511,12 +517,8 @@ def _prepare(
                 for plan in planned
                 if plan.action is Action.SEND
             }
-            prepared.recorder = LedgerRecorder(
-                ledger.ledger,
-                marks,
-                previous,
-                lookahead=2 * options.settings.concurrency,
-            )
+            # Its lookahead follows the concurrency in use once sending starts (_send).
+            prepared.recorder = LedgerRecorder(ledger.ledger, marks, previous)
     return prepared
 
 

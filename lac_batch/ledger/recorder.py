@@ -6,6 +6,9 @@ cost 30-45 % of the unthrottled rate: every worker waited, then all of them fire
 records are marked ahead, in file order: when a worker reaches a job whose mark is not yet
 committed, or comes within ``lookahead / 2`` jobs of the marked frontier, the next ``lookahead``
 jobs are marked in one commit. Workers reaching jobs that are already marked do not wait at all.
+The lookahead follows the concurrency in use (:meth:`LedgerRecorder.follow`: twice the requests
+in flight, as ``auto`` concurrency grows and shrinks); whatever it is, no request leaves before
+its own mark is committed, since :meth:`LedgerRecorder.before_send` waits for exactly that.
 
 The price is bounded and on the safe side: after a crash, up to ``lookahead`` requests that had
 not left yet are also found ``sending`` and reported ``unknown``, never resent silently. After a
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from lac_batch.ledger.store import Ledger, RequestRecord, SendingMark
@@ -58,7 +61,7 @@ class LedgerRecorder:
         self._marks = list(marks)
         self._position = {mark.fingerprint: index for index, mark in enumerate(self._marks)}
         self._previous = previous
-        self._lookahead = max(1, lookahead)
+        self._lookahead_of: Callable[[], int] = lambda: lookahead
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lac-ledger")
         self._committed = 0
         """Marks [0, _committed) are on disk."""
@@ -72,6 +75,14 @@ class LedgerRecorder:
         self._attempted: set[str] = set()
         self._flushing: asyncio.Task[None] | None = None
         self._error: Exception | None = None
+
+    @property
+    def _lookahead(self) -> int:
+        return max(1, self._lookahead_of())
+
+    def follow(self, lookahead: Callable[[], int]) -> None:
+        """Take the lookahead from ``lookahead`` from now on (the concurrency in use grows)."""
+        self._lookahead_of = lookahead
 
     async def before_send(self, job: Job, attempt_number: int) -> None:
         """Return once this request is committed as ``sending``; raise if it cannot be."""

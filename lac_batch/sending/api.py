@@ -351,10 +351,15 @@ class LacClient:
         return self._url
 
     async def send(
-        self, body_json: str, idempotency_key: str, key: ApiKey | None = None
+        self,
+        body_json: str,
+        idempotency_key: str,
+        key: ApiKey | None = None,
+        on_written: Callable[[], None] | None = None,
     ) -> Attempt:
         """POST one canonical body with ``key`` (default: the client's); never raises (except
-        when cancelled): returns what it proved.
+        when cancelled): returns what it proved. ``on_written`` is called once the request
+        (headers and body) was written whole, if the transport reports it (httpcore does).
 
         Opening the connection has httpx's connect timeout. From the moment the request starts
         being written, the whole answer (status line, headers and body) gets at most the
@@ -378,7 +383,7 @@ class LacClient:
                     self._url,
                     content=body_json.encode("utf-8"),
                     headers=headers,
-                    extensions={"trace": _deadline_from_first_write(deadline, timeout)},
+                    extensions={"trace": _request_trace(deadline, timeout, on_written)},
                 )
                 response = await self._http.send(request, stream=True)
                 # A transport that does not trace (a test's MockTransport) starts the clock here.
@@ -407,15 +412,18 @@ class LacClient:
         return classify_response(answer, key)
 
 
-def _deadline_from_first_write(
-    deadline: asyncio.Timeout, timeout: float
+def _request_trace(
+    deadline: asyncio.Timeout, timeout: float, on_written: Callable[[], None] | None
 ) -> Callable[[str, dict[str, Any]], Any]:
     """An httpcore ``trace`` hook that starts the whole-answer clock when the request headers
-    start being written, so connecting keeps its own bound (and its meaning: nothing sent)."""
+    start being written, so connecting keeps its own bound (and its meaning: nothing sent), and
+    tells ``on_written`` when the body was written whole (what the pacing counts)."""
 
     async def trace(event: str, info: dict[str, Any]) -> None:
         if event.endswith("send_request_headers.started") and deadline.when() is None:
             deadline.reschedule(asyncio.get_running_loop().time() + timeout)
+        elif event.endswith("send_request_body.complete") and on_written is not None:
+            on_written()
 
     return trace
 

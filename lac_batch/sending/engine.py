@@ -31,18 +31,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, assert_never
+from typing import Protocol, assert_never, runtime_checkable
 
 from lac_batch.model.status import RowResult, Status
 from lac_batch.model.wording import Option, option_name
 from lac_batch.sending.api import ENDPOINT_PATH, Attempt, LacClient, OutcomeKind
 from lac_batch.sending.credentials import PRODUCTION_BASE_URL, ApiKey, probable_base_url
-from lac_batch.sending.pacing import StartPacer
+from lac_batch.sending.pacing import Concurrency, InFlightLimit, StartPacer, Turn
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -62,8 +63,8 @@ class SubmitSettings:
 
     rate: float
     """Requests started per second, at most."""
-    concurrency: int
-    """Requests in flight, at most."""
+    concurrency: Concurrency
+    """Requests in flight, at most: a number, or ``auto`` (adapted to the rate and latency)."""
     timeout: float
     max_attempts: int
     max_wait: float
@@ -118,6 +119,18 @@ class SubmitRun:
     stop_message: str = ""
     refused: dict[str, str] = field(default_factory=dict)
     """Account → why its key was refused (401/403); its rows were not sent."""
+    latency: float | None = None
+    """Recent average seconds from a request's start to its answer (None: no answer)."""
+    concurrency: int = 0
+    """Requests in flight at most, as the run ended (``auto``'s last limit, or the fixed one)."""
+    auto_concurrency: bool = False
+
+
+@runtime_checkable
+class PaceObserver(Protocol):
+    """An observer that is also told the latency and concurrency in use after each answer."""
+
+    def pace(self, latency: float | None, concurrency: int) -> None: ...
 
 
 _ROW_REASONS = {
@@ -206,6 +219,9 @@ class Submitter:
         self._gates = list(gates)
         self._rng = rng or random.Random()
         self._run = SubmitRun()
+        self.in_flight_limit = InFlightLimit(settings.rate, settings.concurrency)
+        """How many requests may be in flight (read by the ledger's lookahead)."""
+        self._pace_observers = [item for item in self._observers if isinstance(item, PaceObserver)]
         self._refusals: dict[str, str] = {}
         """Account → why its key was refused, without the server's words: what its rows say."""
         self._stop_event: asyncio.Event | None = None
@@ -244,15 +260,19 @@ class Submitter:
         if self.stopping:
             self._stop_event.set()
         self._accounts = {job.account for job in jobs}
-        pacer = StartPacer(self._settings.rate)
+        pacer = StartPacer(self._settings.rate, limit=self.in_flight_limit)
         queue: asyncio.Queue[Job] = asyncio.Queue()
         for job in jobs:
             queue.put_nowait(job)
+        # As many workers as may ever be in flight; the pacer decides how many are.
         self._workers = [
             asyncio.create_task(self._worker(queue, pacer))
-            for _ in range(max(1, min(self._settings.concurrency, len(jobs))))
+            for _ in range(max(1, min(self.in_flight_limit.most, len(jobs))))
         ]
         await asyncio.gather(*self._workers, return_exceptions=True)
+        self._run.latency = self.in_flight_limit.latency
+        self._run.concurrency = self.in_flight_limit.current
+        self._run.auto_concurrency = not self.in_flight_limit.fixed
         self._release_held_not_found()
         for job in jobs:
             if job.row_number not in self._run.results:
@@ -454,6 +474,16 @@ class Submitter:
             self.request_stop(StopReason.AUTH_REFUSED, self._run.refused[account])
         return problem
 
+    def _answered(self, turn: Turn, attempt: Attempt) -> None:
+        """Feed the answer's latency to the concurrency limit, and show what is in use."""
+        if attempt.http_status is None:
+            return
+        now = asyncio.get_running_loop().time()
+        limit = self.in_flight_limit
+        limit.answered(now - turn.start, now, overloaded=attempt.http_status in (429, 503))
+        for observer in self._pace_observers:
+            observer.pace(limit.latency, limit.current)
+
     async def _deliver(self, job: Job, state: _RowState, pacer: StartPacer) -> RowResult:
         settings = self._settings
         while True:
@@ -462,16 +492,17 @@ class Submitter:
             if job.account in self._run.refused:
                 return self._unsent_refused(job, state)
             assert self._stop_event is not None
-            if not await pacer.wait_turn(self._stop_event):
+            turn = await pacer.wait_turn(self._stop_event)
+            if turn is None:
                 return self._unsent(job, state)
             if job.account in self._run.refused:
-                pacer.release(sent=False)
+                pacer.release(turn, sent=False)
                 return self._unsent_refused(job, state)
             try:
                 for gate in self._gates:
                     await gate.before_send(job, state.attempts + 1)
             except Exception as error:
-                pacer.release(sent=False)
+                pacer.release(turn, sent=False)
                 self.request_stop(
                     StopReason.RECORDING_FAILED, f"the ledger could not be written: {error}"
                 )
@@ -482,10 +513,14 @@ class Submitter:
                 observer.attempt_starting(job, state.attempts)
             try:
                 attempt = await self._client.send(
-                    job.body_json, job.idempotency_key, self._keys.get(job.account)
+                    job.body_json,
+                    job.idempotency_key,
+                    self._keys.get(job.account),
+                    on_written=functools.partial(pacer.written, turn),
                 )
             finally:
-                pacer.release()
+                pacer.release(turn)
+            self._answered(turn, attempt)
             state.last = attempt
             self._note_answer(attempt)
             wait: float | None = None

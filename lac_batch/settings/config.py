@@ -25,6 +25,7 @@ from typing import Any, Generic, TypeVar, cast
 from lac_batch.model.errors import ConfigError, UsageError
 from lac_batch.sending.credentials import API_KEY_ENV, BASE_URL_ENV, PRODUCTION_BASE_URL
 from lac_batch.sending.engine import SubmitSettings
+from lac_batch.sending.pacing import AUTO, MAX_CONCURRENCY, Concurrency, parse_concurrency
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -240,12 +241,13 @@ class Settings:
         default=5.0,
         help="requests started per second, at most",
     )
-    concurrency: int = _setting(
+    concurrency: Concurrency = _setting(
         env="LAC_CONCURRENCY",
         flag="--concurrency",
-        parse=_positive_int,
-        default=4,
-        help="requests in flight, at most",
+        parse=parse_concurrency,
+        default=AUTO,
+        help="requests in flight, at most: a number, or auto (about rate times latency, up to "
+        f"{MAX_CONCURRENCY})",
     )
     timeout: float = _setting(
         env="LAC_TIMEOUT",
