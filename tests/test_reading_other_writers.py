@@ -9,7 +9,16 @@ from pathlib import Path
 import openpyxl
 import pytest
 from conftest import run_cli
-from workbook_parts import DATE_STYLE, DURATION_STYLE, OdsCell, XlsxCell, write_ods, write_xlsx
+from workbook_parts import (
+    DATE_STYLE,
+    DURATION_STYLE,
+    OdsCell,
+    XlsCell,
+    XlsxCell,
+    write_ods,
+    write_xls,
+    write_xlsx,
+)
 
 REQUEST_ROWS = [["connection_key", "request_type", "note"], ["pankki", "setup", "hello"]]
 
@@ -142,6 +151,82 @@ def test_error_cell_in_an_ods_sheet_makes_the_row_invalid_naming_the_error(
     assert results_rows(tmp_path / "in.results.xlsx")[1]["request_type"] == ""
 
 
+def test_error_cell_in_an_xls_sheet_makes_the_row_invalid_naming_the_error(
+    tmp_path: Path,
+) -> None:
+    rows = [
+        ["connection_key", "request_type", "metadata.branch", "note"],
+        ["pankki", "setup", XlsCell(error="#N/A"), "ok"],
+        [XlsCell(error="#REF!"), "setup", "Espoo", XlsCell(error="#DIV/0!")],
+        ["stripe", "setup", "Espoo", XlsCell(error="#VALUE!")],
+        ["kassa", "setup", XlsCell(error="#NAME?"), XlsCell(error="#NUM!")],
+        ["posti", "setup", "Espoo", XlsCell(error="#NULL!")],
+        ["kela", "setup", "Espoo", "fine"],
+    ]
+    path = write_xls(tmp_path / "in.xls", {"Pyynnöt": rows})
+    assert validated(path, 1) == [
+        ("invalid", "metadata.branch: holds the Excel error #N/A: fix the formula"),
+        (
+            "invalid",
+            "connection_key: holds the Excel error #REF!: fix the formula | "
+            "note: holds the Excel error #DIV/0!: fix the formula",
+        ),
+        ("invalid", "note: holds the Excel error #VALUE!: fix the formula"),
+        (
+            "invalid",
+            "metadata.branch: holds the Excel error #NAME?: fix the formula | "
+            "note: holds the Excel error #NUM!: fix the formula",
+        ),
+        ("invalid", "note: holds the Excel error #NULL!: fix the formula"),
+        ("valid", ""),
+    ]
+
+
+def test_errors_in_an_xls_sheet_not_chosen_do_not_count(tmp_path: Path) -> None:
+    requests = [["connection_key", "request_type"], ["pankki", "setup"]]
+    lookups = [["asiakas", "haku"], ["pankki", XlsCell(error="#N/A")]]
+    path = write_xls(tmp_path / "in.xls", {"Haut": lookups, "Pyynnöt": requests})
+    outcome = run_cli("validate", path, "--sheet", "Pyynnöt")
+    assert outcome.exit_code == 0, outcome.output
+    assert results_rows(tmp_path / "in.results.xlsx")[0]["status"] == "valid"
+
+
+def test_error_cell_making_a_whole_xls_row_is_kept_and_invalid(tmp_path: Path) -> None:
+    rows = [
+        ["connection_key", "request_type"],
+        [XlsCell(error="#N/A"), XlsCell(error="#N/A")],
+        ["pankki", "setup"],
+    ]
+    assert validated(write_xls(tmp_path / "in.xls", {"Sheet1": rows}), 1) == [
+        (
+            "invalid",
+            "connection_key: holds the Excel error #N/A: fix the formula | "
+            "request_type: holds the Excel error #N/A: fix the formula",
+        ),
+        ("valid", ""),
+    ]
+
+
+def test_xls_the_error_pass_cannot_read_is_a_one_paragraph_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import xlrd
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        # What xlrd raises on a damaged record calamine tolerated.
+        raise xlrd.XLRDError("Can't find workbook in OLE2 compound document")
+
+    monkeypatch.setattr(xlrd, "open_workbook", refuse)
+    path = write_xls(tmp_path / "in.xls", {"Sheet1": REQUEST_ROWS})
+    outcome = run_cli("validate", path)
+    assert outcome.exit_code == 2, outcome.output
+    assert outcome.stderr.strip().splitlines() == [
+        f"Error: {path}: sheet 'Sheet1' cannot be checked for Excel errors (XLRDError: Can't "
+        "find workbook in OLE2 compound document). Open it in Excel and save it again as .xlsx."
+    ]
+    assert not (tmp_path / "in.results.xlsx").exists()
+
+
 def _limit_memory() -> None:
     import resource
 
@@ -177,10 +262,10 @@ DURATION_DAYS = "10.63206018518519"
 DATE_SERIAL = "42663"
 
 
-def test_dates_and_durations_read_as_the_same_text_from_xlsx_and_ods(tmp_path: Path) -> None:
+def test_dates_and_durations_read_as_the_same_text_from_xlsx_xls_and_ods(tmp_path: Path) -> None:
     header = ["connection_key", "request_type", "metadata.day", "metadata.took", "metadata.short"]
-    (tmp_path / "xlsx").mkdir()
-    (tmp_path / "ods").mkdir()
+    for folder in ("xlsx", "xls", "ods"):
+        (tmp_path / folder).mkdir()
     xlsx = write_xlsx(
         tmp_path / "xlsx" / "in.xlsx",
         [
@@ -194,6 +279,15 @@ def test_dates_and_durations_read_as_the_same_text_from_xlsx_and_ods(tmp_path: P
             ],
         ],
     )
+    xls_row = [
+        "pankki",
+        "setup",
+        # A date-time format at midnight: the date alone.
+        XlsCell(float(DATE_SERIAL), "YYYY-MM-DD hh:mm:ss"),
+        XlsCell(float(DURATION_DAYS), "[hh]:mm:ss"),
+        XlsCell(1.5 / 24, "[hh]:mm:ss"),
+    ]
+    xls = write_xls(tmp_path / "xls" / "in.xls", {"Sheet1": [header, xls_row]})
     ods = write_ods(
         tmp_path / "ods" / "in.ods",
         [
@@ -211,7 +305,7 @@ def test_dates_and_durations_read_as_the_same_text_from_xlsx_and_ods(tmp_path: P
             ],
         ],
     )
-    for path in (xlsx, ods):
+    for path in (xlsx, xls, ods):
         outcome = run_cli("validate", path)
         assert outcome.exit_code == 0, outcome.output
     expected = {
@@ -219,7 +313,7 @@ def test_dates_and_durations_read_as_the_same_text_from_xlsx_and_ods(tmp_path: P
         "metadata.took": "255:10:10",
         "metadata.short": "01:30:00",
     }
-    for path in (xlsx, ods):
+    for path in (xlsx, xls, ods):
         row = results_rows(path.with_name("in.results.xlsx"))[0]
         assert {column: row[column] for column in expected} == expected, path
 

@@ -3,7 +3,8 @@
 Excel, LibreOffice, XlsxWriter and openpyxl all put an .xlsx's workbook at ``xl/workbook.xml``;
 other writers do not have to (the package's relationships say where it is), some write zip entry
 names with ``\\``, and LibreOffice marks error cells and durations in .ods its own way. These
-builders write such files exactly, so tests need no third-party fixture files.
+builders write such files exactly, so tests need no third-party fixture files. Old .xls
+(Excel 97-2003, BIFF8) files are written with xlwt.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-__all__ = ["OdsCell", "XlsxCell", "write_ods", "write_xlsx"]
+import xlwt
+
+__all__ = ["OdsCell", "XlsCell", "XlsxCell", "write_ods", "write_xls", "write_xlsx"]
 
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -214,4 +217,47 @@ def write_ods(
         archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
         archive.writestr("META-INF/manifest.xml", manifest, zipfile.ZIP_DEFLATED)
         archive.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
+    return path
+
+
+# The BIFF8 codes of Excel's error values. xlwt's own table lacks #N/A and gives #VALUE! the code
+# of #NUM!, so cells are written by code.
+_XLS_ERROR_CODES = {
+    "#NULL!": 0x00,
+    "#DIV/0!": 0x07,
+    "#VALUE!": 0x0F,
+    "#REF!": 0x17,
+    "#NAME?": 0x1D,
+    "#NUM!": 0x24,
+    "#N/A": 0x2A,
+}
+
+
+@dataclass(frozen=True)
+class XlsCell:
+    """One .xls cell: an Excel error (``error="#N/A"``) or a number shown with ``num_format``."""
+
+    number: float = 0.0
+    num_format: str = "General"
+    error: str | None = None
+
+    def write(self, sheet: xlwt.Worksheet, row: int, column: int) -> None:
+        if self.error is not None:
+            sheet.row(row).set_cell_error(column, _XLS_ERROR_CODES[self.error])
+        else:
+            sheet.write(row, column, self.number, xlwt.easyxf(num_format_str=self.num_format))
+
+
+def write_xls(path: Path, sheets: dict[str, Sequence[Sequence[XlsCell | str]]]) -> Path:
+    """An Excel 97-2003 .xls with the given sheets, in order."""
+    workbook = xlwt.Workbook()
+    for name, rows in sheets.items():
+        sheet = workbook.add_sheet(name)
+        for row_index, row in enumerate(rows):
+            for column, cell in enumerate(row):
+                if isinstance(cell, str):
+                    sheet.write(row_index, column, cell)
+                else:
+                    cell.write(sheet, row_index, column)
+    workbook.save(str(path))
     return path

@@ -4,22 +4,31 @@ Calamine reads the value Excel cached for every formula, but an error value (``#
 formula saved without a cached value (files written by scripts, never opened in Excel) both read
 as empty, and an .ods duration past a day as ISO 8601 text. So .xlsx/.xlsm and .ods sheets that
 hold formulas, errors or durations get one extra pass over their XML
-(:mod:`lac_batch.files.workbook_xml`) that reports those cells and reads the durations.
+(:mod:`lac_batch.files.workbook_xml`) that reports those cells and reads the durations, and an
+.xls sheet one pass with xlrd that finds its error cells (calamine still reads every value).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import xlrd
 from python_calamine import CalamineError, CalamineWorkbook
 
-from lac_batch.files.table import FileFormat, RawTable
-from lac_batch.files.workbook_xml import CellNotes, ods_cell_notes, xlsx_cell_notes
+from lac_batch.files.table import CellProblem, FileFormat, RawTable
+from lac_batch.files.workbook_xml import (
+    ERROR_CODE,
+    CellNotes,
+    error_message,
+    ods_cell_notes,
+    xlsx_cell_notes,
+)
 from lac_batch.model.columns import REQUIRED_FIELDS, normalise_name
 from lac_batch.model.errors import InputFileError
 from lac_batch.model.wording import Option, option_name
@@ -212,11 +221,57 @@ def _choose_sheet(
     )
 
 
+@contextmanager
+def _xlrd_errors(path: Path, sheet: str) -> Iterator[None]:
+    """The one boundary where xlrd's failures become the file's :class:`InputFileError`. Calamine
+    has read the file by then, so a failure here is a file only one of the two readers accepts."""
+    try:
+        yield
+    except Exception as error:
+        if "encrypt" in str(error).lower():
+            raise _password_protected(path) from error
+        raise InputFileError(
+            path,
+            f"sheet '{sheet}' cannot be checked for Excel errors ({type(error).__name__}: "
+            f"{error}). Open it in Excel and save it again as .xlsx.",
+        ) from error
+
+
+def _xls_cell_notes(path: Path, sheet: str) -> CellNotes:
+    """The error cells (``#N/A``) of the .xls sheet ``sheet``, which calamine reads as empty."""
+    notes = CellNotes()
+    # on_demand: only the chosen sheet is parsed. xlrd writes its warnings to the logfile, never
+    # to the user's output.
+    with (
+        _xlrd_errors(path, sheet),
+        xlrd.open_workbook(str(path), on_demand=True, logfile=io.StringIO()) as book,
+    ):
+        worksheet = book.sheet_by_name(sheet)
+        for row_index in range(worksheet.nrows):
+            kinds = worksheet.row_types(row_index)
+            # Most rows hold no error: one C-level search skips them.
+            if xlrd.XL_CELL_ERROR not in kinds:
+                continue
+            for position, kind in enumerate(kinds):
+                if kind != xlrd.XL_CELL_ERROR:
+                    continue
+                code = int(worksheet.cell_value(row_index, position))
+                error_text = xlrd.error_text_from_code.get(code, "#VALUE!")
+                place = (row_index + 1, position)
+                notes.problems.append(CellProblem(*place, ERROR_CODE, error_message(error_text)))
+                # An error cell is empty, as in .xlsx: no results file carries a made-up
+                # value for it.
+                notes.values[place] = ""
+    return notes
+
+
 def _cell_notes(path: Path, file_format: FileFormat, sheet: str) -> CellNotes:
     if file_format is FileFormat.XLSX:
         return xlsx_cell_notes(path, sheet)
     if file_format is FileFormat.ODS:
         return ods_cell_notes(path, sheet)
+    if file_format is FileFormat.XLS:
+        return _xls_cell_notes(path, sheet)
     return CellNotes()
 
 

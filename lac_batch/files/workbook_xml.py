@@ -52,7 +52,7 @@ _FORMULA_WITHOUT_VALUE_MESSAGE = (
 )
 
 
-def _error_message(error_text: str) -> str:
+def error_message(error_text: str) -> str:
     return f"holds the Excel error {error_text}: fix the formula"
 
 
@@ -186,7 +186,7 @@ def _xlsx_sheet_notes(data: bytes) -> CellNotes:
         if cell.get("t") == "e":
             error_text = (value.text or "").strip() if value is not None else ""
             notes.problems.append(
-                CellProblem(row_number, column, ERROR_CODE, _error_message(error_text or "#N/A"))
+                CellProblem(row_number, column, ERROR_CODE, error_message(error_text or "#N/A"))
             )
         elif formula is not None and (value is None or not (value.text or "")):
             # A text formula whose saved value is "" keeps an empty <v/>: that is a value.
@@ -312,7 +312,7 @@ def _note_ods_cell(
     if _attribute(cell, "value-type", _CALCEXT_NS) == "error":
         shown = "".join(cell.itertext()).strip() or "#VALUE!"
         notes.problems.extend(
-            CellProblem(row, position, ERROR_CODE, _error_message(shown))
+            CellProblem(row, position, ERROR_CODE, error_message(shown))
             for row, position in places()
         )
         # Calamine reads some of these as the 0 LibreOffice stores beside the error; an error
