@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 
 import httpx
@@ -208,3 +209,38 @@ def test_set_faults_restarts_the_dice_from_the_new_seed() -> None:
 def test_impossible_fault_settings_are_refused(settings: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         FaultConfig(**settings)  # type: ignore[arg-type]
+
+
+def test_arrivals_are_stamped_when_a_request_is_read_not_after_its_latency() -> None:
+    with running_sandbox(FaultConfig(latency_s=3.0)) as sandbox:
+        before = time.monotonic()
+        answered = threading.Event()
+
+        def send() -> None:
+            with client_for(sandbox) as client:
+                post(client)
+            answered.set()
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        deadline = time.monotonic() + 10
+        while not sandbox.arrivals() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        arrivals = sandbox.arrivals()
+        still_waiting = not answered.is_set()
+        sender.join(15)
+
+    assert still_waiting
+    assert len(arrivals) == 1
+    assert before <= arrivals[0] <= time.monotonic()
+
+
+def test_requests_turned_away_at_the_gateway_are_arrivals_too() -> None:
+    with running_sandbox(FaultConfig(rate_limit_per_s=2)) as sandbox:
+        with client_for(sandbox) as client:
+            codes = [post(client).status_code for _ in range(4)]
+        arrivals = sandbox.arrivals()
+
+    assert codes == [202, 202, 429, 429]
+    assert len(arrivals) == 4
+    assert arrivals == sorted(arrivals)

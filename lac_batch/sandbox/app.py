@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -57,19 +58,29 @@ _GATEWAY_ANSWERS: Mapping[Fault, tuple[ErrorCode, str]] = {
 
 class ReceivedLog:
     """How many POSTs reached the endpoint per ``Idempotency-Key`` (None: sent without one),
-    whatever they were answered. Events hide a double send when keys are honoured; this does not."""
+    whatever they were answered, and when each arrived. Events hide a double send when keys are
+    honoured; this does not. Events are stamped after the drawn latency (with the timer's
+    jitter); arrivals are what a gateway's rate limiter counts."""
 
     def __init__(self) -> None:
         self._counts: Counter[str | None] = Counter()
+        self._arrivals: list[float] = []
         self._lock = threading.Lock()
 
-    def record(self, idempotency_key: str | None) -> None:
+    def record(self, idempotency_key: str | None, arrived: float) -> None:
+        """One POST, read whole at ``arrived`` (time.monotonic())."""
         with self._lock:
             self._counts[idempotency_key] += 1
+            self._arrivals.append(arrived)
 
     def counts(self) -> Counter[str | None]:
         with self._lock:
             return Counter(self._counts)
+
+    def arrivals(self) -> list[float]:
+        """time.monotonic() at which each POST had been read whole, oldest first (a copy)."""
+        with self._lock:
+            return sorted(self._arrivals)
 
 
 @dataclass
@@ -122,16 +133,17 @@ class _ServiceConnectionRequests:
         self._state = state
 
     async def post(self, request: Request) -> Response | ConnectionDrop:
-        self._state.received.record(request.headers.get("idempotency-key"))
+        # Read whole first, as a gateway does before it counts a request. Reading the body
+        # before dropping also makes the close an orderly end of stream, never a reset for
+        # unread data, so the client's error does not depend on timing.
+        raw_body = await request.body()
+        self._state.received.record(request.headers.get("idempotency-key"), time.monotonic())
         decision = self._state.faults.draw()
         if decision.fault is not None and decision.fault in _GATEWAY_ANSWERS:
             code, detail = _GATEWAY_ANSWERS[decision.fault]
             retry_after = decision.retry_after_s
             headers = None if retry_after is None else {"Retry-After": str(retry_after)}
             return error_response(code, detail, headers)
-        # Reading the body before dropping makes the close an orderly end of stream, never a
-        # reset for unread data, so the client's error does not depend on timing.
-        raw_body = await request.body()
         if decision.fault is Fault.CLOSE_BEFORE:
             return ConnectionDrop()
         response = await self._process(request.headers, raw_body, decision.delay_s)

@@ -53,6 +53,11 @@ class Sandbox:
         """POSTs received so far per Idempotency-Key, however they were answered (a copy)."""
         return self._state.received.counts()
 
+    def arrivals(self) -> list[float]:
+        """time.monotonic() at which each POST had been read whole, before any drawn latency or
+        fault, oldest first: the moments a server's rate limiter counts (a copy)."""
+        return self._state.received.arrivals()
+
     def events(self) -> list[SandboxEvent]:
         """The events accepted so far, oldest first (a copy; safe from any thread)."""
         return self._state.events.events()
