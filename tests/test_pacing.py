@@ -10,6 +10,7 @@ from itertools import pairwise
 import pytest
 
 from lac_batch.sending.pacing import (
+    _READ_SLACK_S,
     AUTO,
     MAX_CONCURRENCY,
     InFlightLimit,
@@ -76,7 +77,7 @@ def test_waiting_callers_are_released_in_order_and_stop_wakes_them() -> None:
 
 
 def test_window_counts_requests_being_written_and_recently_written() -> None:
-    async def go() -> tuple[int, int, int]:
+    async def go() -> tuple[int, int, int, int]:
         clock = FakeClock()
         pacer = StartPacer(3, clock)
         first, second = await pacer.wait_turn(), await pacer.wait_turn()
@@ -85,11 +86,13 @@ def test_window_counts_requests_being_written_and_recently_written() -> None:
         clock.now = 100.5
         half = pacer._may_have_been_counted(clock.now)
         clock.now = 101.0
+        at_one_second = pacer._may_have_been_counted(clock.now)  # the server may read it late
+        clock.now = 101.0 + _READ_SLACK_S
         later = pacer._may_have_been_counted(clock.now)  # the first left the window
         pacer.release(first)  # its answer changes nothing: it was counted when written
-        return half, later, pacer._may_have_been_counted(clock.now)
+        return half, at_one_second, later, pacer._may_have_been_counted(clock.now)
 
-    assert asyncio.run(go()) == (2, 1, 1)
+    assert asyncio.run(go()) == (2, 2, 1, 1)
 
 
 def test_a_request_answered_without_a_written_report_counts_from_its_answer() -> None:
@@ -101,7 +104,7 @@ def test_a_request_answered_without_a_written_report_counts_from_its_answer() ->
         clock.now = 105.0
         pacer.release(turn)  # a transport that does not trace: counted when answered
         counted = pacer._may_have_been_counted(105.5)
-        return counted, pacer._may_have_been_counted(106.0)
+        return counted, pacer._may_have_been_counted(106.0 + _READ_SLACK_S)
 
     assert asyncio.run(go()) == (1, 0)
 
