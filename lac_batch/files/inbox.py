@@ -35,8 +35,13 @@ class Folders:
 
     def create(self) -> None:
         """Create the folders that are missing; UsageError (exit 2) naming one that cannot be."""
-        roles = {"inbox": self.inbox, "archive": self.archive, "results": self.results}
-        for role, folder in {**roles, "failed": self.failed}.items():
+        roles = {
+            "inbox": self.inbox,
+            "archive": self.archive,
+            "results": self.results,
+            "failed": self.failed,
+        }
+        for role, folder in roles.items():
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as error:

@@ -131,9 +131,6 @@ class StopHandle:
             raise Interrupted()
 
 
-StopSignals = StopHandle
-"""The name the command line's code knew it by."""
-
 _installed: StopHandle | None = None
 
 
