@@ -24,6 +24,7 @@ from lac_batch.model.stopping import StopHandle
 
 if TYPE_CHECKING:
     from lac_batch.files.results import write_results
+    from lac_batch.jobs.retry import RetryOutcome, retry_failed
     from lac_batch.jobs.submit import (
         SubmitOptions,
         SubmitOutcome,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
         submit_file,
         submit_file_async,
     )
+    from lac_batch.ledger.queries import request_history, resolve, unknowns
     from lac_batch.model.status import RowResult
     from lac_batch.model.version import __version__
     from lac_batch.rows.validation import (
@@ -63,6 +65,11 @@ _LAZY = {
     "SubmitProgress": "lac_batch.jobs.submit",
     "submit_file": "lac_batch.jobs.submit",
     "submit_file_async": "lac_batch.jobs.submit",
+    "retry_failed": "lac_batch.jobs.retry",
+    "RetryOutcome": "lac_batch.jobs.retry",
+    "unknowns": "lac_batch.ledger.queries",
+    "resolve": "lac_batch.ledger.queries",
+    "request_history": "lac_batch.ledger.queries",
 }
 
 
@@ -84,6 +91,7 @@ __all__ = [
     "LacBatchError",
     "RequestSheet",
     "ResultsPathError",
+    "RetryOutcome",
     "RowResult",
     "RowVerdict",
     "Settings",
@@ -97,8 +105,12 @@ __all__ = [
     "ValidationReport",
     "__version__",
     "read_requests",
+    "request_history",
+    "resolve",
+    "retry_failed",
     "submit_file",
     "submit_file_async",
+    "unknowns",
     "validate",
     "write_results",
 ]

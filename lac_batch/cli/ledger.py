@@ -37,8 +37,17 @@ def _ledger_path(config_path: Path | None, ledger: Path | None) -> Path:
     "--file",
     "input_path",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Rebuild the results file of the newest run of this input file.",
+    help="Rebuild the results file of the newest run of this input file (latest status of "
+    "every row).",
 )
+@click.option(
+    "--row",
+    "rows",
+    type=int,
+    multiple=True,
+    help="With --file: the whole history of this row across runs (repeatable).",
+)
+@click.option("--key", help="The whole history of the request with this Idempotency-Key.")
 @file_options
 @results_option
 @guarded
@@ -47,6 +56,8 @@ def report_command(
     ledger: Path | None,
     list_runs: bool,
     input_path: Path | None,
+    rows: tuple[int, ...],
+    key: str | None,
     sheet: str | None,
     encoding: str | None,
     delimiter: str | None,
@@ -56,6 +67,13 @@ def report_command(
     path = _ledger_path(config_path, ledger)
     if not path.exists():
         raise UsageError(f"{path}: there is no ledger here yet (nothing was submitted with it).")
+    if rows and input_path is None:
+        raise UsageError("--row needs --file INPUT.")
+    if rows or key is not None:
+        from lac_batch.cli.worklist import print_history
+
+        print_history(path, input_path, rows, key)
+        return
     opened = Ledger.open(path)
     try:
         if input_path is None or list_runs:

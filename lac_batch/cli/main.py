@@ -59,6 +59,18 @@ COMMANDS = {
         "lac_batch.cli.ledger:report_command",
         "List recent runs, or rebuild a lost results file from the ledger.",
     ),
+    "retry": DeclaredCommand(
+        "lac_batch.cli.worklist:retry_command",
+        "Resend rows that failed because their attempts ran out, with the same Idempotency-Key.",
+    ),
+    "unknowns": DeclaredCommand(
+        "lac_batch.cli.worklist:unknowns_command",
+        "List every request left unknown (it may have been processed), to check in the portal.",
+    ),
+    "resolve": DeclaredCommand(
+        "lac_batch.cli.worklist:resolve_command",
+        "Record what you found in the portal for requests left unknown.",
+    ),
     "ledger": DeclaredCommand("lac_batch.cli.ledger:ledger_group", "Maintain the ledger."),
     "template": DeclaredCommand(
         "lac_batch.cli.template:template_command",

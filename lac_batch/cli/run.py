@@ -98,6 +98,7 @@ def _run(settings: Settings, options: Any, log: RunLog, once: bool, notifier: No
                     settle_seconds=settings.settle_seconds,
                     log=log,
                     stop=stop,
+                    retry_failed_for=settings.retry_failed_for,
                 )
             except LacBatchError as error:
                 log.error("run_failed", str(error))

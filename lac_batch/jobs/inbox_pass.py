@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from lac_batch.files.inbox import (
 )
 from lac_batch.files.reader import SUFFIX_FORMATS
 from lac_batch.files.results import default_results_path, write_results
+from lac_batch.jobs.retry import RetryOutcome, retry_pass
 from lac_batch.jobs.run_log import RunLog
 from lac_batch.jobs.submit import (
     HeldLedger,
@@ -71,6 +72,8 @@ class PassOutcome:
     files: list[FileOutcome] = field(default_factory=list)
     new_ledger: Path | None = None
     """This pass created the ledger file: no earlier runs were known."""
+    retry: FileOutcome | None = None
+    """What the pass's retry of failed rows did, when it had anything to tell."""
 
 
 def _results_path(source: Path, folders: Folders) -> Path:
@@ -279,8 +282,11 @@ def run_pass(
     stop: StopHandle,
     reading: dict[str, Any] | None = None,
     on_file: Callable[[FileOutcome], None] | None = None,
+    retry_failed_for: timedelta = timedelta(0),
 ) -> PassOutcome:
-    """Process every ready file of the inbox once; never raises for a bad input file.
+    """Process every ready file of the inbox once, then resend the due rows of earlier passes
+    that failed because their attempts ran out, for ``retry_failed_for`` from their first
+    attempt (zero: never; see :mod:`lac_batch.jobs.retry`); never raises for a bad input file.
 
     The ledger's folder must exist (LedgerError otherwise): it is never created here.
     """
@@ -294,8 +300,66 @@ def run_pass(
         if held.created:
             log.warning("new_ledger", new_ledger_notice(ledger_path), ledger=str(ledger_path))
         outcome = _pass(folders, options, held, settle_seconds, log, stop, reading, on_file)
+        if not stop.is_set() and not any(file.stopped_run for file in outcome.files):
+            retried = retry_pass(
+                held.ledger,
+                options,
+                retry_failed_for=retry_failed_for,
+                origins=("run",),
+                results_folder=folders.results,
+                stop=stop,
+            )
+            if retried.anything:
+                outcome.retry = _retry_file_outcome(retried, folders)
+                (log.info if outcome.retry.exit_code is ExitCode.OK else log.warning)(
+                    "retry", outcome.retry.line, **outcome.retry.fields
+                )
+                outcome.exit_code = most_severe(outcome.exit_code, outcome.retry.exit_code)
         outcome.new_ledger = ledger_path if held.created else None
         return outcome
+
+
+def _retry_file_outcome(retried: RetryOutcome, folders: Folders) -> FileOutcome:
+    """The retry part of a pass, told like a file: its log line, and its notification (rows
+    still failed or unknown, and those whose retrying ended, which a later pass never finds
+    again: told once)."""
+    counts = {status.value: count for status, count in retried.counts.items()}
+    if retried.expired:
+        counts[Status.FAILED.value] = counts.get(Status.FAILED.value, 0) + len(retried.expired)
+    inputs = sorted({row.file_name for row in retried.retried})
+    parts = []
+    if retried.retried:
+        rows = ", ".join(
+            f"{name} rows {', '.join(str(r.result.row_number) for r in retried.retried if r.file_name == name)}"  # noqa: E501
+            for name in inputs
+        )
+        parts.append(
+            f"{len(retried.retried)} failed rows retried ({rows}): {format_counts(retried.counts)}"
+        )
+    if retried.expired:
+        parts.append(
+            f"{len(retried.expired)} failed rows are no longer retried (retry_failed_for is "
+            "over): " + ", ".join(f"{r.file_name} row {r.row_number}" for r in retried.expired)
+        )
+    if retried.left:
+        parts.append("; ".join(f"{r.file_name} row {r.row_number}: {r.why}" for r in retried.left))
+    if retried.results_path is not None:
+        parts.append(f"results: {retried.results_path}")
+    if retried.results_problem:
+        parts.append(retried.results_problem)
+    source = retried.results_path or folders.results / "retry"
+    fields: dict[str, Any] = {
+        "file": "retry pass",
+        "retried": [
+            {"file": r.file_name, "row": r.result.row_number, "status": r.result.status.value}
+            for r in retried.retried
+        ],
+        "expired": [{"file": r.file_name, "row": r.row_number} for r in retried.expired],
+        "counts": counts,
+        "results": "" if retried.results_path is None else str(retried.results_path),
+        "exit_code": int(retried.exit_code),
+    }
+    return FileOutcome(source, retried.exit_code, "retry pass: " + "; ".join(parts), fields)
 
 
 def _locked(error: RunLockedError, lock_warn_after_s: float, log: RunLog) -> PassOutcome:

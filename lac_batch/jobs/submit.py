@@ -294,7 +294,7 @@ def _stop_on_request(submitter: Submitter, stop: StopHandle) -> Iterator[None]:
         yield
 
 
-async def _send(
+async def send_jobs(
     jobs: Sequence[Job],
     options: SubmitOptions,
     observers: Sequence[SubmitObserver],
@@ -403,7 +403,11 @@ def _with_note(result: RowResult, note: str) -> RowResult:
 
 
 def _sending_marks(
-    planned: Sequence[PlannedRow], options: SubmitOptions, file_name: str, run_id: int
+    planned: Sequence[PlannedRow],
+    options: SubmitOptions,
+    file_name: str,
+    run_id: int,
+    origin: str,
 ) -> list[SendingMark]:
     """The ledger records of the requests to send, in the order the submitter takes them."""
     normalised = normalise_base_url(options.base_url)
@@ -419,6 +423,7 @@ def _sending_marks(
             file_name=file_name,
             row_number=row.row_number,
             run_id=run_id,
+            origin=origin,
         )
         for row in planned
         if row.action is Action.SEND
@@ -506,7 +511,9 @@ def _prepare(
             if plan.action is Action.SEND
         ]
         if ledger is not None and prepared.run_id is not None:
-            marks = _sending_marks(planned, options, sheet.path.name, prepared.run_id)
+            marks = _sending_marks(
+                planned, options, sheet.path.name, prepared.run_id, ledger.command
+            )
             # What each record was before this run, to undo marks of requests that never left.
             previous = {
                 plan.fingerprint: (
@@ -610,7 +617,7 @@ def submit_sheet(
     run = None
     if prepared.jobs is not None:
         observers = observers_for(len(prepared.jobs))
-        run = asyncio.run(_send(prepared.jobs, options, observers, prepared.recorder, stop))
+        run = asyncio.run(send_jobs(prepared.jobs, options, observers, prepared.recorder, stop))
     return _settle(sheet, prepared, run, results_path, options, ledger)
 
 
@@ -676,7 +683,7 @@ async def _submit_file(
         run = None
         if prepared.jobs is not None:
             progress.sending(len(prepared.jobs))
-            run = await _send(prepared.jobs, options, [progress], prepared.recorder, stop)
+            run = await send_jobs(prepared.jobs, options, [progress], prepared.recorder, stop)
         outcome = await run_step(lambda: _settle(sheet, prepared, run, destination, options, use))
         if held is not None and held is not ledger:
             outcome.recovered = held.recovered

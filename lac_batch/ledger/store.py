@@ -132,9 +132,70 @@ CREATE TABLE notify_problems (
 );
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
+# Version 3 closes the loop on rows that did not go through (jobs.retry, ledger.worklist):
+# why a record is failed (only one whose attempts ran out, or that a person said was not
+# processed, is retried), which command created it, how often a retry pass took it, when its
+# retry window began (a resolution restarts it) and when retrying it ended; and who resolved
+# an unknown record, when, and how. Records made before it keep failed_why '' and are never
+# retried automatically.
+_V3 = """
+ALTER TABLE requests ADD COLUMN failed_why TEXT NOT NULL DEFAULT '';
+ALTER TABLE requests ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+ALTER TABLE requests ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE requests ADD COLUMN retry_since TEXT NOT NULL DEFAULT '';
+ALTER TABLE requests ADD COLUMN retry_ended TEXT NOT NULL DEFAULT '';
+UPDATE requests SET origin = COALESCE(
+    (SELECT runs.command FROM runs WHERE runs.id = requests.run_id), '');
+CREATE INDEX requests_state ON requests (state, failed_why);
+CREATE TABLE resolutions (
+    id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    resolution TEXT NOT NULL,
+    event_id TEXT NOT NULL DEFAULT '',
+    resolved_by TEXT NOT NULL,
+    resolved_at TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    earlier_state TEXT NOT NULL,
+    earlier_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX resolutions_fingerprint ON resolutions (fingerprint)
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
 """Schema version → the SQL that brings version - 1 up to it."""
 SCHEMA_VERSION = max(MIGRATIONS)
+
+
+class FailedWhy(StrEnum):
+    """Why a record is ``failed`` (the column ``failed_why``; '' for other states)."""
+
+    RAN_OUT = "ran_out"
+    """Its attempts or its waiting ran out (503s, no connection): retried by later passes."""
+    STOPPED = "stopped"
+    """The run stopped before it was settled (Ctrl-C, a refused key, a wrong base URL, the
+    ledger): never the server's to refuse, so not retried; a rerun of its file sends it."""
+    NOT_PROCESSED = "not_processed"
+    """Left unknown, then a person said it was not processed: retried by later passes."""
+
+
+RETRYABLE = (FailedWhy.RAN_OUT, FailedWhy.NOT_PROCESSED)
+RETRY_COMMAND = "retry"
+"""The command of a retry pass's runs: one per earlier run whose rows it retried, holding only
+those rows, so it never stands for its file (the file's own run does, with these on top)."""
+
+
+class Resolution(StrEnum):
+    """What a person found of a request left unknown (``lac-batch resolve``)."""
+
+    ACCEPTED = "accepted"
+    NOT_PROCESSED = "not_processed"
+
+
+def failed_why_of(result: RowResult) -> str:
+    """The ``failed_why`` of the record a row's final result settles ('' unless failed)."""
+    if request_state_of(result.status) is not RequestState.FAILED:
+        return ""
+    return (FailedWhy.RAN_OUT if result.ran_out else FailedWhy.STOPPED).value
 
 
 def utc_now() -> str:
@@ -174,6 +235,8 @@ class SendingMark:
     file_name: str
     row_number: int
     run_id: int
+    origin: str = ""
+    """The command that creates the record (kept when a later run marks it again)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,8 +257,9 @@ class RunSummary:
 
 
 _T = TypeVar("_T")
-_Settled = tuple[str, str, str, int | None, str, int]
-"""An outcome as written: fingerprint, state, event_id, http_status, error, attempts."""
+_Settled = tuple[str, str, str, int | None, str, int, str]
+"""An outcome as written: fingerprint, state, event_id, http_status, error, attempts,
+failed_why."""
 
 _RECORD_COLUMNS = (
     "fingerprint, state, generation, event_id, http_status, error, attempts, first_at, last_at, "
@@ -235,16 +299,17 @@ def _run(row: tuple[Any, ...]) -> RunSummary:
 # every statement it steps: getting it back while the loop holds it can take a switch interval
 # (5 ms). One statement per row (executemany) paid that wait per row, so the marks the workers
 # were waiting for came late. One statement per chunk of rows pays it once. 64 rows of 13
-# parameters stay under 999, the parameter limit of SQLite before 3.32.
+# parameters (14 now) stay under 999, the parameter limit of SQLite before 3.32.
 _ROWS_PER_STATEMENT = 64
 
 
 @functools.cache
 def _mark_sql(rows: int) -> str:
-    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, 'sending', 0, ?, ?, ?, ?, ?, ?)"] * rows)
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, 'sending', 0, ?, ?, ?, ?, ?, ?, ?)"] * rows)
     return (
         "INSERT INTO requests (fingerprint, base_url, account, key_hash, body_hash, occurrence, "
-        "generation, state, attempts, first_at, last_at, file_name, row_number, run_id, body) "
+        "generation, state, attempts, first_at, last_at, file_name, row_number, run_id, body, "
+        "origin) "
         f"VALUES {values} ON CONFLICT (fingerprint) DO UPDATE SET state = 'sending', "
         "last_at = excluded.last_at, file_name = excluded.file_name, "
         "row_number = excluded.row_number, run_id = excluded.run_id, key_hash = excluded.key_hash"
@@ -254,11 +319,13 @@ def _mark_sql(rows: int) -> str:
 @functools.cache
 def _outcome_sql(rows: int) -> str:
     # A CTE and a correlated subquery rather than UPDATE ... FROM, which needs SQLite 3.33.
-    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows)
     return (
-        f"WITH o (fingerprint, state, event_id, http_status, error, attempts) AS (VALUES {values}) "
-        "UPDATE requests SET (state, event_id, http_status, error, last_at, attempts) = "
-        "(SELECT o.state, o.event_id, o.http_status, o.error, ?, requests.attempts + o.attempts "
+        "WITH o (fingerprint, state, event_id, http_status, error, attempts, failed_why) AS "
+        f"(VALUES {values}) "
+        "UPDATE requests SET (state, event_id, http_status, error, last_at, attempts, "
+        "failed_why) = (SELECT o.state, o.event_id, o.http_status, o.error, ?, "
+        "requests.attempts + o.attempts, o.failed_why "
         "FROM o WHERE o.fingerprint = requests.fingerprint) "
         "WHERE fingerprint IN (SELECT fingerprint FROM o)"
     )
@@ -512,6 +579,7 @@ class Ledger:
                 result.http_status,
                 result.error,
                 result.attempts or 0,
+                failed_why_of(result),
             )
             for fingerprint, result in outcomes
             if (state := request_state_of(result.status)) is not None
@@ -537,6 +605,7 @@ class Ledger:
                             mark.row_number,
                             mark.run_id,
                             mark.body_json,
+                            mark.origin,
                         )
                     ],
                 )
@@ -567,6 +636,74 @@ class Ledger:
                     for fingerprint, earlier in restores
                     if earlier is not None
                 ],
+            )
+
+    # --- closing the loop (lac_batch.jobs.retry, lac_batch.ledger.worklist) -----------------
+
+    def resolve(
+        self,
+        fingerprint: str,
+        resolution: Resolution,
+        *,
+        event_id: str,
+        resolved_by: str,
+        note: str,
+    ) -> bool:
+        """Settle a record left ``unknown`` (or ``failed``) as a person found it; False if it is
+        in no such state now. ``not_processed`` makes it ``failed`` and retryable, with a new
+        retry window from now."""
+        now = utc_now()
+        said = f"resolved by {resolved_by} ({now[:10]})" + (f": {note}" if note else "")
+        with self._transaction() as db:
+            found = db.execute(
+                "SELECT state, error FROM requests WHERE fingerprint = ? AND state IN (?, ?)",
+                (fingerprint, RequestState.UNKNOWN.value, RequestState.FAILED.value),
+            ).fetchone()
+            if found is None:
+                return False
+            if resolution is Resolution.ACCEPTED:
+                db.execute(
+                    "UPDATE requests SET state = ?, event_id = ?, error = ?, failed_why = '', "
+                    "last_at = ? WHERE fingerprint = ?",
+                    (RequestState.ACCEPTED.value, event_id, f"accepted, {said}", now, fingerprint),
+                )
+            else:
+                db.execute(
+                    "UPDATE requests SET state = ?, error = ?, failed_why = ?, retries = 0, "
+                    "retry_since = ?, retry_ended = '', last_at = ? WHERE fingerprint = ?",
+                    (
+                        RequestState.FAILED.value,
+                        f"not processed, {said}",
+                        FailedWhy.NOT_PROCESSED.value,
+                        now,
+                        now,
+                        fingerprint,
+                    ),
+                )
+            db.execute(
+                "INSERT INTO resolutions (fingerprint, resolution, event_id, resolved_by, "
+                "resolved_at, note, earlier_state, earlier_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (fingerprint, resolution.value, event_id, resolved_by, now, note, *found),
+            )
+        return True
+
+    def note_retried(self, taken: Sequence[tuple[str, str]]) -> None:
+        """Count one retry of each record a retry pass took ((fingerprint, its failed_why before
+        the pass)). One that is still failed keeps its earlier reason: a retry pass that stops
+        (Ctrl-C, a refused key) does not make it the server's to refuse."""
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE requests SET retries = retries + 1, failed_why = CASE WHEN state = ? "
+                "THEN ? ELSE failed_why END WHERE fingerprint = ?",
+                [(RequestState.FAILED.value, why, fingerprint) for fingerprint, why in taken],
+            )
+
+    def end_retries(self, fingerprints: Sequence[str], at: datetime) -> None:
+        """Stop retrying these records (their retry window is over): they stay ``failed``."""
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE requests SET retry_ended = ? WHERE fingerprint = ?",
+                [(at.isoformat(timespec="microseconds"), fp) for fp in fingerprints],
             )
 
     # --- runs -----------------------------------------------------------------------------
@@ -655,7 +792,7 @@ class Ledger:
         for column, value in (("file_hash", file_hash), ("file_name", file_name)):
             found = self.query(
                 f"SELECT {_RUN_COLUMNS} FROM runs WHERE {column} = ? AND ended_at IS NOT NULL "
-                "ORDER BY id DESC LIMIT 1",
+                f"AND command != '{RETRY_COMMAND}' ORDER BY id DESC LIMIT 1",
                 (value,),
             )
             if found:
@@ -679,7 +816,8 @@ class Ledger:
     ) -> RunSummary | None:
         found = self.query(
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE file_hash = ? AND account = ? "
-            f"AND base_url = ? AND {condition} ORDER BY id DESC LIMIT 1",
+            f"AND base_url = ? AND {condition} AND command != '{RETRY_COMMAND}' "
+            "ORDER BY id DESC LIMIT 1",
             (file_hash, account, base_url),
         )
         return _run(found[0]) if found else None

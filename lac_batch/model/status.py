@@ -16,7 +16,7 @@ carries (an event_id, the attempts made, the last HTTP status) is decided here, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 # Not public: lac_batch/__init__.py names the public surface.
@@ -62,6 +62,9 @@ class RowResult:
     sent_to: str = ""
     """Where and when the row was sent (:class:`lac_batch.files.results.SentTo`), for every row a
     run planned to send."""
+    ran_out: bool = field(default=False, compare=False)
+    """A ``failed`` row whose attempts or waiting ran out (503s, no connection): the server was
+    asked and did not process it, so a later pass may retry it (not a run that stopped)."""
 
     @classmethod
     def valid(cls, row_number: int) -> RowResult:
@@ -124,8 +127,16 @@ class RowResult:
     ) -> RowResult:
         """Out of attempts or of waiting: a row any of whose attempts may have been processed
         never ends failed ("safe to send again")."""
-        make = cls.unknown if maybe_processed else cls.failed
-        return make(row_number, http_status=http_status, error=error, attempts=attempts)
+        if maybe_processed:
+            return cls.unknown(row_number, http_status=http_status, error=error, attempts=attempts)
+        return cls(
+            row_number,
+            Status.FAILED,
+            http_status=http_status,
+            error=error,
+            attempts=attempts,
+            ran_out=True,
+        )
 
     @classmethod
     def unsent(

@@ -327,6 +327,13 @@ class Settings:
         default=60.0,
         help="run without --once: seconds between two looks at the inbox",
     )
+    retry_failed_for: timedelta = _setting(
+        env="LAC_RETRY_FAILED_FOR",
+        parse=parse_duration,
+        default=timedelta(hours=24),
+        help="run and retry: resend rows failed because attempts ran out, for this long from "
+        "their first attempt (0: off)",
+    )
     inbox: Path = _setting(
         key="folders.inbox",
         env="LAC_INBOX",
