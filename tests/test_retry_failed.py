@@ -301,3 +301,32 @@ def test_kill_9_during_a_retry_pass_then_another_pass_no_duplicates_nothing_lost
     states = ledger_states(private_ledger)
     assert len(states) == 36 and {state for state, _ in states.values()} == {"accepted"}
     assert len(per_key) == 36  # nothing lost: every row is one accepted event
+
+
+def test_run_resends_its_own_row_resolved_not_processed_and_says_so(
+    tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "lac-batch.toml"
+    config.write_text("rate = 300\nsettle_seconds = 0\n", encoding="utf-8")
+    (tmp_path / "inbox").mkdir()
+    source = tmp_path / "inbox" / "orders.csv"
+    source.write_text("\n".join(",".join(row) for row in ROWS[:2]) + "\n", encoding="utf-8")
+    os.utime(source, (time.time() - 60, time.time() - 60))
+    monkeypatch.chdir(tmp_path)
+    env = {**sandbox_env(sandbox), **FAST_FAIL}
+    sandbox.set_faults(FaultConfig(p_close_after=1.0))
+    first = run_cli("run", "--once", "--config", config, env=env)
+    assert first.exit_code == 1, first.output
+    sandbox.set_faults(FaultConfig())
+    [unknown] = lac_batch.unknowns(ledger_path(), file="orders.csv")
+    lac_batch.resolve("not_processed", file="orders.csv", rows=[2], ledger=ledger_path())
+
+    second = run_cli("run", "--once", "--config", config, env=env)
+    assert second.exit_code == 0, second.output
+    assert "retry pass: 1 failed rows retried (orders.csv rows 2): accepted 1" in second.stderr
+    assert sandbox.received()[unknown.idempotency_key] == 2
+    [written] = (tmp_path / "results").glob("retry-*.results.csv")
+    assert read_results_csv(written)[0]["status"] == "accepted"
+    third = run_cli("run", "--once", "--config", config, env=env)
+    assert third.exit_code == 0 and "retry pass" not in third.stderr
+    assert sandbox.received()[unknown.idempotency_key] == 2
