@@ -37,6 +37,7 @@ from lac_batch.ledger.worklist import RetryCandidate, retry_candidates
 from lac_batch.model.exit_codes import ExitCode, most_severe
 from lac_batch.model.status import RESULT_COLUMNS, RowResult, Status
 from lac_batch.model.stopping import StopHandle
+from lac_batch.model.wording import Option, option_name
 from lac_batch.sending.credentials import ApiKey
 from lac_batch.sending.engine import Job, StopReason
 
@@ -287,8 +288,9 @@ def retry_pass(
         except OSError as error:
             outcome.results_problem = (
                 f"the retry pass's results file could not be written in {results_folder} "
-                f"({error.strerror or error}); `lac-batch report --file INPUT` shows each row's "
-                "latest status from the ledger"
+                f"({error.strerror or error}); "
+                f"`{option_name(Option.REBUILD_RESULTS, 'each input')}` shows each row's latest "
+                "status from the ledger"
             )
             codes.append(ExitCode.RESULTS_NOT_WRITTEN)
     for run_id, results, code in finished:
