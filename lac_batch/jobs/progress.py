@@ -91,7 +91,7 @@ class ProgressTally:
         done = sum(self._counts.values()) - self._unsent
         rate = self.rate
         left = self.total - done - self._unsent
-        eta = left / rate if rate > 0 and not self.stopped else None
+        eta = left / rate if rate > 0 and not self.stopped and not self._unsent else None
         return ProgressSnapshot(
             done=done,
             total=self.total,
@@ -99,7 +99,7 @@ class ProgressTally:
             unsent=self._unsent,
             rate=rate,
             elapsed_s=self._clock() - self._started,
-            eta_s=0.0 if left == 0 else eta,
+            eta_s=0.0 if done == self.total else eta,
             stopped=self.stopped,
         )
 
