@@ -28,6 +28,7 @@ from lac_batch.sending.credentials import PRODUCTION_BASE_URL
 from lac_batch.sending.engine import RetryNotice
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals and signals")
+SUBMIT = [sys.executable, "-m", "lac_batch", "submit"]
 NOWHERE = "https://0.0.0.0:1/portal"
 """Not loopback by its name, yet a connection to it goes to this machine and is refused."""
 
@@ -204,8 +205,7 @@ def test_first_ctrl_c_says_at_once_what_it_waits_for_and_the_end_says_what_next(
     path = Path(shutil.copy(SAMPLES / "requests.csv", tmp_path / "requests.csv"))
     env = {**os.environ, **sandbox_env(sandbox)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "lac_batch", "submit", str(path), "--rate", "20"]
-        + ["--concurrency", "4"],
+        [*SUBMIT, str(path), "--rate", "20", "--concurrency", "4"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
