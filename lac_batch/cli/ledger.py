@@ -16,6 +16,7 @@ from lac_batch.cli.common import (
 )
 from lac_batch.cli.options import config_option, effective_settings, setting_options
 from lac_batch.ledger.history import format_runs, parse_age, rebuild_results
+from lac_batch.ledger.lock import RunLock
 from lac_batch.ledger.store import Ledger, default_ledger_path
 from lac_batch.model.errors import UsageError
 
@@ -77,7 +78,9 @@ def report_command(
     opened = Ledger.open(path)
     try:
         if input_path is None or list_runs:
-            for line in format_runs(opened.runs()):
+            # Still going is told by the lock being held, never by probing a pid.
+            running = RunLock(path).is_held()
+            for line in format_runs(opened.runs(), one_running=running):
                 click.echo(line)
         if input_path is not None:
             destination = results_destination(input_path, results_path)

@@ -6,7 +6,7 @@ import json
 import sys
 import tempfile
 from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +31,23 @@ from lac_batch.cli.options import (
     submit_options_from,
 )
 from lac_batch.cli.progress import ProgressReporter
-from lac_batch.jobs.submit import HeldLedger, SubmitOutcome, SubmitProgress, submit_file
+from lac_batch.jobs.progress import duration_text
+from lac_batch.jobs.submit import (
+    HeldLedger,
+    SendPlan,
+    SubmitOutcome,
+    SubmitProgress,
+    submit_file,
+)
+from lac_batch.model.advice import reason_of
 from lac_batch.model.errors import UsageError
 from lac_batch.model.status import RowResult, Status
-from lac_batch.model.stopping import stop_signals, stoppable
+from lac_batch.model.stopping import StopHandle, stop_signals, stoppable
 from lac_batch.model.summary import FIRST_ISSUES_SHOWN, format_counts
+from lac_batch.model.wording import count_of
 from lac_batch.sandbox import SANDBOX_WRITE_KEY, running_sandbox
 from lac_batch.sending.credentials import ApiKey
-from lac_batch.sending.engine import Job, StopReason
+from lac_batch.sending.engine import Job, RetryNotice, StopReason, SubmitRun
 from lac_batch.settings.config import LogFormat
 
 # Not public: lac_batch/__init__.py names the public surface.
@@ -99,6 +108,12 @@ same throwaway stand-in, so its results file fed back to it is trusted like any 
     multiple=True,
     help="Email this address then (repeatable; SMTP settings from [notify.email] of the config).",
 )
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Do not ask before sending to a host that is not this machine (asked on a terminal only).",
+)
 @guarded
 @stoppable
 def submit_command(
@@ -117,6 +132,7 @@ def submit_command(
     force: bool,
     notify_webhook: str | None,
     notify_email: tuple[str, ...],
+    yes: bool,
     **flags: Any,
 ) -> None:
     """Validate INPUT, send every valid row to the LAC API, and write a results file.
@@ -157,8 +173,10 @@ def submit_command(
     notifier = submit_notifier(
         settings, notify_webhook, notify_email, secrets_of(key, company_keys), sandbox=sandbox
     )
-    progress = _Progress(settings.log_format, announce_new_ledger=not sandbox)
     with ExitStack() as stack, stop_signals() as stop:
+        progress = stack.enter_context(
+            _Progress(settings.log_format, stop, announce_new_ledger=not sandbox, ask=not yes)
+        )
         ledger = settings.ledger
         if sandbox and not dry_run:
             # The sandbox's events are throwaway, so is its ledger: the real one is never touched.
@@ -176,13 +194,62 @@ def submit_command(
     sys.exit(int(outcome.exit_code))
 
 
-class _Progress(SubmitProgress):
-    """What ``submit`` says while it works: notes on standard error, then the progress display."""
+def _on_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stderr.isatty()
 
-    def __init__(self, log_format: LogFormat, *, announce_new_ledger: bool) -> None:
+
+def start_text(plan: SendPlan) -> str:
+    """``sending 2,494 rows (506 already accepted, 12 invalid) to HOST at ≤ 5/s; about 8 min``."""
+    besides = [
+        f"{plan.already_accepted:,} already accepted" if plan.already_accepted else "",
+        f"{plan.held:,} held as unknown" if plan.held else "",
+        f"{plan.invalid:,} invalid" if plan.invalid else "",
+    ]
+    aside = ", ".join(filter(None, besides))
+    where = f"{plan.host} (production)" if plan.production else plan.host
+    return (
+        f"sending {count_of(plan.requests, 'row')}{f' ({aside})' if aside else ''} to {where} "
+        f"at ≤ {plan.rate:g}/s; about {duration_text(plan.least_seconds)}"
+    )
+
+
+class _Progress(SubmitProgress):
+    """What ``submit`` says while it works: notes on standard error, the start line (and the
+    question, on a terminal), then the progress display."""
+
+    def __init__(
+        self, log_format: LogFormat, stop: StopHandle, *, announce_new_ledger: bool, ask: bool
+    ) -> None:
         self._log_format = log_format
+        self._stop = stop
         self._announce = announce_new_ledger
+        self._ask = ask
         self._reporter: ProgressReporter | None = None
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._reporter is not None:
+            self._reporter.close()
+
+    def confirm(self, plan: SendPlan) -> bool:
+        text = start_text(plan)
+        if self._log_format is LogFormat.JSON:
+            line = {"event": "start", "message": text, "host": plan.host, **asdict(plan)}
+            click.echo(json.dumps(line, ensure_ascii=False), err=True)
+        else:
+            click.echo(text, err=True)
+        if not self._ask or plan.loopback or not plan.requests or not _on_terminal():
+            return True
+        where = f"{plan.host} (production)" if plan.production else plan.host
+        try:
+            return click.confirm(
+                f"Send {count_of(plan.requests, 'row')} to {where}?", default=False, err=True
+            )
+        except click.Abort:  # Ctrl-C or end of input at the question: a no
+            click.echo("", err=True)
+            return False
 
     def results_kept(self, asked: Path, instead: Path) -> None:
         say_results_kept(asked, instead)
@@ -194,7 +261,40 @@ class _Progress(SubmitProgress):
         click.echo(f"Warning: {text}", err=True)
 
     def sending(self, requests: int) -> None:
-        self._reporter = ProgressReporter(requests, log_format=self._log_format)
+        self._reporter = ProgressReporter(requests, log_format=self._log_format).__enter__()
+
+    def retrying(self, notice: RetryNotice) -> None:
+        if self._reporter is not None:
+            self._reporter.retrying(notice)
+
+    def stopping(self, in_flight: int, most_wait_s: float) -> None:
+        if in_flight:
+            text = (
+                f"stopping: waiting for {count_of(in_flight, 'request')} in flight (at most "
+                f"{most_wait_s:g} s); Ctrl-C again abandons them (their outcome becomes unknown)"
+            )
+        else:
+            text = "stopping: no request is in flight; no more will start"
+        self._say(text, "stopping", in_flight=in_flight)
+        if self._reporter is not None:
+            self._reporter.stopping()
+
+    def abandoning(self, in_flight: int) -> None:
+        self._say(
+            f"abandoning {count_of(in_flight, 'request')} in flight: their outcome is unknown",
+            "abandoning",
+            in_flight=in_flight,
+        )
+
+    def _say(self, text: str, event: str, **fields: Any) -> None:
+        if self._reporter is not None:
+            self._reporter.note(text, event=event, **fields)
+        else:
+            click.echo(text, err=True)
+
+    def sent(self, run: SubmitRun) -> None:
+        if self._reporter is not None:
+            self._reporter.close()
 
     def attempt_starting(self, job: Job, attempt_number: int) -> None:
         if self._reporter is not None:
@@ -215,8 +315,8 @@ def _print_block_lines(outcome: SubmitOutcome) -> None:
     changed = outcome.changed_since_accepted
     if changed:
         click.echo(
-            f"  {len(changed)} rows were accepted earlier, as the results file says, and changed "
-            "since; they were not sent again:"
+            f"  {count_of(len(changed), 'row')} accepted earlier, as the results file says, "
+            "changed since; not sent again:"
         )
         for row in changed[:FIRST_ISSUES_SHOWN]:
             click.echo(f"  row {row.row_number}: changed since it was accepted: {row.changed}")
@@ -226,6 +326,70 @@ def _print_block_lines(outcome: SubmitOutcome) -> None:
         click.echo(f"  {outcome.untrusted_note}.")
 
 
+NEXT_STEP = {
+    Status.INVALID: "fix the cells the error column names, then run the same command again",
+    Status.REJECTED: "the API refused them as they are: correct them before sending them again",
+    Status.FAILED: "not delivered, so safe to send again: run the same command again",
+    Status.UNKNOWN: (
+        "they may have been processed: look them up in the LAC portal; for those that are not "
+        "there, rerun with --resend-unknown (same Idempotency-Key, so none is made twice)"
+    ),
+}
+"""One instruction per status, said once under its rows."""
+
+_RANGES_SHOWN = 6
+_EN_DASH = "\u2013"
+
+
+def row_ranges(numbers: list[int]) -> str:
+    """``rows 12-17, 20`` with an en dash (the first few ranges, then ``…``); ``row 5``."""
+    ranges: list[tuple[int, int]] = []
+    for number in sorted(numbers):
+        if ranges and number == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], number)
+        else:
+            ranges.append((number, number))
+    texts = [str(a) if a == b else f"{a}{_EN_DASH}{b}" for a, b in ranges[:_RANGES_SHOWN]]
+    if len(ranges) > _RANGES_SHOWN:
+        texts.append("…")
+    return f"{'row' if len(numbers) == 1 else 'rows'} {', '.join(texts)}"
+
+
+def _grouped_problems(problems: list[RowResult], said_once: str) -> list[str]:
+    """One line per status and reason with its rows, then the status's instruction once.
+    ``said_once``: a reason the stop line says, not repeated for its rows."""
+    by_status: dict[Status, dict[str, list[int]]] = {}
+    for result in problems:
+        reason = reason_of(result.error)
+        by_status.setdefault(result.status, {}).setdefault(reason, []).append(result.row_number)
+    lines: list[str] = []
+    for status in Status:
+        reasons = by_status.get(status)
+        if not reasons:
+            continue
+        shown = sorted(reasons.items(), key=lambda item: min(item[1]))
+        for reason, rows in shown[:FIRST_ISSUES_SHOWN]:
+            why = "" if reason == said_once else f": {reason}"
+            lines.append(f"  {count_of(len(rows), 'row')} {status.value} ({row_ranges(rows)}){why}")
+        if len(shown) > FIRST_ISSUES_SHOWN:
+            more = sum(len(rows) for _, rows in shown[FIRST_ISSUES_SHOWN:])
+            lines.append(f"  … and {count_of(more, 'row')} more (see the results file)")
+        if status in NEXT_STEP:
+            lines.append(f"    → {NEXT_STEP[status]}")
+    return lines
+
+
+def _next_after_stop(outcome: SubmitOutcome) -> str:
+    """What to do about rows a stop left unsent: said once, at the end."""
+    counts = outcome.counts
+    unsent = counts[Status.NOT_SENT]
+    if not unsent:
+        return ""
+    done = counts[Status.ACCEPTED] + counts[Status.SKIPPED]
+    skipped = f"; the {done:,} accepted will be skipped" if done else ""
+    return f"{count_of(unsent, 'row')} not sent: run the same command again{skipped}."
+
+
 def _print_summary(input_path: Path, outcome: SubmitOutcome, dry_run: bool) -> None:
     if dry_run:
         first = next(outcome.report.valid_rows, None)
@@ -233,13 +397,16 @@ def _print_summary(input_path: Path, outcome: SubmitOutcome, dry_run: bool) -> N
             click.echo(f"First request body (row {first.row_number}):")
             click.echo(json.dumps(first.body, indent=2, ensure_ascii=False))
         click.echo("Dry run: nothing was sent.")
-    click.echo(f"{input_path}: {len(outcome.results)} rows: {format_counts(outcome.counts)}")
+    click.echo(
+        f"{input_path}: {count_of(len(outcome.results), 'row')}: {format_counts(outcome.counts)}"
+    )
     if outcome.forced:
-        click.echo(f"  {outcome.forced} rows were sent again because of --force.")
+        were = "was" if outcome.forced == 1 else "were"
+        click.echo(f"  {count_of(outcome.forced, 'row')} {were} sent again because of --force.")
     if outcome.accepted_elsewhere:
         click.echo(
-            f"  {outcome.accepted_elsewhere} rows had already been accepted under another "
-            "account (see the error column)."
+            f"  {count_of(outcome.accepted_elsewhere, 'row')} had already been accepted under "
+            "another account (see the error column)."
         )
     _print_block_lines(outcome)
     run = outcome.run
@@ -256,18 +423,37 @@ def _print_summary(input_path: Path, outcome: SubmitOutcome, dry_run: bool) -> N
         and result.status not in (Status.ACCEPTED, Status.SKIPPED)
         and result.status not in said_once
     ]
-    for result in problems[:FIRST_ISSUES_SHOWN]:
-        click.echo(f"  row {result.row_number}, {result.status.value}: {result.error}")
-    if len(problems) > FIRST_ISSUES_SHOWN:
-        click.echo(f"  … and {len(problems) - FIRST_ISSUES_SHOWN} more (see the results file)")
+    stop_said = run.stop_message if run is not None and run.stop_reason is not None else ""
+    for line in _grouped_problems(problems, stop_said):
+        click.echo(line)
+    if run is not None and run.retries:
+        slowdowns = (
+            f" ({count_of(run.slowdowns, 'time')} the server asked to slow down)"
+            if run.slowdowns
+            else ""
+        )
+        click.echo(f"  {count_of(run.retries, 'request')} sent again{slowdowns}.")
     if run is not None and run.latency is not None:
         how = "auto" if run.auto_concurrency else "fixed"
         click.echo(
             f"  Answers took {run.latency:.2f} s on average; concurrency {run.concurrency} ({how})."
         )
     if run is not None and run.stop_reason is not None:
-        label = "Interrupted" if run.stop_reason is StopReason.INTERRUPTED else "Stopped"
-        click.echo(f"{label}: {run.stop_message}", err=True)
+        label = {
+            StopReason.INTERRUPTED: "Interrupted",
+            StopReason.DECLINED: "Not sent",
+        }.get(run.stop_reason, "Stopped")
+        message = run.stop_message
+        # "Interrupted: interrupted (Ctrl-C …)" said the same word twice.
+        said = (
+            f"{label}{message.removeprefix('interrupted')}."
+            if message.startswith("interrupted")
+            else f"{label}: {message}"
+        )
+        click.echo(said, err=True)
+        next_step = _next_after_stop(outcome)
+        if next_step and run.stop_reason in (StopReason.INTERRUPTED, StopReason.DECLINED):
+            click.echo(next_step, err=True)
     written = outcome.written
     if outcome.results_problem:
         click.echo(f"Error: {outcome.results_problem}", err=True)

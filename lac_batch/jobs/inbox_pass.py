@@ -10,6 +10,7 @@ the inbox for the next pass; the ledger skips what was already accepted.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -26,12 +27,14 @@ from lac_batch.files.inbox import (
 )
 from lac_batch.files.reader import SUFFIX_FORMATS
 from lac_batch.files.results import default_results_path, write_results
+from lac_batch.jobs.progress import ProgressTally, duration_text
 from lac_batch.jobs.retry import RetryOutcome, retry_pass
 from lac_batch.jobs.run_log import RunLog
 from lac_batch.jobs.submit import (
     HeldLedger,
     SubmitOptions,
     SubmitOutcome,
+    SubmitProgress,
     held_ledger,
     rows_exit_code,
     submit_file,
@@ -46,11 +49,12 @@ from lac_batch.ledger.store import (
 )
 from lac_batch.model.errors import FileProblem, Interrupted, ResultsPathError, RunLockedError
 from lac_batch.model.exit_codes import ExitCode, most_severe
-from lac_batch.model.status import Status
+from lac_batch.model.status import RowResult, Status
 from lac_batch.model.stopping import StopHandle
 from lac_batch.model.summary import format_counts
 from lac_batch.rows.validation import read_requests
 from lac_batch.sending.credentials import normalise_base_url
+from lac_batch.sending.engine import Job
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -82,6 +86,49 @@ def _results_path(source: Path, folders: Folders) -> Path:
     return unique_path(folders.results / name)
 
 
+RUN_PROGRESS_EVERY_S = 30.0
+"""How often an unattended run logs how far the file it sends has got."""
+
+
+class _LoggedProgress(SubmitProgress):
+    """Logs a progress line for the file being sent every ``every_s`` seconds (and none for a
+    file sent faster): a long unattended run shows life in its log."""
+
+    def __init__(self, log: RunLog, file_name: str, every_s: float) -> None:
+        self._log = log
+        self._file = file_name
+        self._every = every_s
+        self._tally: ProgressTally | None = None
+        self._last = 0.0
+
+    def sending(self, requests: int) -> None:
+        self._tally = ProgressTally(requests)
+        self._last = time.monotonic()
+
+    def attempt_starting(self, job: Job, attempt_number: int) -> None:
+        if self._tally is not None:
+            self._tally.attempt_starting()
+
+    def row_finished(self, job: Job, result: RowResult) -> None:
+        if self._tally is None:
+            return
+        self._tally.row_finished(result)
+        now = time.monotonic()
+        if now - self._last < self._every:
+            return
+        self._last = now
+        snapshot = self._tally.snapshot()
+        left = "" if snapshot.eta_s is None else f", about {duration_text(snapshot.eta_s)} left"
+        self._log.info(
+            "progress",
+            f"{self._file}: {snapshot.done:,}/{snapshot.total:,} sent, "
+            f"{format_counts(snapshot.counts)}, {snapshot.rate:.1f} req/s, elapsed "
+            f"{duration_text(snapshot.elapsed_s)}{left}",
+            file=self._file,
+            **snapshot.fields(),
+        )
+
+
 def _move_to_failed(source: Path, folders: Folders, reason: str) -> Path:
     moved = move_without_overwriting(source, folders.failed / source.name)
     note = moved.with_name(moved.name + ".error.txt")
@@ -101,6 +148,8 @@ def _process_file(
     held: HeldLedger,
     stop: StopHandle,
     reading: dict[str, Any],
+    log: RunLog,
+    progress_every_s: float,
 ) -> FileOutcome:
     ledger = held.ledger
     with stop.promptly():
@@ -127,7 +176,12 @@ def _process_file(
         return _unreadable(source, folders, reason)
     results_path = _results_path(source, folders)
     outcome = submit_file(
-        source, replace(options, **reading), results=results_path, ledger=held, stop=stop
+        source,
+        replace(options, **reading),
+        results=results_path,
+        ledger=held,
+        stop=stop,
+        progress=_LoggedProgress(log, source.name, progress_every_s),
     )
     run = outcome.run
     fields: dict[str, Any] = {
@@ -283,10 +337,14 @@ def run_pass(
     reading: dict[str, Any] | None = None,
     on_file: Callable[[FileOutcome], None] | None = None,
     retry_failed_for: timedelta = timedelta(0),
+    progress_every_s: float | None = None,
 ) -> PassOutcome:
     """Process every ready file of the inbox once, then resend the due rows of earlier passes
     that failed because their attempts ran out, for ``retry_failed_for`` from their first
     attempt (zero: never; see :mod:`lac_batch.jobs.retry`); never raises for a bad input file.
+
+    While a file is sent, a progress line is logged every ``progress_every_s`` seconds
+    (default :data:`RUN_PROGRESS_EVERY_S`).
 
     The ledger's folder must exist (LedgerError otherwise): it is never created here.
     """
@@ -299,7 +357,8 @@ def run_pass(
             return _locked(error, lock_warn_after_s, log)
         if held.created:
             log.warning("new_ledger", new_ledger_notice(ledger_path), ledger=str(ledger_path))
-        outcome = _pass(folders, options, held, settle_seconds, log, stop, reading, on_file)
+        every = RUN_PROGRESS_EVERY_S if progress_every_s is None else progress_every_s
+        outcome = _pass(folders, options, held, settle_seconds, log, stop, reading, on_file, every)
         if not stop.is_set() and not any(file.stopped_run for file in outcome.files):
             retried = retry_pass(
                 held.ledger,
@@ -390,6 +449,7 @@ def _pass(
     stop: StopHandle,
     reading: dict[str, Any] | None,
     on_file: Callable[[FileOutcome], None] | None,
+    progress_every_s: float,
 ) -> PassOutcome:
     if held.recovered:
         log.warning(
@@ -413,7 +473,9 @@ def _pass(
         # the file (unreadable, missing columns, no customer_id column for a keys file) ends
         # this file only; any other ends the pass, leaving the file in the inbox.
         try:
-            result = _process_file(source, folders, options, held, stop, reading or {})
+            result = _process_file(
+                source, folders, options, held, stop, reading or {}, log, progress_every_s
+            )
         except Interrupted:
             result = _interrupted(source)
         except FileProblem as error:

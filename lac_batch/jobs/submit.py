@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from lac_batch.files.reader import SUFFIX_FORMATS
 from lac_batch.files.results import (
@@ -57,9 +58,15 @@ from lac_batch.rows.validation import (
     validate,
 )
 from lac_batch.sending.api import LacClient, build_http_client
-from lac_batch.sending.credentials import ApiKey, normalise_base_url
+from lac_batch.sending.credentials import (
+    PRODUCTION_BASE_URL,
+    ApiKey,
+    is_loopback,
+    normalise_base_url,
+)
 from lac_batch.sending.engine import (
     Job,
+    RetryNotice,
     StopReason,
     SubmitObserver,
     SubmitRun,
@@ -80,6 +87,7 @@ _STOP_EXIT_CODES = {
     StopReason.AUTH_REFUSED: ExitCode.AUTH_REFUSED,
     StopReason.WRONG_BASE_URL: ExitCode.UNUSABLE,
     StopReason.RECORDING_FAILED: ExitCode.UNUSABLE,
+    StopReason.DECLINED: ExitCode.INTERRUPTED,
 }
 _OK_STATUSES = frozenset({Status.ACCEPTED, Status.SKIPPED})
 
@@ -193,6 +201,42 @@ def held_ledger(path: Path | None = None, *, command: str = "submit") -> Iterato
             ledger.close()
 
 
+@dataclass(frozen=True)
+class SendPlan:
+    """What a run is about to send, told before the first request leaves (a front end says it,
+    and may ask whether to go on)."""
+
+    requests: int
+    """Rows to send now."""
+    already_accepted: int
+    """Rows skipped: accepted in an earlier run."""
+    held: int
+    """Rows held back: left unknown by an earlier run."""
+    invalid: int
+    base_url: str
+    rate: float
+    """Requests started per second, at most."""
+
+    @property
+    def host(self) -> str:
+        """Where the requests go: the base URL's host (and port)."""
+        return urlsplit(self.base_url).netloc or self.base_url
+
+    @property
+    def production(self) -> bool:
+        return normalise_base_url(self.base_url) == normalise_base_url(PRODUCTION_BASE_URL)
+
+    @property
+    def loopback(self) -> bool:
+        """The requests stay on this machine (a sandbox)."""
+        return is_loopback(urlsplit(self.base_url).hostname or "")
+
+    @property
+    def least_seconds(self) -> float:
+        """How long sending takes at least, at the rate limit."""
+        return self.requests / self.rate
+
+
 class SubmitProgress:
     """Hears what :func:`submit_file` does, as it happens; every method does nothing here, so a
     caller overrides only what it wants to hear. Called in the thread that runs the job (the
@@ -207,8 +251,26 @@ class SubmitProgress:
     def file_warning(self, text: str) -> None:
         """Something about the input file a person should know (it is still used)."""
 
+    def confirm(self, plan: SendPlan) -> bool:
+        """The last word before the first request leaves: False sends nothing (every row to
+        send ends ``not_sent``, exit 130). Told even when nothing would be asked."""
+        return True
+
     def sending(self, requests: int) -> None:
         """Sending begins: ``requests`` rows are to be sent."""
+
+    def retrying(self, notice: RetryNotice) -> None:
+        """A request will be sent again (the server asked to wait, or it was not delivered)."""
+
+    def stopping(self, in_flight: int, most_wait_s: float) -> None:
+        """A stop was asked for while sending: no new request starts; ``in_flight`` requests
+        are still awaited, each for at most ``most_wait_s``."""
+
+    def abandoning(self, in_flight: int) -> None:
+        """A second stop: the ``in_flight`` requests are abandoned (their rows end unknown)."""
+
+    def sent(self, run: SubmitRun) -> None:
+        """Sending is over (every request answered, given up on, or stopped)."""
 
     def attempt_starting(self, job: Job, attempt_number: int) -> None:
         """A request is about to leave (``attempt_number`` counts its resends)."""
@@ -275,22 +337,29 @@ class SubmitOutcome:
 
 
 @contextmanager
-def _stop_on_request(submitter: Submitter, stop: StopHandle) -> Iterator[None]:
+def _stop_on_request(
+    submitter: Submitter, stop: StopHandle, progress: SubmitProgress, most_wait_s: float
+) -> Iterator[None]:
     """A stop (first Ctrl-C or SIGTERM): start no more requests; abandon (a second Ctrl-C):
-    abandon the requests in flight too."""
+    abandon the requests in flight too. ``progress`` hears each at once."""
     loop = asyncio.get_running_loop()
 
-    def on_stop(level: int) -> None:
+    def on_stop(level: int, tell: bool = True) -> None:
         if level == 1:
             submitter.request_stop(StopReason.INTERRUPTED, "interrupted (Ctrl-C or SIGTERM)")
+            if tell:
+                progress.stopping(submitter.in_flight, most_wait_s)
         else:
+            in_flight = submitter.in_flight
             submitter.force_stop()
+            if tell:
+                progress.abandoning(in_flight)
 
     # Asked for from a signal handler or another thread: the loop is told thread-safely, which
     # also wakes it from its wait for sockets.
     with stop.listening(lambda level: loop.call_soon_threadsafe(on_stop, level)):
         if stop.is_set():  # asked for before sending began: every row ends not_sent
-            on_stop(stop.received)
+            on_stop(stop.received, tell=False)
         yield
 
 
@@ -300,6 +369,8 @@ async def send_jobs(
     observers: Sequence[SubmitObserver],
     recorder: LedgerRecorder | None,
     stop: StopHandle,
+    progress: SubmitProgress | None = None,
+    declined: bool = False,
 ) -> SubmitRun:
     settings = options.settings
     gates = [recorder] if recorder is not None else []
@@ -315,7 +386,12 @@ async def send_jobs(
         if recorder is not None:
             limit = submitter.in_flight_limit
             recorder.follow(lambda: 2 * limit.current)
-        with _stop_on_request(submitter, stop):
+        if declined:
+            submitter.request_stop(
+                StopReason.DECLINED, "the answer to the question before sending was no"
+            )
+        listener = progress or SubmitProgress()
+        with _stop_on_request(submitter, stop, listener, settings.timeout):
             run = await submitter.run(jobs)
     if recorder is not None:
         try:
@@ -430,6 +506,18 @@ def _sending_marks(
     ]
 
 
+def _send_plan(prepared: _Prepared, options: SubmitOptions) -> SendPlan:
+    actions = Counter(plan.action for plan in prepared.planned)
+    return SendPlan(
+        requests=len(prepared.jobs or ()),
+        already_accepted=actions[Action.SKIP],
+        held=actions[Action.HOLD],
+        invalid=prepared.report.counts[Status.INVALID],
+        base_url=options.base_url,
+        rate=options.settings.rate,
+    )
+
+
 @dataclass
 class _Prepared:
     """A sheet validated and planned, its run started in the ledger: what sending needs."""
@@ -488,6 +576,7 @@ def _prepare(
             account=options.account_name,
             base_url=normalise_base_url(options.base_url),
             started_at=prepared.started,
+            to_send=sum(1 for plan in planned if plan.action is Action.SEND),
         )
     if held_back:
         for row in report.valid_rows:
@@ -682,8 +771,18 @@ async def _submit_file(
         prepared = await run_step(lambda: _prepare(sheet, options, use, stop))
         run = None
         if prepared.jobs is not None:
+            go = progress.confirm(_send_plan(prepared, options))
             progress.sending(len(prepared.jobs))
-            run = await send_jobs(prepared.jobs, options, [progress], prepared.recorder, stop)
+            run = await send_jobs(
+                prepared.jobs,
+                options,
+                [progress],
+                prepared.recorder,
+                stop,
+                progress,
+                declined=not go,
+            )
+            progress.sent(run)
         outcome = await run_step(lambda: _settle(sheet, prepared, run, destination, options, use))
         if held is not None and held is not ledger:
             outcome.recovered = held.recovered

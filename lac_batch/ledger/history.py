@@ -40,12 +40,21 @@ def _local(moment: str | None) -> str:
     return datetime.fromisoformat(moment).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def format_runs(runs: Sequence[RunSummary]) -> list[str]:
-    """One line per run, newest first."""
+def format_runs(runs: Sequence[RunSummary], *, one_running: bool = False) -> list[str]:
+    """One line per run, newest first. ``one_running``: a run holds the ledger's lock now, so
+    the newest unfinished run is in progress (older unfinished ones stopped without an end)."""
     if not runs:
         return ["No runs recorded in this ledger yet."]
     lines = []
+    running = next((run.id for run in runs if run.ended_at is None), None) if one_running else None
     for run in runs:
+        if run.id == running:
+            lines.append(
+                f"run {run.id}: {_local(run.started_at)} → in progress, {run.done:,}/"
+                f"{run.to_send:,} sent so far (pid {run.pid}, to {sent_to_host(run.base_url)}), "
+                f"{run.command} {run.file_path}"
+            )
+            continue
         counts = ", ".join(f"{status} {count}" for status, count in sorted(run.counts.items()))
         exit_text = "" if run.exit_code is None else f", exit {run.exit_code}"
         lines.append(

@@ -74,6 +74,16 @@ class RunLock:
         note = {"pid": os.getpid(), "started_at": datetime.now(UTC).isoformat()}
         write_ledger_note(self._info, json.dumps(note))
 
+    def is_held(self) -> bool:
+        """Whether some run holds the lock now: tried without waiting and let go at once; no
+        note is written and no process is probed by pid."""
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            return True
+        self._lock.release()
+        return False
+
     def release(self) -> None:
         with contextlib.suppress(OSError):
             self._info.unlink()

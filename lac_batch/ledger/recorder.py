@@ -59,6 +59,8 @@ class LedgerRecorder:
     ) -> None:
         self._ledger = ledger
         self._marks = list(marks)
+        # Every mark is of the same run: its progress counter rides along with the outcomes.
+        self._run_id = self._marks[0].run_id if self._marks else None
         self._position = {mark.fingerprint: index for index, mark in enumerate(self._marks)}
         self._previous = previous
         self._lookahead_of: Callable[[], int] = lambda: lookahead
@@ -155,6 +157,7 @@ class LedgerRecorder:
                     self._ledger.write_batch,
                     marks,
                     outcomes,
+                    self._run_id,
                 )
             except Exception as error:
                 # Kept for aclose(); every request still waiting learns of it and is not sent.

@@ -161,7 +161,14 @@ CREATE TABLE resolutions (
 CREATE INDEX resolutions_fingerprint ON resolutions (fingerprint)
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
+# Version 4: how far a run has got, so that `report --runs` can show a run still going:
+# to_send is set when the run starts, done is raised with each batch of outcomes written.
+_V4 = """
+ALTER TABLE runs ADD COLUMN to_send INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN done INTEGER NOT NULL DEFAULT 0
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
 """Schema version → the SQL that brings version - 1 up to it."""
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -254,6 +261,10 @@ class RunSummary:
     results_path: str
     counts: dict[str, int]
     exit_code: int | None
+    to_send: int = 0
+    """Requests the run set out to send."""
+    done: int = 0
+    """Of those, how many had a final outcome written so far (while the run goes on)."""
 
 
 _T = TypeVar("_T")
@@ -267,7 +278,7 @@ _RECORD_COLUMNS = (
 )
 _RUN_COLUMNS = (
     "id, started_at, ended_at, pid, command, file_name, file_path, file_hash, account, base_url, "
-    "results_path, counts, exit_code"
+    "results_path, counts, exit_code, to_send, done"
 )
 
 
@@ -564,11 +575,15 @@ class Ledger:
         return _record(found[0]) if found else None
 
     def write_batch(
-        self, marks: Sequence[SendingMark], outcomes: Sequence[tuple[str, RowResult]]
+        self,
+        marks: Sequence[SendingMark],
+        outcomes: Sequence[tuple[str, RowResult]],
+        run_id: int | None = None,
     ) -> None:
         """In one transaction: mark requests ``sending`` and settle finished ones.
 
-        A mark leaves ``attempts`` alone; an outcome adds the attempts its run made.
+        A mark leaves ``attempts`` alone; an outcome adds the attempts its run made. With
+        ``run_id``, the run's ``done`` count grows by the outcomes written.
         """
         now = utc_now()
         settled = [
@@ -613,6 +628,8 @@ class Ledger:
                 db.execute(
                     _outcome_sql(len(rows)), [value for row in rows for value in row] + [now]
                 )
+            if run_id is not None and outcomes:
+                db.execute("UPDATE runs SET done = done + ? WHERE id = ?", (len(outcomes), run_id))
 
     def unmark(self, restores: Sequence[tuple[str, RequestRecord | None]]) -> None:
         """Undo ``sending`` marks of requests that never left: back to what they were before."""
@@ -718,13 +735,15 @@ class Ledger:
         account: str,
         base_url: str,
         started_at: datetime | None = None,
+        to_send: int = 0,
     ) -> int:
-        """Record a run's start (``started_at``: now unless given); returns the run's id."""
+        """Record a run's start (``started_at``: now unless given; ``to_send``: the requests it
+        sets out to send); returns the run's id."""
         started = utc_now() if started_at is None else started_at.isoformat(timespec="microseconds")
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO runs (started_at, pid, command, file_name, file_path, file_hash, "
-                "account, base_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "account, base_url, to_send) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     started,
                     pid,
@@ -734,6 +753,7 @@ class Ledger:
                     file_hash,
                     account,
                     base_url,
+                    to_send,
                 ),
             )
         return int(cursor.lastrowid or 0)

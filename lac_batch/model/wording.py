@@ -95,3 +95,9 @@ def naming(namer: Namer) -> Iterator[None]:
         yield
     finally:
         _namer.reset(token)
+
+
+def count_of(number: int, noun: str, plural: str = "") -> str:
+    """``1 row``, ``2,494 rows``: a count with its noun, singular for one (``plural``: when the
+    plural is not the noun + s)."""
+    return f"{number:,} {noun if number == 1 else plural or noun + 's'}"

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, assert_never, runtime_checkable
 
+from lac_batch.model.advice import ambiguous_advice
 from lac_batch.model.status import RowResult, Status
 from lac_batch.model.wording import Option, option_name
 from lac_batch.sending.api import ENDPOINT_PATH, Attempt, LacClient, OutcomeKind
@@ -95,6 +96,8 @@ class StopReason(StrEnum):
     INTERRUPTED = "interrupted"
     RECORDING_FAILED = "recording_failed"
     """The ledger could not be written, so nothing more may be sent."""
+    DECLINED = "declined"
+    """The person asked before the first request said no: nothing was sent."""
 
 
 class SubmitObserver(Protocol):
@@ -124,6 +127,34 @@ class SubmitRun:
     concurrency: int = 0
     """Requests in flight at most, as the run ended (``auto``'s last limit, or the fixed one)."""
     auto_concurrency: bool = False
+    retries: int = 0
+    """Requests sent again in this run (after 429, 503, a failure to connect, …)."""
+    slowdowns: int = 0
+    """Times the server answered 429 (asked to slow down); each paused every worker."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryNotice:
+    """A request is about to be sent again, after ``wait_s`` seconds: what a front end shows so
+    that throttling and retries are not invisible."""
+
+    row_number: int
+    http_status: int | None
+    """The answer that asked for it (429, 503, …); None when no answer came (connection)."""
+    retry_after: float | None
+    """The server's Retry-After hint, if it gave a usable one."""
+    wait_s: float
+    paused_all: bool
+    """Every worker pauses (429: the server asked to slow down), not just this row's."""
+    retries: int
+    """Requests sent again so far in the run, this one included."""
+
+
+@runtime_checkable
+class RetryObserver(Protocol):
+    """An observer that is also told each time a request is going to be sent again."""
+
+    def retrying(self, notice: RetryNotice) -> None: ...
 
 
 @runtime_checkable
@@ -137,14 +168,6 @@ _ROW_REASONS = {
     StopReason.WRONG_BASE_URL: "the base URL looks wrong (404 Not Found); safe to send again",
 }
 """What a row stopped by this reason says, when the run's message (printed once) is long."""
-
-
-def _ambiguous_advice() -> str:
-    return (
-        "the request may have been processed: check the LAC portal before sending it again, or "
-        f"rerun with {option_name(Option.RETRY_AMBIGUOUS)} (resends with the same "
-        "Idempotency-Key)"
-    )
 
 
 @dataclass
@@ -222,6 +245,11 @@ class Submitter:
         self.in_flight_limit = InFlightLimit(settings.rate, settings.concurrency)
         """How many requests may be in flight (read by the ledger's lookahead)."""
         self._pace_observers = [item for item in self._observers if isinstance(item, PaceObserver)]
+        self._retry_observers = [
+            item for item in self._observers if isinstance(item, RetryObserver)
+        ]
+        self.in_flight = 0
+        """Requests written or being written whose answer has not come yet."""
         self._refusals: dict[str, str] = {}
         """Account → why its key was refused, without the server's words: what its rows say."""
         self._stop_event: asyncio.Event | None = None
@@ -322,7 +350,7 @@ class Submitter:
             return RowResult.unknown(
                 job.row_number,
                 http_status=state.last.http_status if state.last else None,
-                error=f"{what}; {_ambiguous_advice()}",
+                error=f"{what}; {ambiguous_advice()}",
                 attempts=state.attempts,
             )
         return RowResult.unsent(job.row_number, error=f"not sent: {what}")
@@ -377,7 +405,7 @@ class Submitter:
             return RowResult.unknown(
                 job.row_number,
                 http_status=last.http_status if last else None,
-                error=f"{what}; {_ambiguous_advice()}",
+                error=f"{what}; {ambiguous_advice()}",
                 attempts=state.attempts,
             )
         error = f"not sent: {reason}"
@@ -402,7 +430,7 @@ class Submitter:
     def _exhausted(self, job: Job, state: _RowState, why: str) -> RowResult:
         last = state.last
         assert last is not None
-        advice = _ambiguous_advice() if state.maybe_processed else "safe to send again"
+        advice = ambiguous_advice() if state.maybe_processed else "safe to send again"
         return RowResult.exhausted(
             job.row_number,
             maybe_processed=state.maybe_processed,
@@ -511,6 +539,7 @@ class Submitter:
             state.attempts += 1
             for observer in self._observers:
                 observer.attempt_starting(job, state.attempts)
+            self.in_flight += 1
             try:
                 attempt = await self._client.send(
                     job.body_json,
@@ -519,6 +548,7 @@ class Submitter:
                     on_written=functools.partial(pacer.written, turn),
                 )
             finally:
+                self.in_flight -= 1
                 pacer.release(turn)
             self._answered(turn, attempt)
             state.last = attempt
@@ -553,6 +583,8 @@ class Submitter:
                     if wait is None:
                         return self._waited_too_long(job, state)
                     pacer.pause_until(asyncio.get_running_loop().time() + wait)
+                    self._run.slowdowns += 1
+                    self._retrying(job, attempt, wait, paused_all=True)
                     continue
                 case AttemptAction.RESEND:
                     state.counted += 1
@@ -569,11 +601,30 @@ class Submitter:
                         return RowResult.unknown(
                             job.row_number,
                             http_status=attempt.http_status,
-                            error=f"{attempt.error}; {_ambiguous_advice()}",
+                            error=f"{attempt.error}; {ambiguous_advice()}",
                             attempts=state.attempts,
                         )
                 case unhandled:
                     assert_never(unhandled)
             if state.counted >= settings.max_attempts:
                 return self._exhausted(job, state, f"gave up after {state.attempts} attempts")
-            await self._pause(self._backoff(state.counted) if wait is None else wait)
+            delay = self._backoff(state.counted) if wait is None else wait
+            self._retrying(job, attempt, delay, paused_all=False)
+            await self._pause(delay)
+
+    def _retrying(self, job: Job, attempt: Attempt, wait: float, *, paused_all: bool) -> None:
+        """Count a resend and tell the observers that listen for them."""
+        self._run.retries += 1
+        notice = RetryNotice(
+            job.row_number,
+            attempt.http_status,
+            attempt.retry_after,
+            wait,
+            paused_all,
+            self._run.retries,
+        )
+        for observer in self._retry_observers:
+            try:
+                observer.retrying(notice)
+            except Exception as error:
+                _log.warning("telling of the retry of row %s failed: %r", job.row_number, error)
