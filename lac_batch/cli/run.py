@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from lac_batch.cli.common import guarded
+from lac_batch.cli.help import LacCommand, LacGroup
 from lac_batch.cli.notify import notify_cannot_start, run_notifier
 from lac_batch.cli.options import (
     config_option,
@@ -21,16 +22,18 @@ from lac_batch.cli.options import (
 )
 from lac_batch.cli.wording import inbox_name
 from lac_batch.files.inbox import Folders
-from lac_batch.jobs.inbox_pass import run_pass
 from lac_batch.jobs.run_log import RunLog, setup_run_log
 from lac_batch.ledger.store import default_ledger_path, ensure_ledger_folder
 from lac_batch.model.errors import LacBatchError
 from lac_batch.model.exit_codes import ExitCode
 from lac_batch.model.stopping import stop_signals, stoppable
 from lac_batch.model.wording import naming
-from lac_batch.notify.notifier import Notifier
 from lac_batch.notify.settings import load_notify_settings
 from lac_batch.settings.config import SETTINGS, Settings
+
+if TYPE_CHECKING:
+    # Imported where used: it brings pandas, which --help must not load.
+    from lac_batch.notify.notifier import Notifier
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -45,7 +48,7 @@ def folders_of(settings: Settings) -> Folders:
     )
 
 
-@click.command("run")
+@click.command("run", cls=LacCommand)
 @config_option
 @click.option("--once", is_flag=True, help="One pass over the inbox, then exit (for cron).")
 @setting_options()
@@ -83,6 +86,8 @@ def _run_command(config_path: Path | None, once: bool, flags: dict[str, Any]) ->
 
 
 def _run(settings: Settings, options: Any, log: RunLog, once: bool, notifier: Notifier) -> ExitCode:
+    from lac_batch.jobs.inbox_pass import run_pass
+
     folders = folders_of(settings)
     named_ledger = settings.ledger
     ledger_path = named_ledger or default_ledger_path()
@@ -118,7 +123,7 @@ def _run(settings: Settings, options: Any, log: RunLog, once: bool, notifier: No
                 return ExitCode.INTERRUPTED
 
 
-@click.group("config")
+@click.group("config", cls=LacGroup)
 def config_group() -> None:
     """Check the configuration."""
 

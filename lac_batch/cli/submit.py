@@ -8,7 +8,7 @@ import tempfile
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,12 +16,10 @@ from lac_batch.cli.common import (
     delimiter_value,
     file_options,
     guarded,
-    ledger_notices,
     results_option,
     row_options,
-    say_results_kept,
 )
-from lac_batch.cli.notify import submit_notifier
+from lac_batch.cli.help import LacCommand
 from lac_batch.cli.options import (
     config_option,
     effective_settings,
@@ -30,16 +28,14 @@ from lac_batch.cli.options import (
     setting_options,
     submit_options_from,
 )
-from lac_batch.cli.progress import ProgressReporter
-from lac_batch.jobs.submit import HeldLedger, SubmitOutcome, SubmitProgress, submit_file
 from lac_batch.model.errors import UsageError
-from lac_batch.model.status import RowResult, Status
+from lac_batch.model.status import Status
 from lac_batch.model.stopping import stop_signals, stoppable
 from lac_batch.model.summary import FIRST_ISSUES_SHOWN, format_counts
-from lac_batch.sandbox import SANDBOX_WRITE_KEY, running_sandbox
 from lac_batch.sending.credentials import ApiKey
-from lac_batch.sending.engine import Job, StopReason
-from lac_batch.settings.config import LogFormat
+
+if TYPE_CHECKING:
+    from lac_batch.jobs.submit import SubmitOutcome
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -65,14 +61,20 @@ EMBEDDED_SANDBOX = "embedded-sandbox"
 same throwaway stand-in, so its results file fed back to it is trusted like any other."""
 
 
-@click.command("submit")
+@click.command("submit", cls=LacCommand)
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @file_options
-@row_options
+@row_options()
 @results_option
 @config_option
 @setting_options(*_SETTINGS_OF_SUBMIT)
 @click.option("--dry-run", is_flag=True, help="Validate and build bodies; send nothing.")
+@click.option(
+    "--bodies",
+    "bodies_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="With --dry-run: write every request body to this file, one JSON line per row.",
+)
 @click.option("--sandbox", is_flag=True, help="Send to an embedded sandbox server on this machine.")
 @click.option("--require-all-valid", is_flag=True, help="Send nothing if any row is invalid.")
 @click.option(
@@ -117,6 +119,7 @@ def submit_command(
     force: bool,
     notify_webhook: str | None,
     notify_email: tuple[str, ...],
+    bodies_path: Path | None,
     **flags: Any,
 ) -> None:
     """Validate INPUT, send every valid row to the LAC API, and write a results file.
@@ -126,6 +129,14 @@ def submit_command(
     were sent but their results file (or the ledger's record of the run) could not be written;
     130: interrupted.
     """
+    # Imported here: they bring pandas, pandera and httpx, which --help must not load.
+    from lac_batch.cli.notify import submit_notifier
+    from lac_batch.cli.submit_progress import _Progress
+    from lac_batch.jobs.submit import submit_file
+    from lac_batch.sandbox import SANDBOX_WRITE_KEY, running_sandbox
+
+    if bodies_path is not None and not dry_run:
+        raise UsageError("--bodies writes the bodies of a dry run; add --dry-run.")
     settings = effective_settings(config_path, flags)
     if sandbox:
         if flags.get("base_url") or flags.get("api_key_file"):
@@ -170,43 +181,26 @@ def submit_command(
         outcome = submit_file(
             input_path, options, results=results_path, ledger=ledger, progress=progress, stop=stop
         )
+    if bodies_path is not None:
+        _write_bodies(bodies_path, outcome)
     _print_summary(input_path, outcome, dry_run)
     if not dry_run:
         notifier.after_submit(input_path, outcome)
     sys.exit(int(outcome.exit_code))
 
 
-class _Progress(SubmitProgress):
-    """What ``submit`` says while it works: notes on standard error, then the progress display."""
-
-    def __init__(self, log_format: LogFormat, *, announce_new_ledger: bool) -> None:
-        self._log_format = log_format
-        self._announce = announce_new_ledger
-        self._reporter: ProgressReporter | None = None
-
-    def results_kept(self, asked: Path, instead: Path) -> None:
-        say_results_kept(asked, instead)
-
-    def ledger_opened(self, ledger: HeldLedger) -> None:
-        ledger_notices(ledger, announce=self._announce)
-
-    def file_warning(self, text: str) -> None:
-        click.echo(f"Warning: {text}", err=True)
-
-    def sending(self, requests: int) -> None:
-        self._reporter = ProgressReporter(requests, log_format=self._log_format)
-
-    def attempt_starting(self, job: Job, attempt_number: int) -> None:
-        if self._reporter is not None:
-            self._reporter.attempt_starting(job, attempt_number)
-
-    def row_finished(self, job: Job, result: RowResult) -> None:
-        if self._reporter is not None:
-            self._reporter.row_finished(job, result)
-
-    def pace(self, latency: float | None, concurrency: int) -> None:
-        if self._reporter is not None:
-            self._reporter.pace(latency, concurrency)
+def _write_bodies(path: Path, outcome: SubmitOutcome) -> None:
+    """Every body a real run would send, as JSON lines ``{"row": N, "body": {...}}``."""
+    try:
+        with path.open("w", encoding="utf-8", newline="\n") as stream:
+            for verdict in outcome.report.valid_rows:
+                stream.write(f'{{"row": {verdict.row_number}, "body": {verdict.body_json}}}\n')
+    except OSError as error:
+        raise UsageError(
+            f"{path}: the request bodies cannot be written ({error.strerror or error}); choose "
+            "another --bodies path."
+        ) from None
+    click.echo(f"Request bodies: {path}")
 
 
 def _print_block_lines(outcome: SubmitOutcome) -> None:
@@ -242,6 +236,8 @@ def _print_summary(input_path: Path, outcome: SubmitOutcome, dry_run: bool) -> N
             "account (see the error column)."
         )
     _print_block_lines(outcome)
+    from lac_batch.sending.engine import StopReason
+
     run = outcome.run
     # A wrong base URL is said once, below, not again for every row it failed or left unsent.
     said_once = (

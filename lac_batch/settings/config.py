@@ -20,12 +20,14 @@ from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from lac_batch.model.errors import ConfigError, UsageError
 from lac_batch.sending.credentials import API_KEY_ENV, BASE_URL_ENV, PRODUCTION_BASE_URL
-from lac_batch.sending.engine import SubmitSettings
 from lac_batch.sending.pacing import AUTO, MAX_CONCURRENCY, Concurrency, parse_concurrency
+
+if TYPE_CHECKING:
+    from lac_batch.sending.engine import SubmitSettings
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -371,6 +373,9 @@ class Settings:
 
     def submit_settings(self) -> SubmitSettings:
         """What the sending engine takes of these settings; it has no defaults of its own."""
+        # Imported here: the engine brings httpx, which reading settings (and --help) does not need.
+        from lac_batch.sending.engine import SubmitSettings
+
         return SubmitSettings(
             rate=self.rate,
             concurrency=self.concurrency,
