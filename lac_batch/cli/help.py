@@ -88,8 +88,14 @@ EXAMPLES: dict[str, Sequence[tuple[str, str]]] = {
     ),
     "template": (("Write a blank workbook to fill in", "lac-batch template requests.xlsx"),),
     "validate": (
-        ("Check a file; the results file marks every invalid row", "lac-batch validate requests.xlsx"),
-        ("Print every problem, not only the first 10", "lac-batch validate requests.csv --errors all"),
+        (
+            "Check a file; the results file marks every invalid row",
+            "lac-batch validate requests.xlsx",
+        ),
+        (
+            "Print every problem, not only the first 10",
+            "lac-batch validate requests.csv --errors all",
+        ),
     ),
     "submit": (
         (
@@ -101,9 +107,7 @@ EXAMPLES: dict[str, Sequence[tuple[str, str]]] = {
             "lac-batch submit requests.xlsx --rate 5",
         ),
     ),
-    "run": (
-        ("One pass over the inbox, for cron", "lac-batch run --once --config lac-batch.toml"),
-    ),
+    "run": (("One pass over the inbox, for cron", "lac-batch run --once --config lac-batch.toml"),),
     "report": (
         ("The last runs of the ledger", "lac-batch report --runs"),
         (
@@ -114,11 +118,15 @@ EXAMPLES: dict[str, Sequence[tuple[str, str]]] = {
     "config check": (
         ("Check what a scheduled job will use", "lac-batch config check --config lac-batch.toml"),
     ),
-    "ledger prune": (("Forget requests older than a year", "lac-batch ledger prune --older-than 365d"),),
+    "ledger prune": (
+        ("Forget requests older than a year", "lac-batch ledger prune --older-than 365d"),
+    ),
     "notify test": (
         ("Send a test message to every target", "lac-batch notify test --config lac-batch.toml"),
     ),
-    "sandbox": (("A sandbox API on port 8099, for trying things", "lac-batch sandbox --port 8099"),),
+    "sandbox": (
+        ("A sandbox API on port 8099, for trying things", "lac-batch sandbox --port 8099"),
+    ),
 }
 
 
@@ -129,9 +137,7 @@ def _install_headings() -> None:
     for flag, heading in OPTION_HEADINGS.items():
         by_heading[heading].append(flag)
     rich_click.rich_click.OPTION_GROUPS = {
-        "*": [
-            {"name": heading.value, "options": flags} for heading, flags in by_heading.items()
-        ]
+        "*": [{"name": heading.value, "options": flags} for heading, flags in by_heading.items()]
     }
     rich_click.rich_click.MAX_WIDTH = 120
 

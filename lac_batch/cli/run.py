@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,22 +133,61 @@ def config_group() -> None:
 @config_option
 @guarded
 def check_command(config_path: Path | None) -> None:
-    """Validate the config file and print every effective setting and where it came from."""
+    """Validate the config file and print every effective setting and where it came from.
+
+    Exit code 0: a scheduled run could start with these settings; 2: something it needs is
+    unusable (no usable API key, an inbox that does not exist, a ledger folder that cannot be
+    written), each named.
+    """
     settings = effective_settings(config_path, {})
     notify = load_notify_settings(settings.config)
-    source = settings.config.path if settings.config is not None else "none"
+    source = settings.config.path.resolve() if settings.config is not None else "none"
     click.echo(f"Config file: {source}")
     width = max(len(setting.name) for setting in SETTINGS)
+    unusable: list[str] = []
     for setting in SETTINGS:
         value = settings.value_of(setting)
-        shown = "(not set)" if value is None else str(value)
+        if setting.name == "ledger" and value is None:
+            value = default_ledger_path()
+        shown = "(not set)" if value is None else str(_absolute(value))
         click.echo(f"  {setting.name:<{width}}  {shown}  [{settings.sources[setting.name]}]")
     try:
-        key = load_key(settings)
+        if settings.keys_file is not None:
+            load_credentials(settings)
+            click.echo(f"  {'api key':<{width}}  (one per customer, from keys_file)")
+        else:
+            key = load_key(settings)
+            click.echo(f"  {'api key':<{width}}  {key.masked()}")
     except LacBatchError as error:
         click.echo(f"  {'api key':<{width}}  (not usable: {error})")
-    else:
-        click.echo(f"  {'api key':<{width}}  {key.masked()}")
+        unusable.append(f"the API key: {error}")
+    unusable.extend(_unusable_places(settings))
     if settings.config is not None and "notify" in settings.config.tables:
         for line in notify.describe():
             click.echo(line)
+    if unusable:
+        for problem in unusable:
+            click.echo(f"Not usable: {problem}", err=True)
+        sys.exit(int(ExitCode.UNUSABLE))
+
+
+def _absolute(value: object) -> object:
+    return value.resolve() if isinstance(value, Path) else value
+
+
+def _unusable_places(settings: Settings) -> list[str]:
+    """The folders a run needs that it could not use: the inbox, the ledger's folder."""
+    problems: list[str] = []
+    # The inbox matters to `run`, which reads its folders from a config file.
+    if settings.config is not None and not settings.inbox.is_dir():
+        problems.append(f"the inbox {settings.inbox.resolve()} does not exist (folders.inbox).")
+    ledger = settings.ledger or default_ledger_path()
+    # The default ledger's folder is created on first use; a named one's must exist.
+    folder = ledger.resolve().parent
+    while settings.ledger is None and not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        problems.append(f"the ledger folder {folder} does not exist (ledger).")
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        problems.append(f"the ledger folder {folder} cannot be written (ledger).")
+    return problems

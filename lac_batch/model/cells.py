@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
 from calendar import monthrange
+from collections.abc import Callable
 from datetime import MAXYEAR, MINYEAR, date, datetime
 from enum import StrEnum
 from typing import Any

@@ -418,6 +418,17 @@ def key_lines(text: str) -> dict[str, int]:
     return lines
 
 
+def _nearest(name: str, known: list[str]) -> str | None:
+    """The known key closest to a mistyped one (``rat`` → ``rate``), if any is close."""
+    # Imported here: only a config file with an unknown key needs it.
+    from rapidfuzz import fuzz, process, utils
+
+    found = process.extractOne(
+        name, known, scorer=fuzz.WRatio, processor=utils.default_process, score_cutoff=75
+    )
+    return None if found is None else str(found[0])
+
+
 class KeyChecker:
     """Checks the tables of one config file, collecting every problem, each naming its key and
     line: the main table here, ``[notify]`` in :mod:`lac_batch.notify.settings`."""
@@ -452,7 +463,9 @@ class KeyChecker:
             parse = known.get(name)
             if parse is None:
                 names = ", ".join(f"{prefix}.{item}" if prefix else item for item in known)
-                self.problem(key, f"unknown key '{key}' (known keys: {names})")
+                nearest = _nearest(name, list(known))
+                hint = f"; did you mean '{nearest}'?" if nearest else ""
+                self.problem(key, f"unknown key '{key}'{hint} (known keys: {names})")
                 continue
             try:
                 checked[name] = parse(value)
