@@ -90,7 +90,7 @@ def row_options(
     return decorate
 
 
-class ErrorsShown(click.ParamType):
+class ErrorsShown(click.ParamType):  # type: ignore[type-arg]
     """``--errors``: a count of problems to print, or ``all`` (None: no limit)."""
 
     name = "errors"

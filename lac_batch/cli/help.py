@@ -180,7 +180,7 @@ class LacCommand(RichCommand):
         super().format_epilog(ctx, formatter)
 
 
-class LacGroup(LacCommand, RichGroup):
+class LacGroup(LacCommand, RichGroup):  # type: ignore[misc]
     """A group of commands (``config``, ``ledger``, ``notify``) with the same help."""
 
     command_class = LacCommand

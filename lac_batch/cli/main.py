@@ -88,7 +88,7 @@ class _LazyGroup(LacGroup):
         if self._listing:
             # The listing is made from the declared summaries: asking each command for its
             # help would import every command, and with them pandas, pandera and httpx.
-            return LacCommand(cmd_name, help=declared.summary)
+            return LacCommand(name=cmd_name, help=declared.summary)
         module_name, attribute = declared.target.split(":")
         command: click.Command = getattr(importlib.import_module(module_name), attribute)
         return command
