@@ -464,6 +464,8 @@ class KeyChecker:
             if parse is None:
                 names = ", ".join(f"{prefix}.{item}" if prefix else item for item in known)
                 nearest = _nearest(name, list(known))
+                if nearest and prefix:
+                    nearest = f"{prefix}.{nearest}"
                 hint = f"; did you mean '{nearest}'?" if nearest else ""
                 self.problem(key, f"unknown key '{key}'{hint} (known keys: {names})")
                 continue
