@@ -21,7 +21,7 @@ import pytest
 from conftest import HEADER, SAMPLES, WriteCsv, run_cli, sandbox_env
 
 from lac_batch.cli.progress import ProgressReporter
-from lac_batch.cli.submit import start_text
+from lac_batch.cli.submit_progress import start_text
 from lac_batch.jobs.submit import SendPlan
 from lac_batch.sandbox import FaultConfig, Sandbox
 from lac_batch.sending.credentials import PRODUCTION_BASE_URL

@@ -6,14 +6,17 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import click
 
-from lac_batch.jobs.submit import HeldLedger, choose_results_path, held_ledger
-from lac_batch.ledger.store import Ledger, new_ledger_notice
 from lac_batch.model.errors import Interrupted, LacBatchError
-from lac_batch.rows.validation import RequestSheet, read_requests
+
+if TYPE_CHECKING:
+    # Imported where used: they bring pandas, pandera and httpx, which --help must not load.
+    from lac_batch.jobs.submit import HeldLedger
+    from lac_batch.ledger.store import Ledger
+    from lac_batch.rows.validation import RequestSheet
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -63,19 +66,46 @@ def file_options(command: Callable[P, R]) -> Callable[P, R]:
     )
 
 
-def row_options(command: Callable[P, R]) -> Callable[P, R]:
-    """What counts as a valid row: --strict, --allow-duplicates."""
-    return _apply(
-        command,
-        [
-            click.option("--strict", is_flag=True, help="Treat unknown columns as an error."),
-            click.option(
-                "--allow-duplicates",
-                is_flag=True,
-                help="Send rows with identical bodies as separate requests.",
-            ),
-        ],
-    )
+ALLOW_DUPLICATES_WHEN_SENDING = "Send rows with identical bodies as separate requests."
+ALLOW_DUPLICATES_WHEN_CHECKING = (
+    "Count rows with identical bodies as valid (each its own request), not as duplicates."
+)
+
+
+def row_options(
+    allow_duplicates_help: str = ALLOW_DUPLICATES_WHEN_SENDING,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """What counts as a valid row: --strict, --allow-duplicates (its help in the command's
+    terms: validate sends nothing)."""
+
+    def decorate(command: Callable[P, R]) -> Callable[P, R]:
+        return _apply(
+            command,
+            [
+                click.option("--strict", is_flag=True, help="Treat unknown columns as an error."),
+                click.option("--allow-duplicates", is_flag=True, help=allow_duplicates_help),
+            ],
+        )
+
+    return decorate
+
+
+class ErrorsShown(click.ParamType):  # type: ignore[type-arg]
+    """``--errors``: a count of problems to print, or ``all`` (None: no limit)."""
+
+    name = "errors"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int | None:
+        if value is None or isinstance(value, int):
+            return value
+        text = str(value).strip().casefold()
+        if text == "all":
+            return None
+        if text.isdigit():
+            return int(text)
+        self.fail(f"{value!r} is neither a number nor 'all'.", param, ctx)
 
 
 def results_option(command: Callable[P, R]) -> Callable[P, R]:
@@ -90,6 +120,8 @@ def results_option(command: Callable[P, R]) -> Callable[P, R]:
 def ledger_notices(held: HeldLedger, *, announce: bool = True) -> None:
     """Say that the ledger file is new (``announce``: it is not a throwaway), and how many
     records a crashed run left that are now ``unknown``."""
+    from lac_batch.ledger.store import new_ledger_notice
+
     if held.created and announce:
         click.echo(f"Note: {new_ledger_notice(held.path)}.", err=True)
     if held.recovered:
@@ -107,6 +139,8 @@ def locked_ledger(ledger_path: Path | None, *, announce: bool = True) -> Iterato
     ``ledger_path`` None: the default ledger, whose folder is created on first use; a named
     ledger's folder must exist. A new ledger file is announced (``announce``: not a throwaway).
     """
+    from lac_batch.jobs.submit import held_ledger
+
     with held_ledger(ledger_path) as held:
         ledger_notices(held, announce=announce)
         yield held.ledger
@@ -125,6 +159,8 @@ def read_sheet(
     delimiter: str | None,
     strict: bool = False,
 ) -> RequestSheet:
+    from lac_batch.rows.validation import read_requests
+
     request_sheet = read_requests(
         input_path,
         sheet=sheet,
@@ -149,6 +185,8 @@ def results_destination(input_path: Path, results_path: Path | None) -> Path:
     A results file there that records sent rows is kept: the results get the next free
     numbered name, and the output says so.
     """
+    from lac_batch.jobs.submit import choose_results_path
+
     destination, kept = choose_results_path(input_path, results_path)
     if kept is not None:
         say_results_kept(kept, destination)

@@ -14,9 +14,8 @@ from lac_batch.cli.common import (
     results_destination,
     results_option,
 )
+from lac_batch.cli.help import LacCommand, LacGroup
 from lac_batch.cli.options import config_option, effective_settings, setting_options
-from lac_batch.ledger.history import format_runs, parse_age, rebuild_results
-from lac_batch.ledger.lock import RunLock
 from lac_batch.ledger.store import Ledger, default_ledger_path
 from lac_batch.model.errors import UsageError
 
@@ -30,7 +29,7 @@ def _ledger_path(config_path: Path | None, ledger: Path | None) -> Path:
     return settings.ledger or default_ledger_path()
 
 
-@click.command("report")
+@click.command("report", cls=LacCommand)
 @config_option
 @setting_options("ledger")
 @click.option("--runs", "list_runs", is_flag=True, help="List recent runs (the default).")
@@ -65,6 +64,10 @@ def report_command(
     results_path: Path | None,
 ) -> None:
     """List recent runs, or rebuild a lost results file from the ledger."""
+    # Imported here: it brings pandas and pandera, which --help must not load.
+    from lac_batch.ledger.history import format_runs, rebuild_results
+    from lac_batch.ledger.lock import RunLock
+
     path = _ledger_path(config_path, ledger)
     if not path.exists():
         raise UsageError(f"{path}: there is no ledger here yet (nothing was submitted with it).")
@@ -96,7 +99,7 @@ def report_command(
         opened.close()
 
 
-@click.group("ledger")
+@click.group("ledger", cls=LacGroup)
 def ledger_group() -> None:
     """Maintain the ledger."""
 
@@ -113,6 +116,8 @@ def prune_command(config_path: Path | None, ledger: Path | None, older_than: str
 
     A pruned request is forgotten: the same row in a later run is sent again.
     """
+    from lac_batch.ledger.history import parse_age
+
     age = parse_age(older_than)
     with locked_ledger(_ledger_path(config_path, ledger)) as opened:
         requests, runs = opened.prune(age)

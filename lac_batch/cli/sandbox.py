@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from lac_batch.cli.help import LacCommand
 from lac_batch.model.exit_codes import ExitCode
 from lac_batch.sandbox.app import ENDPOINT_PATH, SandboxState
 from lac_batch.sandbox.faults import FaultConfig
@@ -32,7 +33,7 @@ class _CannotServe(click.ClickException):
     exit_code = ExitCode.UNUSABLE
 
 
-@click.command("sandbox")
+@click.command("sandbox", cls=LacCommand)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",

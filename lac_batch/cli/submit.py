@@ -6,9 +6,9 @@ import json
 import sys
 import tempfile
 from contextlib import ExitStack
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,12 +16,10 @@ from lac_batch.cli.common import (
     delimiter_value,
     file_options,
     guarded,
-    ledger_notices,
     results_option,
     row_options,
-    say_results_kept,
 )
-from lac_batch.cli.notify import submit_notifier
+from lac_batch.cli.help import LacCommand
 from lac_batch.cli.options import (
     config_option,
     effective_settings,
@@ -30,25 +28,16 @@ from lac_batch.cli.options import (
     setting_options,
     submit_options_from,
 )
-from lac_batch.cli.progress import ProgressReporter
-from lac_batch.jobs.progress import duration_text
-from lac_batch.jobs.submit import (
-    HeldLedger,
-    SendPlan,
-    SubmitOutcome,
-    SubmitProgress,
-    submit_file,
-)
 from lac_batch.model.advice import reason_of
 from lac_batch.model.errors import UsageError
 from lac_batch.model.status import RowResult, Status
-from lac_batch.model.stopping import StopHandle, stop_signals, stoppable
+from lac_batch.model.stopping import stop_signals, stoppable
 from lac_batch.model.summary import FIRST_ISSUES_SHOWN, format_counts
 from lac_batch.model.wording import count_of
-from lac_batch.sandbox import SANDBOX_WRITE_KEY, running_sandbox
 from lac_batch.sending.credentials import ApiKey
-from lac_batch.sending.engine import Job, RetryNotice, StopReason, SubmitRun
-from lac_batch.settings.config import LogFormat
+
+if TYPE_CHECKING:
+    from lac_batch.jobs.submit import SubmitOutcome
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -74,14 +63,20 @@ EMBEDDED_SANDBOX = "embedded-sandbox"
 same throwaway stand-in, so its results file fed back to it is trusted like any other."""
 
 
-@click.command("submit")
+@click.command("submit", cls=LacCommand)
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @file_options
-@row_options
+@row_options()
 @results_option
 @config_option
 @setting_options(*_SETTINGS_OF_SUBMIT)
 @click.option("--dry-run", is_flag=True, help="Validate and build bodies; send nothing.")
+@click.option(
+    "--bodies",
+    "bodies_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="With --dry-run: write every request body to this file, one JSON line per row.",
+)
 @click.option("--sandbox", is_flag=True, help="Send to an embedded sandbox server on this machine.")
 @click.option("--require-all-valid", is_flag=True, help="Send nothing if any row is invalid.")
 @click.option(
@@ -133,6 +128,7 @@ def submit_command(
     notify_webhook: str | None,
     notify_email: tuple[str, ...],
     yes: bool,
+    bodies_path: Path | None,
     **flags: Any,
 ) -> None:
     """Validate INPUT, send every valid row to the LAC API, and write a results file.
@@ -142,6 +138,14 @@ def submit_command(
     were sent but their results file (or the ledger's record of the run) could not be written;
     130: interrupted.
     """
+    # Imported here: they bring pandas, pandera and httpx, which --help must not load.
+    from lac_batch.cli.notify import submit_notifier
+    from lac_batch.cli.submit_progress import _Progress
+    from lac_batch.jobs.submit import submit_file
+    from lac_batch.sandbox import SANDBOX_WRITE_KEY, running_sandbox
+
+    if bodies_path is not None and not dry_run:
+        raise UsageError("--bodies writes the bodies of a dry run; add --dry-run.")
     settings = effective_settings(config_path, flags)
     if sandbox:
         if flags.get("base_url") or flags.get("api_key_file"):
@@ -188,125 +192,26 @@ def submit_command(
         outcome = submit_file(
             input_path, options, results=results_path, ledger=ledger, progress=progress, stop=stop
         )
+    if bodies_path is not None:
+        _write_bodies(bodies_path, outcome)
     _print_summary(input_path, outcome, dry_run)
     if not dry_run:
         notifier.after_submit(input_path, outcome)
     sys.exit(int(outcome.exit_code))
 
 
-def _on_terminal() -> bool:
-    return sys.stdin.isatty() and sys.stderr.isatty()
-
-
-def start_text(plan: SendPlan) -> str:
-    """``sending 2,494 rows (506 already accepted, 12 invalid) to HOST at ≤ 5/s; about 8 min``."""
-    besides = [
-        f"{plan.already_accepted:,} already accepted" if plan.already_accepted else "",
-        f"{plan.held:,} held as unknown" if plan.held else "",
-        f"{plan.invalid:,} invalid" if plan.invalid else "",
-    ]
-    aside = ", ".join(filter(None, besides))
-    where = f"{plan.host} (production)" if plan.production else plan.host
-    return (
-        f"sending {count_of(plan.requests, 'row')}{f' ({aside})' if aside else ''} to {where} "
-        f"at ≤ {plan.rate:g}/s; about {duration_text(plan.least_seconds)}"
-    )
-
-
-class _Progress(SubmitProgress):
-    """What ``submit`` says while it works: notes on standard error, the start line (and the
-    question, on a terminal), then the progress display."""
-
-    def __init__(
-        self, log_format: LogFormat, stop: StopHandle, *, announce_new_ledger: bool, ask: bool
-    ) -> None:
-        self._log_format = log_format
-        self._stop = stop
-        self._announce = announce_new_ledger
-        self._ask = ask
-        self._reporter: ProgressReporter | None = None
-
-    def __enter__(self) -> _Progress:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._reporter is not None:
-            self._reporter.close()
-
-    def confirm(self, plan: SendPlan) -> bool:
-        text = start_text(plan)
-        if self._log_format is LogFormat.JSON:
-            line = {"event": "start", "message": text, "host": plan.host, **asdict(plan)}
-            click.echo(json.dumps(line, ensure_ascii=False), err=True)
-        else:
-            click.echo(text, err=True)
-        if not self._ask or plan.loopback or not plan.requests or not _on_terminal():
-            return True
-        where = f"{plan.host} (production)" if plan.production else plan.host
-        try:
-            return click.confirm(
-                f"Send {count_of(plan.requests, 'row')} to {where}?", default=False, err=True
-            )
-        except click.Abort:  # Ctrl-C or end of input at the question: a no
-            click.echo("", err=True)
-            return False
-
-    def results_kept(self, asked: Path, instead: Path) -> None:
-        say_results_kept(asked, instead)
-
-    def ledger_opened(self, ledger: HeldLedger) -> None:
-        ledger_notices(ledger, announce=self._announce)
-
-    def file_warning(self, text: str) -> None:
-        click.echo(f"Warning: {text}", err=True)
-
-    def sending(self, requests: int) -> None:
-        self._reporter = ProgressReporter(requests, log_format=self._log_format).__enter__()
-
-    def retrying(self, notice: RetryNotice) -> None:
-        if self._reporter is not None:
-            self._reporter.retrying(notice)
-
-    def stopping(self, in_flight: int, most_wait_s: float) -> None:
-        if in_flight:
-            text = (
-                f"stopping: waiting for {count_of(in_flight, 'request')} in flight (at most "
-                f"{most_wait_s:g} s); Ctrl-C again abandons them (their outcome becomes unknown)"
-            )
-        else:
-            text = "stopping: no request is in flight; no more will start"
-        self._say(text, "stopping", in_flight=in_flight)
-        if self._reporter is not None:
-            self._reporter.stopping()
-
-    def abandoning(self, in_flight: int) -> None:
-        self._say(
-            f"abandoning {count_of(in_flight, 'request')} in flight: their outcome is unknown",
-            "abandoning",
-            in_flight=in_flight,
-        )
-
-    def _say(self, text: str, event: str, **fields: Any) -> None:
-        if self._reporter is not None:
-            self._reporter.note(text, event=event, **fields)
-        else:
-            click.echo(text, err=True)
-
-    def sent(self, run: SubmitRun) -> None:
-        if self._reporter is not None:
-            self._reporter.close()
-
-    def attempt_starting(self, job: Job, attempt_number: int) -> None:
-        if self._reporter is not None:
-            self._reporter.attempt_starting(job, attempt_number)
-
-    def row_finished(self, job: Job, result: RowResult) -> None:
-        if self._reporter is not None:
-            self._reporter.row_finished(job, result)
-
-    def pace(self, latency: float | None, concurrency: int) -> None:
-        if self._reporter is not None:
-            self._reporter.pace(latency, concurrency)
+def _write_bodies(path: Path, outcome: SubmitOutcome) -> None:
+    """Every body a real run would send, as JSON lines ``{"row": N, "body": {...}}``."""
+    try:
+        with path.open("w", encoding="utf-8", newline="\n") as stream:
+            for verdict in outcome.report.valid_rows:
+                stream.write(f'{{"row": {verdict.row_number}, "body": {verdict.body_json}}}\n')
+    except OSError as error:
+        raise UsageError(
+            f"{path}: the request bodies cannot be written ({error.strerror or error}); choose "
+            "another --bodies path."
+        ) from None
+    click.echo(f"Request bodies: {path}")
 
 
 def _print_block_lines(outcome: SubmitOutcome) -> None:
@@ -409,6 +314,8 @@ def _print_summary(input_path: Path, outcome: SubmitOutcome, dry_run: bool) -> N
             "another account (see the error column)."
         )
     _print_block_lines(outcome)
+    from lac_batch.sending.engine import StopReason
+
     run = outcome.run
     # A wrong base URL is said once, below, not again for every row it failed or left unsent.
     said_once = (

@@ -7,13 +7,14 @@ from pathlib import Path
 import click
 
 from lac_batch.cli.common import guarded
+from lac_batch.cli.help import LacCommand
 from lac_batch.files.template import DEFAULT_TEMPLATE_NAME, write_template
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
 
 
-@click.command("template")
+@click.command("template", cls=LacCommand)
 @click.argument(
     "path",
     required=False,

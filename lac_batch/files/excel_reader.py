@@ -92,10 +92,43 @@ def excel_cell_text(value: Any) -> str:
     return str(value)
 
 
+# What an Office or OpenDocument file that is not a workbook is, by its main part's content
+# type ([Content_Types].xml) or its ``mimetype`` member; a workbook matches none of these.
+_NOT_WORKBOOKS = {
+    "wordprocessingml.document": "a Word document",
+    "wordprocessingml.template": "a Word template",
+    "presentationml.presentation": "a PowerPoint presentation",
+    "presentationml.slideshow": "a PowerPoint slide show",
+    "presentationml.template": "a PowerPoint template",
+    "ms-visio.drawing": "a Visio drawing",
+    "opendocument.text": "an OpenDocument text document",
+    "opendocument.presentation": "an OpenDocument presentation",
+    "opendocument.graphics": "an OpenDocument drawing",
+}
+# Both parts are a few hundred bytes in real files; reading more would trust the zip too far.
+_TYPE_PART_MAX_BYTES = 256 * 1024
+
+
+def _not_a_workbook(archive: zipfile.ZipFile) -> str | None:
+    """What the package is when it is another kind of Office or OpenDocument file, else None."""
+    names = set(archive.namelist())
+    declared = ""
+    for part in ("[Content_Types].xml", "mimetype"):
+        if part in names and archive.getinfo(part).file_size <= _TYPE_PART_MAX_BYTES:
+            declared += archive.read(part).decode("utf-8", errors="replace")
+    if "spreadsheet" in declared:
+        return None
+    for fragment, what in _NOT_WORKBOOKS.items():
+        if fragment in declared:
+            return what
+    return None
+
+
 def _check_zip(path: Path, file_format: FileFormat) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
+            other_kind = _not_a_workbook(archive)
     except zipfile.BadZipFile:
         raise InputFileError(
             path, f"is not a valid .{file_format.value} workbook (the zip container is damaged)."
@@ -116,6 +149,10 @@ def _check_zip(path: Path, file_format: FileFormat) -> None:
                 f"has a part ({member.filename}) that expands {ratio:.0f} times, which only "
                 "decompression bombs do; lac-batch refuses it.",
             )
+    if other_kind is not None:
+        raise InputFileError(
+            path, f"is {other_kind}, not a spreadsheet; export the data as .xlsx or .csv."
+        )
 
 
 def _is_panic(error: BaseException) -> bool:

@@ -20,12 +20,14 @@ from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from lac_batch.model.errors import ConfigError, UsageError
 from lac_batch.sending.credentials import API_KEY_ENV, BASE_URL_ENV, PRODUCTION_BASE_URL
-from lac_batch.sending.engine import SubmitSettings
 from lac_batch.sending.pacing import AUTO, MAX_CONCURRENCY, Concurrency, parse_concurrency
+
+if TYPE_CHECKING:
+    from lac_batch.sending.engine import SubmitSettings
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -378,6 +380,9 @@ class Settings:
 
     def submit_settings(self) -> SubmitSettings:
         """What the sending engine takes of these settings; it has no defaults of its own."""
+        # Imported here: the engine brings httpx, which reading settings (and --help) does not need.
+        from lac_batch.sending.engine import SubmitSettings
+
         return SubmitSettings(
             rate=self.rate,
             concurrency=self.concurrency,
@@ -420,6 +425,17 @@ def key_lines(text: str) -> dict[str, int]:
     return lines
 
 
+def _nearest(name: str, known: list[str]) -> str | None:
+    """The known key closest to a mistyped one (``rat`` → ``rate``), if any is close."""
+    # Imported here: only a config file with an unknown key needs it.
+    from rapidfuzz import fuzz, process, utils
+
+    found = process.extractOne(
+        name, known, scorer=fuzz.WRatio, processor=utils.default_process, score_cutoff=75
+    )
+    return None if found is None else str(found[0])
+
+
 class KeyChecker:
     """Checks the tables of one config file, collecting every problem, each naming its key and
     line: the main table here, ``[notify]`` in :mod:`lac_batch.notify.settings`."""
@@ -454,7 +470,11 @@ class KeyChecker:
             parse = known.get(name)
             if parse is None:
                 names = ", ".join(f"{prefix}.{item}" if prefix else item for item in known)
-                self.problem(key, f"unknown key '{key}' (known keys: {names})")
+                nearest = _nearest(name, list(known))
+                if nearest and prefix:
+                    nearest = f"{prefix}.{nearest}"
+                hint = f"; did you mean '{nearest}'?" if nearest else ""
+                self.problem(key, f"unknown key '{key}'{hint} (known keys: {names})")
                 continue
             try:
                 checked[name] = parse(value)
