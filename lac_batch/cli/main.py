@@ -64,6 +64,10 @@ COMMANDS = {
         "lac_batch.cli.template:template_command",
         "Write a blank .xlsx (or .csv) with the right headers to PATH.",
     ),
+    "ui": DeclaredCommand(
+        "lac_batch.cli.ui:ui_command",
+        "Serve the local web page: open a sheet, fix it, send it, follow the run.",
+    ),
     "notify": DeclaredCommand(
         "lac_batch.cli.notify:notify_group",
         "Notifications: check that messages reach every target.",
