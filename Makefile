@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean browser
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lac-batch needs Python 3.11 or newer")'
@@ -29,11 +29,18 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy lac_batch
 	$(BIN)/lint-imports
 
-test: lint
+# The web page's end-to-end tests need Debian's chromium and its driver (same package source,
+# so their versions always match); installed here when missing (needs root).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update && apt-get install -y chromium chromium-driver)
+
+test: lint browser
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/validate.py
+	$(BIN)/python benchmarks/ui.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

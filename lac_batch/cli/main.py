@@ -74,6 +74,10 @@ COMMANDS = {
         "lac_batch.cli.worklist:resolve_command",
         "Record what you found in the portal for requests left unknown.",
     ),
+    "ui": DeclaredCommand(
+        "lac_batch.cli.ui:ui_command",
+        "Serve the local web page: open a sheet, fix it, send it, follow the run.",
+    ),
     "config": DeclaredCommand("lac_batch.cli.run:config_group", "Check the configuration."),
     "ledger": DeclaredCommand("lac_batch.cli.ledger:ledger_group", "Maintain the ledger."),
     "notify": DeclaredCommand(
