@@ -27,11 +27,11 @@ from lac_batch.jobs.submit import held_ledger
 from lac_batch.ledger.history import parse_age
 from lac_batch.ledger.queries import request_history, resolve, unknowns
 from lac_batch.ledger.store import RETRY_COMMAND, Resolution, default_ledger_path
-from lac_batch.ledger.worklist import RequestHistory
+from lac_batch.ledger.worklist import RequestHistory, RequestNow
 from lac_batch.model.errors import UsageError
 from lac_batch.model.exit_codes import ExitCode
 from lac_batch.model.stopping import stop_signals, stoppable
-from lac_batch.model.summary import format_counts
+from lac_batch.model.summary import count_of, format_counts
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -273,38 +273,72 @@ def resolve_command(
 # --- report --row / --key --------------------------------------------------------------------
 
 
+def _next_step(record: RequestNow) -> str:
+    """What a person does next about a request in this state ("" when nothing is left to do)."""
+    key = record.idempotency_key
+    if record.state == "unknown":
+        return (
+            "Next: check it in the LAC portal, then record what you found: `lac-batch resolve "
+            f"--key {key} --accepted --event-id ID` or `--not-processed`."
+        )
+    if record.state != "failed":
+        return ""
+    if record.retry_ended:
+        return "Next: it is no longer retried; send its file again (`lac-batch submit FILE`)."
+    if record.failed_why in ("ran_out", "not_processed"):
+        return "Next: the next pass of `lac-batch run` or `lac-batch retry` resends it."
+    return "Next: send its file again (`lac-batch submit FILE`): it was never processed."
+
+
 def render_history(history: RequestHistory, what: str) -> list[str]:
     if not history.found:
-        return [f"The ledger has nothing of {what}."]
-    lines = [f"History of {what}:"]
+        return [
+            f"The ledger has nothing of {what}: no run sent it. Check the file name and row "
+            "number (rows count from the header, row 1); `lac-batch report` lists recent runs."
+        ]
+    told: list[tuple[str, list[str]]] = []
     for entry in history.entries:
         answer = f", HTTP {entry.http_status}" if entry.http_status is not None else ""
-        attempts = f", {entry.attempts} attempts" if entry.attempts else ""
+        attempts = f", {count_of(entry.attempts, 'attempt')}" if entry.attempts else ""
         event = f", event {entry.event_id}" if entry.event_id else ""
-        lines.append(
+        lines = [
             f"  run {entry.run_id} ({entry.command} {entry.file_name} row {entry.row_number}, "
             f"{_local(entry.started_at)}): {entry.status}{event}{answer}{attempts}"
             + (f"; key {entry.idempotency_key}" if entry.idempotency_key else "")
             + (f"\n      {entry.error}" if entry.error else "")
-        )
+        ]
+        for attempt in entry.each_attempt:
+            answer = (
+                f"HTTP {attempt.http_status}" if attempt.http_status is not None else "no answer"
+            )
+            said = f": {attempt.error}" if attempt.error else ""
+            lines.append(f"      attempt {attempt.n}, {_local(attempt.at)}: {answer}{said}")
+        told.append((entry.started_at, lines))
     for item in history.resolutions:
         event = f", event {item.event_id}" if item.event_id else ""
         note = f": {item.note}" if item.note else ""
-        lines.append(
+        line = (
             f"  resolved {item.resolution}{event} by {item.resolved_by} "
             f"({_local(item.resolved_at)}; was {item.earlier_state}){note}"
         )
+        told.append((item.resolved_at, [line]))
+    lines = [f"History of {what}:"]
+    # Runs and resolutions in the order they happened.
+    for _, block in sorted(told, key=lambda item: datetime.fromisoformat(item[0])):
+        lines += block
     for record in history.records:
         why = f" ({record.failed_why})" if record.failed_why else ""
-        retries = f", retried {record.retries} times" if record.retries else ""
+        retries = f", retried {count_of(record.retries, 'time')}" if record.retries else ""
         ended = ", no longer retried" if record.retry_ended else ""
         event = f", event {record.event_id}" if record.event_id else ""
         origin = record.origin or "an older lac-batch"
         lines.append(
-            f"  now: {record.state}{why}{event}; {record.attempts} attempts in all{retries}"
-            f"{ended}; first sent {_local(record.first_at)} by {origin}; "
+            f"  now: {record.state}{why}{event}; {count_of(record.attempts, 'attempt')} in all"
+            f"{retries}{ended}; first sent {_local(record.first_at)} by {origin}; "
             f"key {record.idempotency_key}"
         )
+        if step := _next_step(record):
+            lines.append(f"  {step}")
     return lines
 
 

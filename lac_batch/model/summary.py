@@ -13,6 +13,11 @@ __all__: list[str] = []
 FIRST_ISSUES_SHOWN = 10
 
 
+def count_of(number: int, noun: str) -> str:
+    """``1 row``, ``3 rows``: a count with its noun (a regular English plural)."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def format_counts(counts: Mapping[Status, int]) -> str:
     """``valid 40, invalid 2`` in the order of the status vocabulary, zero counts left out."""
     return ", ".join(f"{status.value} {counts[status]}" for status in Status if counts.get(status))
