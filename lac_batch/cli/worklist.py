@@ -22,7 +22,7 @@ from lac_batch.cli.options import (
     setting_options,
     submit_options_from,
 )
-from lac_batch.jobs.retry import RetryOutcome, retry_failed
+from lac_batch.jobs.retry import Clock, RetryOutcome, retry_failed
 from lac_batch.jobs.submit import held_ledger
 from lac_batch.ledger.history import parse_age
 from lac_batch.ledger.queries import request_history, resolve, unknowns
@@ -70,7 +70,7 @@ def render_retry(outcome: RetryOutcome) -> list[str]:
     for left in outcome.left:
         lines.append(f"{left.file_name} row {left.row_number}: not retried: {left.why}")
     summary = (
-        f"Retried {len(outcome.retried)} failed rows: {format_counts(outcome.counts)}"
+        f"Retried {count_of(len(outcome.retried), 'failed row')}: {format_counts(outcome.counts)}"
         if outcome.retried
         else "No failed rows were due to be retried."
     )
@@ -116,6 +116,7 @@ def retry_command(
     settings = effective_settings(config_path, flags)
     key, company_keys = load_credentials(settings)
     options = submit_options_from(settings, key, company_keys=company_keys)
+    clock = click.get_current_context().find_object(Clock) or Clock()
     with stop_signals() as stop, held_ledger(settings.ledger, command=RETRY_COMMAND) as held:
         ledger_notices(held)
         outcome = retry_failed(
@@ -124,6 +125,7 @@ def retry_command(
             retry_failed_for=settings.retry_failed_for,
             include_submit=not run_only,
             results_folder=results_folder,
+            now=clock.now,
             stop=stop,
         )
     if settings.retry_failed_for.total_seconds() <= 0:
@@ -206,13 +208,16 @@ def unknowns_command(
         click.echo(buffer.getvalue(), nl=False)
         return
     if not rows:
-        click.echo("No request is left unknown.")
+        among = " of those asked for (--file, --since)" if input_path or since else ""
+        click.echo(f"No request is left unknown{among}: nothing to check in the portal.")
         return
     for file_name, row, when, why, fields, key, _ in rows:
         click.echo(f"{file_name} row {row}, sent {when}: {fields}\n  key {key}\n  {why}")
+    verb = "is" if len(rows) == 1 else "are"
     click.echo(
-        f"{len(rows)} requests are unknown. Check each in the LAC portal, then record what you "
-        "found: `lac-batch resolve --key KEY --accepted --event-id ID` or `--not-processed`."
+        f"{count_of(len(rows), 'request')} {verb} unknown. Check each in the LAC portal, then "
+        "record what you found: `lac-batch resolve --key KEY --accepted --event-id ID` or "
+        "`--not-processed`."
     )
 
 
