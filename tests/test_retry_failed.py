@@ -210,7 +210,7 @@ def test_unknown_resolved_not_processed_is_resent_once_with_the_same_key(
     assert run_cli("submit", path, env=sandbox_env(sandbox)).exit_code == 0
     assert sandbox.received()[key] == 2
     history = run_cli("report", "--file", path, "--row", "2")
-    assert "resolved not_processed" in history.stdout and "x" in history.stdout
+    assert "resolved not processed" in history.stdout and "x" in history.stdout
     assert history.stdout.count(key) >= 2
 
 

@@ -26,10 +26,11 @@ from lac_batch.jobs.retry import Clock, RetryOutcome, retry_failed
 from lac_batch.jobs.submit import held_ledger
 from lac_batch.ledger.history import parse_age
 from lac_batch.ledger.queries import request_history, resolve, unknowns
-from lac_batch.ledger.store import RETRY_COMMAND, Resolution, default_ledger_path
+from lac_batch.ledger.store import RETRY_COMMAND, FailedWhy, Resolution, default_ledger_path
 from lac_batch.ledger.worklist import RequestHistory, RequestNow
 from lac_batch.model.errors import UsageError
 from lac_batch.model.exit_codes import ExitCode
+from lac_batch.model.status import Status
 from lac_batch.model.stopping import stop_signals, stoppable
 from lac_batch.model.summary import count_of, format_counts
 
@@ -65,23 +66,37 @@ def render_retry(outcome: RetryOutcome) -> list[str]:
     for record in outcome.expired:
         lines.append(
             f"{record.file_name} row {record.row_number}: stays failed; no longer retried "
-            "(retry_failed_for is over since its first attempt)"
+            "(retry_failed_for is over since its first attempt): submit its file again to resend"
         )
     for left in outcome.left:
         lines.append(f"{left.file_name} row {left.row_number}: not retried: {left.why}")
-    summary = (
-        f"Retried {count_of(len(outcome.retried), 'failed row')}: {format_counts(outcome.counts)}"
-        if outcome.retried
-        else "No failed rows were due to be retried."
-    )
-    if outcome.from_submit:
-        summary += f" ({len(outcome.from_submit)} of them sent by submit)"
-    if outcome.waiting and outcome.next_due is not None:
-        summary += (
-            f"; {outcome.waiting} more wait for their next try (the first at "
-            f"{outcome.next_due.astimezone():%Y-%m-%d %H:%M})"
+    if outcome.retried:
+        summary = (
+            f"Retried {count_of(len(outcome.retried), 'failed row')}: "
+            f"{format_counts(outcome.counts)}"
         )
+        if outcome.from_submit:
+            summary += f" ({len(outcome.from_submit)} of them sent by submit)"
+    elif outcome.waiting:
+        summary = "No failed row was due to be retried yet"
+    else:
+        summary = "Nothing to retry: no failed row is waiting for a try"
     lines.append(summary + ".")
+    if outcome.waiting and outcome.next_due is not None:
+        waits = "waits" if outcome.waiting == 1 else "wait"
+        lines.append(
+            f"{count_of(outcome.waiting, 'failed row')} {waits} for the next try, the first "
+            f"due at {outcome.next_due.astimezone():%Y-%m-%d %H:%M}: run `lac-batch retry` "
+            "again then."
+        )
+    still = outcome.counts
+    if still[Status.FAILED] or still[Status.NOT_SENT]:
+        lines.append("Rows still failed are tried again by a later `lac-batch retry`.")
+    if still[Status.UNKNOWN]:
+        lines.append(
+            "Unknown rows may have been processed: `lac-batch unknowns` lists them to check in "
+            "the LAC portal."
+        )
     if outcome.results_path is not None:
         lines.append(f"Results: {outcome.results_path}")
     if outcome.results_problem:
@@ -252,7 +267,7 @@ def resolve_command(
     if accepted == not_processed:
         raise UsageError("give exactly one of --accepted and --not-processed.")
     if rows and input_path is None:
-        raise UsageError("--row needs --file INPUT.")
+        raise UsageError("--row needs --file INPUT: name the input file whose rows they are.")
     done = resolve(
         Resolution.ACCEPTED if accepted else Resolution.NOT_PROCESSED,
         keys=keys,
@@ -263,19 +278,27 @@ def resolve_command(
         ledger=_ledger_path(config_path, ledger),
     )
     after = (
-        "later runs skip it"
+        "later runs skip it, and a rerun of its file or results file does not send it again"
         if accepted
-        else "it is failed now: the next pass of `run` or `lac-batch retry` resends it with the "
-        "same Idempotency-Key (so does a rerun of its file)"
+        else "it is failed now: `lac-batch retry` resends it at once with the same "
+        "Idempotency-Key (so do the next pass of `run`, for rows `run` sent, and a rerun of its "
+        "file)"
     )
     for item in done:
         click.echo(
             f"{item.file_name} row {item.row_number} ({item.idempotency_key}): was "
-            f"{item.earlier_state}, resolved {item.resolution.value}; {after}."
+            f"{item.earlier_state}, resolved {item.resolution.value.replace('_', ' ')}; {after}."
         )
 
 
 # --- report --row / --key --------------------------------------------------------------------
+
+
+_FAILED_WHY = {
+    FailedWhy.RAN_OUT.value: "its attempts ran out",
+    FailedWhy.STOPPED.value: "its run stopped before it was settled",
+    FailedWhy.NOT_PROCESSED.value: "resolved not processed",
+}
 
 
 def _next_step(record: RequestNow) -> str:
@@ -290,8 +313,9 @@ def _next_step(record: RequestNow) -> str:
         return ""
     if record.retry_ended:
         return "Next: it is no longer retried; send its file again (`lac-batch submit FILE`)."
-    if record.failed_why in ("ran_out", "not_processed"):
-        return "Next: the next pass of `lac-batch run` or `lac-batch retry` resends it."
+    if record.failed_why in (FailedWhy.RAN_OUT, FailedWhy.NOT_PROCESSED):
+        by = "`lac-batch retry` or the next pass of `lac-batch run`"
+        return f"Next: {by if record.origin == 'run' else '`lac-batch retry`'} resends it."
     return "Next: send its file again (`lac-batch submit FILE`): it was never processed."
 
 
@@ -323,7 +347,7 @@ def render_history(history: RequestHistory, what: str) -> list[str]:
         event = f", event {item.event_id}" if item.event_id else ""
         note = f": {item.note}" if item.note else ""
         line = (
-            f"  resolved {item.resolution}{event} by {item.resolved_by} "
+            f"  resolved {item.resolution.replace('_', ' ')}{event} by {item.resolved_by} "
             f"({_local(item.resolved_at)}; was {item.earlier_state}){note}"
         )
         told.append((item.resolved_at, [line]))
@@ -332,7 +356,11 @@ def render_history(history: RequestHistory, what: str) -> list[str]:
     for _, block in sorted(told, key=lambda item: datetime.fromisoformat(item[0])):
         lines += block
     for record in history.records:
-        why = f" ({record.failed_why})" if record.failed_why else ""
+        why = (
+            f" ({_FAILED_WHY.get(record.failed_why, record.failed_why)})"
+            if record.failed_why
+            else ""
+        )
         retries = f", retried {count_of(record.retries, 'time')}" if record.retries else ""
         ended = ", no longer retried" if record.retry_ended else ""
         event = f", event {record.event_id}" if record.event_id else ""
