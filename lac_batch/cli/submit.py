@@ -35,7 +35,7 @@ from lac_batch.jobs.submit import HeldLedger, SubmitOutcome, SubmitProgress, sub
 from lac_batch.model.errors import UsageError
 from lac_batch.model.status import RowResult, Status
 from lac_batch.model.stopping import stop_signals, stoppable
-from lac_batch.model.summary import FIRST_ISSUES_SHOWN, format_counts
+from lac_batch.model.summary import FIRST_ISSUES_SHOWN, count_of, format_counts
 from lac_batch.sandbox import SANDBOX_WRITE_KEY, running_sandbox
 from lac_batch.sending.credentials import ApiKey
 from lac_batch.sending.engine import Job, StopReason
@@ -233,7 +233,8 @@ def _print_summary(input_path: Path, outcome: SubmitOutcome, dry_run: bool) -> N
             click.echo(f"First request body (row {first.row_number}):")
             click.echo(json.dumps(first.body, indent=2, ensure_ascii=False))
         click.echo("Dry run: nothing was sent.")
-    click.echo(f"{input_path}: {len(outcome.results)} rows: {format_counts(outcome.counts)}")
+    rows = count_of(len(outcome.results), "row")
+    click.echo(f"{input_path}: {rows}: {format_counts(outcome.counts)}")
     if outcome.forced:
         click.echo(f"  {outcome.forced} rows were sent again because of --force.")
     if outcome.accepted_elsewhere:

@@ -173,9 +173,10 @@ CREATE TABLE attempts (
     http_status INTEGER,
     error TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (run_id, fingerprint, n)
-);
-CREATE INDEX attempts_fingerprint ON attempts (fingerprint)
+) WITHOUT ROWID
 """
+# WITHOUT ROWID and no other index: one b-tree insert per attempt, in the writer thread that
+# marks requests while they wait (every lookup names the run: history, prune).
 
 MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V_ATTEMPTS}
 """Schema version → the SQL that brings version - 1 up to it."""
