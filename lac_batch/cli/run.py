@@ -23,6 +23,8 @@ from lac_batch.cli.options import (
 )
 from lac_batch.cli.wording import inbox_name
 from lac_batch.files.inbox import Folders
+from lac_batch.jobs.inbox_pass import run_pass
+from lac_batch.jobs.retry import Clock
 from lac_batch.jobs.run_log import RunLog, setup_run_log
 from lac_batch.ledger.store import default_ledger_path, ensure_ledger_folder
 from lac_batch.model.errors import LacBatchError
@@ -87,9 +89,9 @@ def _run_command(config_path: Path | None, once: bool, flags: dict[str, Any]) ->
 
 
 def _run(settings: Settings, options: Any, log: RunLog, once: bool, notifier: Notifier) -> ExitCode:
-    from lac_batch.jobs.inbox_pass import run_pass
 
     folders = folders_of(settings)
+    clock = click.get_current_context().find_object(Clock)
     named_ledger = settings.ledger
     ledger_path = named_ledger or default_ledger_path()
     with stop_signals() as stop:
@@ -105,6 +107,7 @@ def _run(settings: Settings, options: Any, log: RunLog, once: bool, notifier: No
                     log=log,
                     stop=stop,
                     retry_failed_for=settings.retry_failed_for,
+                    clock=clock,
                 )
             except LacBatchError as error:
                 log.error("run_failed", str(error))

@@ -302,9 +302,8 @@ def _print_summary(input_path: Path, outcome: SubmitOutcome, dry_run: bool) -> N
             click.echo(f"First request body (row {first.row_number}):")
             click.echo(json.dumps(first.body, indent=2, ensure_ascii=False))
         click.echo("Dry run: nothing was sent.")
-    click.echo(
-        f"{input_path}: {count_of(len(outcome.results), 'row')}: {format_counts(outcome.counts)}"
-    )
+    rows = count_of(len(outcome.results), "row")
+    click.echo(f"{input_path}: {rows}: {format_counts(outcome.counts)}")
     if outcome.forced:
         were = "was" if outcome.forced == 1 else "were"
         click.echo(f"  {count_of(outcome.forced, 'row')} {were} sent again because of --force.")

@@ -53,6 +53,21 @@ _STOP_CODES = {
 }
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Clock:
+    """What "now" is for deciding which failed records are due and which have expired (UTC).
+
+    The command line finds one in click's context object (``CliRunner.invoke(obj=Clock(...))``)
+    and hands it down, so ``run`` and ``retry`` can be tested at a later moment as the library
+    calls are, with nothing global."""
+
+    now: Callable[[], datetime] = _utc_now
+
+
 @dataclass(frozen=True)
 class RetriedRow:
     """One record a retry pass resent, and its new status."""
@@ -239,7 +254,7 @@ def retry_pass(
     if retry_failed_for <= timedelta(0):
         return outcome
     stop = stop or StopHandle()
-    moment = (now or (lambda: datetime.now(UTC)))()
+    moment = (now or _utc_now)()
     due: list[RetryCandidate] = []
     for record in retry_candidates(ledger, origins):
         if record.window_start + retry_failed_for <= moment:

@@ -30,7 +30,7 @@ import platformdirs
 
 from lac_batch.files.modes import create_ledger_file, tighten_ledger_files
 from lac_batch.model.errors import LedgerError
-from lac_batch.model.status import RowResult, Status
+from lac_batch.model.status import RowResult, SentAttempt, Status
 from lac_batch.model.wording import Option, option_name
 
 # Not public: lac_batch/__init__.py names the public surface.
@@ -168,7 +168,25 @@ ALTER TABLE runs ADD COLUMN to_send INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN done INTEGER NOT NULL DEFAULT 0
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
+
+# Each request a run sent, with its answer: "did row X go through?" shows every attempt. Written
+# with the row's outcome (never one commit per attempt); no API key, as everywhere. No foreign
+# key to runs (as requests.run_id has none): prune deletes a pruned run's attempts itself.
+_V_ATTEMPTS = """
+CREATE TABLE attempts (
+    run_id INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    http_status INTEGER,
+    error TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (run_id, fingerprint, n)
+) WITHOUT ROWID
+"""
+# WITHOUT ROWID and no other index: one b-tree insert per attempt, in the writer thread that
+# marks requests while they wait (every lookup names the run: history, prune).
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V_ATTEMPTS}
 """Schema version → the SQL that brings version - 1 up to it."""
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -272,6 +290,28 @@ _Settled = tuple[str, str, str, int | None, str, int, str]
 """An outcome as written: fingerprint, state, event_id, http_status, error, attempts,
 failed_why."""
 
+AttemptRow = tuple[int, str, int, str, int | None, str]
+"""One row of the ``attempts`` table: run_id, fingerprint, n (its number in that run), at (UTC,
+ISO 8601), http_status, error."""
+
+
+def attempt_rows(
+    run_id: int, fingerprint: str, attempts: Sequence[SentAttempt], first: int = 1
+) -> list[AttemptRow]:
+    """The ``attempts`` rows of one request's attempts in one run, numbered from ``first``."""
+    return [
+        (
+            run_id,
+            fingerprint,
+            number,
+            attempt.at.isoformat(timespec="microseconds"),
+            attempt.http_status,
+            attempt.error,
+        )
+        for number, attempt in enumerate(attempts, start=first)
+    ]
+
+
 _RECORD_COLUMNS = (
     "fingerprint, state, generation, event_id, http_status, error, attempts, first_at, last_at, "
     "account, occurrence"
@@ -324,6 +364,15 @@ def _mark_sql(rows: int) -> str:
         f"VALUES {values} ON CONFLICT (fingerprint) DO UPDATE SET state = 'sending', "
         "last_at = excluded.last_at, file_name = excluded.file_name, "
         "row_number = excluded.row_number, run_id = excluded.run_id, key_hash = excluded.key_hash"
+    )
+
+
+@functools.cache
+def _attempts_sql(rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+    return (
+        "INSERT OR REPLACE INTO attempts (run_id, fingerprint, n, at, http_status, error) "
+        f"VALUES {values}"
     )
 
 
@@ -579,8 +628,10 @@ class Ledger:
         marks: Sequence[SendingMark],
         outcomes: Sequence[tuple[str, RowResult]],
         run_id: int | None = None,
+        attempts: Sequence[AttemptRow] = (),
     ) -> None:
-        """In one transaction: mark requests ``sending`` and settle finished ones.
+        """In one transaction: mark requests ``sending``, settle finished ones and keep the
+        attempts that settled them (:func:`attempt_rows`).
 
         A mark leaves ``attempts`` alone; an outcome adds the attempts its run made. With
         ``run_id``, the run's ``done`` count grows by the outcomes written.
@@ -630,6 +681,8 @@ class Ledger:
                 )
             if run_id is not None and outcomes:
                 db.execute("UPDATE runs SET done = done + ? WHERE id = ?", (len(outcomes), run_id))
+            for tried in _chunks(attempts):
+                db.execute(_attempts_sql(len(tried)), [value for row in tried for value in row])
 
     def unmark(self, restores: Sequence[tuple[str, RequestRecord | None]]) -> None:
         """Undo ``sending`` marks of requests that never left: back to what they were before."""
@@ -883,6 +936,7 @@ class Ledger:
             runs = db.execute(
                 "DELETE FROM runs WHERE ended_at IS NOT NULL AND ended_at < ?", (cutoff,)
             ).rowcount
+            db.execute("DELETE FROM attempts WHERE run_id NOT IN (SELECT id FROM runs)")
         return requests, runs
 
 
