@@ -31,17 +31,29 @@ if TYPE_CHECKING:
         submit_file,
         submit_file_async,
     )
+    from lac_batch.model.mapping import (
+        ColumnMapping,
+        ColumnSetup,
+        HeaderReading,
+        HeaderRule,
+        MapEntry,
+        Profile,
+        parse_map_text,
+    )
     from lac_batch.model.status import RowResult
     from lac_batch.model.version import __version__
     from lac_batch.rows.validation import (
+        HeaderReport,
         RequestSheet,
         RowVerdict,
         ValidationReport,
+        read_headers,
         read_requests,
         validate,
     )
     from lac_batch.sending.credentials import ApiKey
     from lac_batch.sending.engine import SubmitSettings
+    from lac_batch.settings.columns import column_setup
     from lac_batch.settings.config import Settings
 
 # Public name → the module that defines it, imported when the name is first used.
@@ -63,6 +75,16 @@ _LAZY = {
     "SubmitProgress": "lac_batch.jobs.submit",
     "submit_file": "lac_batch.jobs.submit",
     "submit_file_async": "lac_batch.jobs.submit",
+    "ColumnMapping": "lac_batch.model.mapping",
+    "ColumnSetup": "lac_batch.model.mapping",
+    "HeaderReading": "lac_batch.model.mapping",
+    "HeaderRule": "lac_batch.model.mapping",
+    "MapEntry": "lac_batch.model.mapping",
+    "Profile": "lac_batch.model.mapping",
+    "parse_map_text": "lac_batch.model.mapping",
+    "HeaderReport": "lac_batch.rows.validation",
+    "read_headers": "lac_batch.rows.validation",
+    "column_setup": "lac_batch.settings.columns",
 }
 
 
@@ -77,11 +99,18 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ApiKey",
+    "ColumnMapping",
+    "ColumnSetup",
     "ExitCode",
     "HeaderError",
+    "HeaderReading",
+    "HeaderReport",
+    "HeaderRule",
     "InputFileError",
     "Interrupted",
     "LacBatchError",
+    "MapEntry",
+    "Profile",
     "RequestSheet",
     "ResultsPathError",
     "RowResult",
@@ -96,6 +125,9 @@ __all__ = [
     "UsageError",
     "ValidationReport",
     "__version__",
+    "column_setup",
+    "parse_map_text",
+    "read_headers",
     "read_requests",
     "submit_file",
     "submit_file_async",
