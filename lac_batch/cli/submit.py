@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from lac_batch.cli.common import (
+    column_options,
     delimiter_value,
     file_options,
     guarded,
@@ -39,6 +40,7 @@ from lac_batch.model.summary import FIRST_ISSUES_SHOWN, format_counts
 from lac_batch.sandbox import SANDBOX_WRITE_KEY, running_sandbox
 from lac_batch.sending.credentials import ApiKey
 from lac_batch.sending.engine import Job, StopReason
+from lac_batch.settings.columns import column_setup
 from lac_batch.settings.config import LogFormat
 
 # Not public: lac_batch/__init__.py names the public surface.
@@ -68,6 +70,7 @@ same throwaway stand-in, so its results file fed back to it is trusted like any 
 @click.command("submit")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @file_options
+@column_options
 @row_options
 @results_option
 @config_option
@@ -84,6 +87,11 @@ same throwaway stand-in, so its results file fed back to it is trusted like any 
     "--force",
     is_flag=True,
     help="Send every valid row again, even those already accepted (a new Idempotency-Key).",
+)
+@click.option(
+    "--remap",
+    is_flag=True,
+    help="Read a file the ledger knows under another column mapping; its rows are new requests.",
 )
 @click.option(
     "--notify-webhook",
@@ -106,6 +114,9 @@ def submit_command(
     sheet: str | None,
     encoding: str | None,
     delimiter: str | None,
+    column_map: tuple[str, ...],
+    profile: str | None,
+    header_row: int | None,
     strict: bool,
     allow_duplicates: bool,
     results_path: Path | None,
@@ -115,6 +126,7 @@ def submit_command(
     require_all_valid: bool,
     resend_unknown: bool,
     force: bool,
+    remap: bool,
     notify_webhook: str | None,
     notify_email: tuple[str, ...],
     **flags: Any,
@@ -153,6 +165,10 @@ def submit_command(
         encoding=encoding,
         delimiter=delimiter_value(delimiter),
         strict=strict,
+        columns=column_setup(
+            settings.config, column_map=column_map, profile=profile, header_row=header_row
+        ),
+        remap=remap,
     )
     notifier = submit_notifier(
         settings, notify_webhook, notify_email, secrets_of(key, company_keys), sandbox=sandbox
