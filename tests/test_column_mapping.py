@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rapidfuzz import fuzz
 
-from lac_batch.ledger.store import Ledger
+from lac_batch.ledger.store import MIGRATIONS, SCHEMA_VERSION, Ledger
 from lac_batch.model.mapping import NEAR_MISS_SCORE, near_miss
 from lac_batch.rows.validation import read_requests, validate
 from lac_batch.sandbox import Sandbox
@@ -481,3 +482,22 @@ def test_run_moves_a_file_with_a_near_miss_to_failed_and_sends_nothing(
     assert sandbox.events() == []
     note = next((tmp_path / "failed").glob("*.error.txt")).read_text(encoding="utf-8")
     assert "did you mean note?" in note
+
+
+def test_an_older_ledger_gains_the_mapping_of_runs_and_keeps_its_runs(tmp_path: Path) -> None:
+    mapping_version = next(
+        version for version, sql in MIGRATIONS.items() if "ADD COLUMN mapping" in sql
+    )
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        for version in range(1, mapping_version):
+            db.executescript(MIGRATIONS[version])
+        db.execute(
+            "INSERT INTO runs (started_at, pid, command, file_name, file_path, file_hash, account, "
+            "base_url) VALUES ('2026-01-01', 1, 'submit', 'a.csv', '/a.csv', 'h', 'acc', 'u')"
+        )
+        db.execute(f"PRAGMA user_version = {mapping_version - 1}")
+    Ledger.open(path).close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert db.execute("SELECT file_name, mapping FROM runs").fetchall() == [("a.csv", "")]
