@@ -158,7 +158,9 @@ def _process_file(
         base_url = normalise_base_url(options.base_url)
         latest = ledger.latest_run_of_content(digest, options.account_name, base_url)
     if latest is not None and latest.exit_code == ExitCode.RESULTS_NOT_WRITTEN:
-        rebuilt = _finish_unwritten_run(source, folders, ledger, latest, reading)
+        rebuilt = _finish_unwritten_run(
+            source, folders, ledger, latest, {"columns": options.columns, **reading}
+        )
         if rebuilt is not None:
             return rebuilt
     earlier = ledger.completed_run_of_content(digest, options.account_name, base_url)

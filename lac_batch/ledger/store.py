@@ -186,7 +186,20 @@ CREATE TABLE attempts (
 # WITHOUT ROWID and no other index: one b-tree insert per attempt, in the writer thread that
 # marks requests while they wait (every lookup names the run: history, prune).
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V_ATTEMPTS}
+# Version 6: how each run read its file's headers (lac_batch.model.mapping's record), so
+# that a file read again under another mapping is refused rather than sent as new requests.
+_V_MAPPING = """
+ALTER TABLE runs ADD COLUMN mapping TEXT NOT NULL DEFAULT ''
+"""
+
+MIGRATIONS: dict[int, str] = {
+    1: _V1,
+    2: _V2,
+    3: _V3,
+    4: _V4,
+    5: _V_ATTEMPTS,
+    6: _V_MAPPING,
+}
 """Schema version → the SQL that brings version - 1 up to it."""
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -336,6 +349,26 @@ def _record(row: tuple[Any, ...]) -> RequestRecord:
         account=row[9],
         occurrence=row[10],
     )
+
+
+@dataclass(frozen=True)
+class RunMapping:
+    """How one run read its file's headers."""
+
+    run_id: int
+    started_at: str
+    mapping: str
+
+
+def _same_results(source: str, results: str, path: Path) -> bool:
+    """Whether ``results`` (as a run recorded it; relative to where its input was) is ``path``."""
+    written = Path(results)
+    if not written.is_absolute():
+        written = Path(source).parent / written.name
+    try:
+        return written.resolve() == path.resolve()
+    except OSError:
+        return False
 
 
 def _run(row: tuple[Any, ...]) -> RunSummary:
@@ -789,14 +822,19 @@ class Ledger:
         base_url: str,
         started_at: datetime | None = None,
         to_send: int = 0,
+        mapping: str = "",
     ) -> int:
         """Record a run's start (``started_at``: now unless given; ``to_send``: the requests it
-        sets out to send); returns the run's id."""
+        sets out to send); returns the run's id.
+
+        ``mapping``: how the run read the file's headers
+        (:func:`lac_batch.model.mapping.mapping_record`).
+        """
         started = utc_now() if started_at is None else started_at.isoformat(timespec="microseconds")
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO runs (started_at, pid, command, file_name, file_path, file_hash, "
-                "account, base_url, to_send) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "account, base_url, to_send, mapping) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     started,
                     pid,
@@ -807,9 +845,38 @@ class Ledger:
                     account,
                     base_url,
                     to_send,
+                    mapping,
                 ),
             )
         return int(cursor.lastrowid or 0)
+
+    def earlier_mapping(self, file_path: Path, file_hash: str) -> RunMapping | None:
+        """How the newest run that recorded requests of this file (the same path, the same
+        content, or the results file it wrote) read its headers; None when no such run."""
+        found = self.query(
+            "SELECT id, started_at, mapping, file_path, results_path FROM runs AS run "
+            "WHERE mapping != '' AND ended_at IS NOT NULL "
+            "AND (file_path = ? OR file_hash = ? OR results_path LIKE ?) "
+            "AND EXISTS (SELECT 1 FROM run_rows WHERE run_id = run.id AND fingerprint != '') "
+            "ORDER BY id DESC",
+            (str(file_path), file_hash, f"%{file_path.name}"),
+        )
+        for run_id, started_at, mapping, source, results in found:
+            if source == str(file_path) or not results or _same_results(source, results, file_path):
+                return RunMapping(int(run_id), str(started_at), str(mapping))
+        return None
+
+    def mapping_of_results(self, path: Path) -> RunMapping | None:
+        """How the run that wrote the results file ``path`` read its input's headers."""
+        found = self.query(
+            "SELECT id, started_at, mapping, file_path, results_path FROM runs "
+            "WHERE mapping != '' AND results_path LIKE ? ORDER BY id DESC",
+            (f"%{path.name}",),
+        )
+        for run_id, started_at, mapping, source, results in found:
+            if _same_results(source, results, path):
+                return RunMapping(int(run_id), str(started_at), str(mapping))
+        return None
 
     def finish_run(
         self,
