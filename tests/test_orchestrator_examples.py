@@ -5,14 +5,12 @@ The examples themselves run in their orchestrators' virtualenvs (``make examples
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import tempfile
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from conftest import load_script
 
 from lac_batch.ledger.lock import RunLock
 from lac_batch.sandbox import SANDBOX_WRITE_KEY, FaultConfig, Sandbox
@@ -21,16 +19,7 @@ from lac_batch.settings.config import Settings
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def _load_lac_task() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("lac_task", EXAMPLES / "lac_task.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["lac_task"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-lac_task = _load_lac_task()
+lac_task = load_script(EXAMPLES / "lac_task.py")
 
 
 @pytest.fixture
