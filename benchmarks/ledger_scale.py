@@ -4,6 +4,7 @@ already holds 1 M and 10 M request records.
     .venv/bin/python benchmarks/ledger_scale.py                       # SQLite, 1 M and 10 M
     .venv/bin/python benchmarks/ledger_scale.py --records 1000000     # SQLite, 1 M only
     .venv/bin/python benchmarks/ledger_scale.py --postgres URL        # PostgreSQL as well
+                                    # (a scratch database: refused if it holds other records)
 
 For each size it prints the time to build the ledger (bulk insert: one ``INSERT … SELECT`` of
 generated records with random fingerprints and body digests, then the file's own records), the
@@ -227,13 +228,19 @@ def measure_postgres(url: str, records: int, report: ValidationReport) -> Figure
     own = file_records(report)
     started = time.perf_counter()
     with psycopg.connect(url) as db:
-        db.execute("TRUNCATE requests")
+        # Only a scratch database: the benchmark removes nothing but its own records.
+        row = db.execute("SELECT count(*) FROM requests WHERE account <> %s", (ACCOUNT,)).fetchone()
+        if row and row[0]:
+            raise CannotRun(
+                f"the database holds {row[0]:,} real request records: use a scratch one"
+            )
+        db.execute("DELETE FROM requests WHERE account = %s", (ACCOUNT,))
         db.execute(
             f"INSERT INTO requests ({_COLUMNS}) SELECT "
             "'lacb-' || substr(md5(random()::text) || md5(random()::text), 1, 40), %s, %s, "
             "'keyhash', md5(random()::text) || md5(random()::text), 0, 0, 'accepted', "
             "'evt_' || i, 202, '', 1, '2025-06-01T00:00:00+00:00', "
-            "'2025-06-01T00:00:00+00:00', 'old.xlsx', i % 50000, 1 + i / 50000, "
+            "'2025-06-01T00:00:00+00:00', 'old.xlsx', mod(i, 50000), 1 + i / 50000, "
             '\'{"connection_key":"bank:nordea","metadata":{"company_name":"Company \' '
             '|| i || \' Oy"},"request_type":"setup"}\' FROM generate_series(1, %s) AS i',
             (BASE_URL, ACCOUNT, records - len(own)),
@@ -271,7 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--records", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--rows", type=int, default=50_000, help="rows of the file planned")
     parser.add_argument("--workdir", type=Path, help="where the ledgers are built (default: temp)")
-    parser.add_argument("--postgres", metavar="URL", help="also measure this PostgreSQL database")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="also measure this PostgreSQL database (a scratch one: refused if it holds records)",
+    )
     parser.add_argument("--no-sqlite", action="store_true", help="measure PostgreSQL only")
     args = parser.parse_args(argv)
     problems = 0
