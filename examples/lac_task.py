@@ -174,8 +174,10 @@ def judge(outcome: lac_batch.SubmitOutcome, *, bad_rows: BadRows = "warn") -> Ju
             results_path=str(outcome.results_path) if outcome.results_path else None,
         )
 
-    if code in (lac_batch.ExitCode.RESULTS_NOT_WRITTEN, lac_batch.ExitCode.AUTH_REFUSED):
-        return verdict(Verdict.FAIL, problem or f"lac-batch stopped: {code.name.lower()}")
+    if code is lac_batch.ExitCode.AUTH_REFUSED:
+        return verdict(Verdict.FAIL, "the API key was refused (401 or 403): nothing more was sent")
+    if code is lac_batch.ExitCode.RESULTS_NOT_WRITTEN:
+        return verdict(Verdict.FAIL, problem or "the results or the ledger could not be written")
     if unknown:
         return verdict(
             Verdict.FAIL,

@@ -163,3 +163,13 @@ def test_nothing_is_read_or_sent_without_a_durable_ledger(
     with pytest.raises(lac_task.LedgerNotDurable):
         lac_task.submit(_sheet(state), base_url=sandbox.base_url, api_key=SANDBOX_WRITE_KEY)
     assert sum(sandbox.received().values()) == 0
+
+
+def test_a_refused_key_needs_a_person(state: Path, sandbox: Sandbox) -> None:
+    sandbox.revoke_key(SANDBOX_WRITE_KEY)
+
+    judged = _submit(_sheet(state), sandbox, state / "ledger.sqlite3")
+
+    assert judged.verdict is lac_task.Verdict.FAIL
+    assert judged.exit_code == 3
+    assert judged.summary.startswith("the API key was refused (401 or 403)")
