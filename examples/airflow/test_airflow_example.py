@@ -4,7 +4,9 @@ no scheduler, no web server, usage data collection off, against the sandbox on 1
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,6 +17,7 @@ from typing import Any
 
 # Airflow reads its configuration when it is imported: its home and database are set first.
 _HOME = Path(tempfile.mkdtemp(prefix="airflow-home-"))
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 os.environ.update(
     AIRFLOW_HOME=str(_HOME),
     AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{_HOME / 'airflow.db'}",

@@ -3,7 +3,9 @@ in a temporary PREFECT_HOME, analytics off) and the sandbox on 127.0.0.1."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 
 # Prefect reads its settings when it is imported: its home and telemetry are set first.
 _HOME = tempfile.mkdtemp(prefix="prefect-home-")
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 os.environ.update(
     PREFECT_HOME=_HOME,
     PREFECT_SERVER_ANALYTICS_ENABLED="false",
