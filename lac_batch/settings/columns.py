@@ -155,8 +155,8 @@ def save_profile(config_path: Path | None, name: str, entries: Sequence[tuple[st
     """
     if config_path is None:
         raise UsageError(
-            "there is no config file to save a profile in: start with --config PATH (a "
-            "lac-batch.toml; it may be empty), or write the [profiles.NAME] table yourself."
+            "there is no config file to save a profile in: name one (a lac-batch.toml; it may "
+            "be empty) when starting, or write the [profiles.NAME] table yourself."
         )
     if not _PROFILE_NAME.fullmatch(name):
         raise UsageError(

@@ -348,6 +348,8 @@ def create_app(settings: PageSettings, gate: Gate) -> Starlette:
             state.columns = column_setup(config)
         except LacBatchError as error:
             page.columns_problem = str(error)
+            if settings.config_path is None:
+                page.columns_problem += " Start the page with lac-batch ui --config PATH."
             return render("workspace.html", request, grid=_first_page(page), sheet=page.sheet)
         page.overrides = {}
         page.columns_note = (
