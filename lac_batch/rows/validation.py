@@ -297,6 +297,18 @@ def read_requests(
     close to a known name is an error (as submit and run want), not a warning.
     """
     table, setup = _read_with(path, sheet, encoding, delimiter, columns or ColumnSetup())
+    return plan_requests(table, setup, strict=strict, refuse_near_misses=refuse_near_misses)
+
+
+def plan_requests(
+    table: RawTable,
+    setup: ColumnSetup,
+    *,
+    strict: bool = False,
+    refuse_near_misses: bool = False,
+) -> RequestSheet:
+    """Recognise the columns of a table already read (as :func:`read_requests` does), e.g. a
+    sheet being edited, read again under another mapping; its header row stays where it is."""
     blank_with_values = [
         position
         for position, header in enumerate(table.headers)
