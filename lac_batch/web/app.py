@@ -49,6 +49,7 @@ from lac_batch.model.mapping import (
     fold,
 )
 from lac_batch.model.status import RESULT_COLUMNS, Status
+from lac_batch.model.wording import count_of
 from lac_batch.rows.validation import RequestSheet, plan_requests, read_headers, read_requests
 from lac_batch.settings.columns import column_setup, save_profile
 from lac_batch.settings.config import load_config
@@ -158,6 +159,7 @@ def _templates() -> Environment:
         loader=FileSystemLoader(folder), autoescape=select_autoescape(default=True)
     )
     environment.filters["local_time"] = _local_time
+    environment.filters["count"] = count_of
     return environment
 
 
