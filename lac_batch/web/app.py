@@ -34,6 +34,7 @@ from lac_batch.jobs.submit import SubmitOptions
 from lac_batch.ledger.store import Ledger, RunSummary
 from lac_batch.model.errors import InputFileError, LacBatchError
 from lac_batch.model.status import RESULT_COLUMNS, Status
+from lac_batch.model.wording import count_of
 from lac_batch.rows.validation import read_requests
 from lac_batch.web.runs import PageRun, run_submit
 from lac_batch.web.security import Gate, Guard, Session
@@ -243,7 +244,11 @@ def create_app(settings: PageSettings, gate: Gate) -> Starlette:
         find, replacement = str(form.get("find", "")), str(form.get("replacement", ""))
         changed = await asyncio.to_thread(sheet.replace_in_column, column, find, replacement)
         header = sheet.headers[column]
-        note = f"Replaced in {changed} cells of {header}." if find else "Type the text to find."
+        note = (
+            f"Replaced in {count_of(changed, 'cell')} of {header}."
+            if find
+            else "Type the text to find."
+        )
         return grid(request, note=note, filter=form.get("filter", "all"))
 
     async def row_body(request: Request) -> Response:
