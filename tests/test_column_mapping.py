@@ -129,7 +129,7 @@ def test_header_row_forced(tmp_path: Path) -> None:
     )
     outcome = run_cli("validate", path, "--header-row", "3")
     assert outcome.exit_code == 0, outcome.output
-    assert "1 rows" in outcome.stdout
+    assert "1 row: valid 1" in outcome.stdout
 
 
 NEAR_MISS_ROWS = [

@@ -167,7 +167,7 @@ def test_prune_makes_the_ledger_forget(tmp_path: Path, sandbox: Sandbox) -> None
     submit(path, sandbox)
     outcome = run_cli("ledger", "prune", "--older-than", "0h")
     assert outcome.exit_code == 0
-    assert "Deleted 36 request records and 1 runs" in outcome.stdout
+    assert "Deleted 36 request records and 1 run older" in outcome.stdout
     _, _, again = submit(path, sandbox)
     assert statuses(again) == {"accepted": 36}
 

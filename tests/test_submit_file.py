@@ -1,5 +1,5 @@
 """lac_batch.submit_file: the whole of ``submit`` as one library call, its async form, its stop
-handle, and the README's example of it, run as written."""
+handle, and the example of it in docs/python.md, run as written."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import lac_batch
 from lac_batch.sandbox import SANDBOX_WRITE_KEY, Sandbox
 from lac_batch.sending.engine import Job
 
-README = (REPO / "README.md").read_text(encoding="utf-8")
+PYTHON_DOCS = (REPO / "docs" / "python.md").read_text(encoding="utf-8")
 WAIT_S = 30.0
 """The longest a test waits for another thread (never reached when all is well)."""
 
@@ -42,13 +42,13 @@ def _requests_csv(folder: Path, rows: int) -> Path:
 def test_the_readme_python_example_runs_as_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    section = README.split("### Submit from Python", 1)[1]
+    section = PYTHON_DOCS.split("\n## Submit\n", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.DOTALL)
-    assert code is not None, "the README's Python section has no example"
+    assert code is not None, "docs/python.md's Submit section has no example"
     shutil.copy(SAMPLES / "requests.xlsx", tmp_path / "requests.xlsx")
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": "readme_example"}
-    exec(compile(code.group(1), "README.md", "exec"), namespace)
+    exec(compile(code.group(1), "docs/python.md", "exec"), namespace)
     outcome = namespace["outcome"]
     assert isinstance(outcome, lac_batch.SubmitOutcome)
     assert outcome.exit_code is lac_batch.ExitCode.OK

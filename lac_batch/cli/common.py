@@ -150,14 +150,13 @@ def results_option(command: Callable[P, R]) -> Callable[P, R]:
 def ledger_notices(held: HeldLedger, *, announce: bool = True) -> None:
     """Say that the ledger file is new (``announce``: it is not a throwaway), and how many
     records a crashed run left that are now ``unknown``."""
-    from lac_batch.ledger.store import new_ledger_notice
+    from lac_batch.ledger.store import new_ledger_notice, recovered_notice
 
     if held.created and announce:
         click.echo(f"Note: {new_ledger_notice(held.path)}.", err=True)
     if held.recovered:
         click.echo(
-            f"Warning: {held.recovered} requests were being sent when an earlier run stopped; "
-            "they are now 'unknown' (they may have been processed).",
+            f"Warning: {recovered_notice(held.recovered)}.",
             err=True,
         )
 

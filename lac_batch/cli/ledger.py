@@ -20,6 +20,7 @@ from lac_batch.cli.options import config_option, effective_settings, setting_opt
 from lac_batch.ledger.store import Ledger, default_ledger_path, file_digest
 from lac_batch.model.errors import UsageError
 from lac_batch.model.mapping import ColumnSetup, mapping_from_record
+from lac_batch.model.wording import count_of
 from lac_batch.settings.columns import column_setup
 
 # Not public: lac_batch/__init__.py names the public surface.
@@ -138,4 +139,5 @@ def prune_command(config_path: Path | None, ledger: Path | None, older_than: str
     age = parse_age(older_than)
     with locked_ledger(_ledger_path(config_path, ledger)) as opened:
         requests, runs = opened.prune(age)
-    click.echo(f"Deleted {requests} request records and {runs} runs older than {older_than}.")
+    deleted = f"{count_of(requests, 'request record')} and {count_of(runs, 'run')}"
+    click.echo(f"Deleted {deleted} older than {older_than}.")

@@ -201,7 +201,7 @@ class ProgressReporter:
         else:
             stopped = " (stopped)" if snapshot.stopped or snapshot.unsent else ""
             line = (
-                f"progress: {snapshot.done}/{snapshot.total} rows{stopped}, "
+                f"progress: {snapshot.done}/{count_of(snapshot.total, 'row')}{stopped}, "
                 f"{progress_text(snapshot)}{self._pace_text()}"
             )
         print(line, file=self._stream, flush=True)

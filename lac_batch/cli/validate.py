@@ -23,6 +23,7 @@ from lac_batch.cli.help import LacCommand
 from lac_batch.cli.options import config_option, effective_settings
 from lac_batch.model.exit_codes import ExitCode
 from lac_batch.model.summary import FIRST_ISSUES_SHOWN, format_counts, format_issues
+from lac_batch.model.wording import count_of
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -82,7 +83,7 @@ def validate_command(
         written = write_result_blocks(destination, request_sheet.table, report.result_blocks())
     for line in mapped_lines(request_sheet.plan):
         click.echo(line)
-    click.echo(f"{input_path}: {report.row_count} rows: {format_counts(report.counts)}")
+    click.echo(f"{input_path}: {count_of(report.row_count, 'row')}: {format_counts(report.counts)}")
     for line in format_issues(report.issues, errors_shown):
         click.echo(line)
     if written.fallback_reason:

@@ -46,6 +46,7 @@ from lac_batch.ledger.store import (
     ensure_ledger_folder,
     file_digest,
     new_ledger_notice,
+    recovered_notice,
 )
 from lac_batch.model.errors import FileProblem, Interrupted, ResultsPathError, RunLockedError
 from lac_batch.model.exit_codes import ExitCode, most_severe
@@ -195,6 +196,7 @@ def _process_file(
         "exit_code": int(outcome.exit_code),
     }
     counts = format_counts(outcome.counts)
+    rows = count_of(len(outcome.results), "row")
     if outcome.written is None:
         # The input is archived only once its results exist somewhere: the next pass writes
         # them from the ledger. The results folder is unusable, so this pass sends no more.
@@ -204,7 +206,7 @@ def _process_file(
         return FileOutcome(
             source,
             outcome.exit_code,
-            f"{source.name}: {len(outcome.results)} rows: {counts}; {fields['stopped']} "
+            f"{source.name}: {rows}: {counts}; {fields['stopped']} "
             "The file stays in the inbox: the next pass writes its results from the ledger "
             "and archives it.",
             fields,
@@ -219,7 +221,7 @@ def _process_file(
         return FileOutcome(
             source,
             outcome.exit_code,
-            f"{source.name}: {len(outcome.results)} rows: {counts}; stopped: {fields['stopped']}; "
+            f"{source.name}: {rows}: {counts}; stopped: {fields['stopped']}; "
             f"left in the inbox; results: {outcome.written.path}",
             fields,
             stopped_run=True,
@@ -242,7 +244,7 @@ def _process_file(
     return FileOutcome(
         source,
         outcome.exit_code,
-        f"{source.name}: {len(outcome.results)} rows: {counts}{_block_note(outcome)}; results: "
+        f"{source.name}: {rows}: {counts}{_block_note(outcome)}; results: "
         f"{outcome.written.path}; archived as {moved}{problem}",
         fields,
         stopped_run=outcome.ledger_problem is not None,
@@ -312,7 +314,10 @@ def _block_note(outcome: SubmitOutcome) -> str:
     notes = []
     changed = len(outcome.changed_since_accepted)
     if changed:
-        notes.append(f"{changed} rows accepted earlier changed since and were not sent again")
+        were = "was" if changed == 1 else "were"
+        notes.append(
+            f"{count_of(changed, 'row')} accepted earlier changed since and {were} not sent again"
+        )
     if outcome.untrusted_note:
         notes.append(outcome.untrusted_note)
     return "".join(f"; {note}" for note in notes)
@@ -467,8 +472,7 @@ def _pass(
     if held.recovered:
         log.warning(
             "recovered",
-            f"{held.recovered} requests were being sent when an earlier run stopped; they are "
-            "now 'unknown' (they may have been processed)",
+            recovered_notice(held.recovered),
             requests=held.recovered,
         )
     files, settling = ready_files(folders.inbox, settle_seconds)
@@ -509,7 +513,7 @@ def _pass(
     seconds = (datetime.now(UTC) - started).total_seconds()
     log.info(
         "run",
-        f"run: {len(outcome.files)} of {len(files)} files processed in {seconds:.1f} s"
+        f"run: {len(outcome.files)} of {count_of(len(files), 'file')} processed in {seconds:.1f} s"
         + (f", {left} left in the inbox" if left else "")
         + f"; exit {int(outcome.exit_code)}",
         files=len(outcome.files),

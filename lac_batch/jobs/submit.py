@@ -56,7 +56,7 @@ from lac_batch.model.mapping import (
 )
 from lac_batch.model.status import RowResult, Status
 from lac_batch.model.stopping import StopHandle
-from lac_batch.model.wording import Option, option_name
+from lac_batch.model.wording import Option, count_of, option_name
 from lac_batch.rows.validation import (
     RequestSheet,
     RowVerdict,
@@ -338,9 +338,15 @@ class SubmitOutcome:
         if not ignored:
             return ""
         where = ignored[0]
-        said = f"say they were sent to {where}" if where else "do not say where they were sent"
+        one = len(ignored) == 1
+        said = (
+            f"{'says it was' if one else 'say they were'} sent to {where}"
+            if where
+            else f"{'does' if one else 'do'} not say where {'it was' if one else 'they were'} sent"
+        )
         return (
-            f"{len(ignored)} rows of the results file {said}, not where this run sends: their "
+            f"{count_of(len(ignored), 'row')} of the results file {said}, not where this run "
+            f"sends: {'its' if one else 'their'} "
             "earlier results were not trusted, and the ledger decided what to send"
         )
 
@@ -450,13 +456,13 @@ def _results_problem(
     rebuild = f"`{option_name(Option.REBUILD_RESULTS, str(input_path))}` (with the same ledger)"
     if written is not None:
         text = (
-            f"{sent} rows were sent, but their results file could not be written where asked: "
+            f"{_were_sent(sent)}, but their results file could not be written where asked: "
             f"{written.fallback_reason}. The results were written instead to {written.path}."
         )
         if ledger is not None and recorded:
             text += f" {rebuild} writes them again where you want them."
         return text
-    text = f"{sent} rows were sent, but their results file could not be written: {unwritten}"
+    text = f"{_were_sent(sent)}, but their results file could not be written: {unwritten}"
     if ledger is None:
         return f"{text} No ledger was in use: the statuses above are all that is left of them."
     if not recorded:
@@ -471,9 +477,13 @@ def _results_problem(
     )
 
 
+def _were_sent(sent: int) -> str:
+    return f"{count_of(sent, 'row')} {'was' if sent == 1 else 'were'} sent"
+
+
 def _ledger_problem(sent: int, written: ResultsWritten | None, error: LedgerError) -> str:
     """The exit-5 paragraph when the ledger could not record the end of a run that sent rows."""
-    text = f"{sent} rows were sent, but the ledger could not record the end of the run: {error}"
+    text = f"{_were_sent(sent)}, but the ledger could not record the end of the run: {error}"
     if written is not None:
         text += (
             f" Every row's result is in {written.path}: keep it, the ledger cannot write it again."
@@ -619,8 +629,8 @@ def _prepare(
             by_row[row.row_number] = RowResult.unsent(
                 row.row_number,
                 error=(
-                    f"not sent: {option_name(Option.REQUIRE_ALL_VALID)} and {invalid} rows are "
-                    "invalid"
+                    f"not sent: {option_name(Option.REQUIRE_ALL_VALID)} and "
+                    f"{count_of(invalid, 'row')} {'is' if invalid == 1 else 'are'} invalid"
                 ),
             )
     elif not options.dry_run:

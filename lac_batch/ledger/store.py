@@ -31,7 +31,7 @@ import platformdirs
 from lac_batch.files.modes import create_ledger_file, tighten_ledger_files
 from lac_batch.model.errors import LedgerError
 from lac_batch.model.status import RowResult, SentAttempt, Status
-from lac_batch.model.wording import Option, option_name
+from lac_batch.model.wording import Option, count_of, option_name
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -484,6 +484,16 @@ def default_ledger_path() -> Path:
 
 def new_ledger_notice(path: Path) -> str:
     return f"new ledger at {path}; no earlier runs are known"
+
+
+def recovered_notice(recovered: int) -> str:
+    """What opening the ledger found: requests a stopped run left ``sending``, now unknown."""
+    one = recovered == 1
+    return (
+        f"{count_of(recovered, 'request')} {'was' if one else 'were'} being sent when an earlier "
+        f"run stopped; {'it is' if one else 'they are'} now 'unknown' "
+        f"({'it' if one else 'they'} may have been processed)"
+    )
 
 
 def ensure_ledger_folder(path: Path, *, create: bool) -> None:

@@ -37,6 +37,7 @@ from datetime import datetime
 from typing import Any
 
 from lac_batch.model.status import Status
+from lac_batch.model.wording import count_of
 from lac_batch.notify.settings import Trigger, WebhookFormat
 from lac_batch.notify.state import ProblemKind
 
@@ -204,7 +205,7 @@ def _file_lines(lines: _Lines, event: FileEvent) -> None:
             lines.add(("", f"  {_short(event.error)}"))
         return
     total = sum(event.counts.values())
-    lines.add(("b", event.file), ("", f": {total} rows: {_counts(event.counts)}"))
+    lines.add(("b", event.file), ("", f": {count_of(total, 'row')}: {_counts(event.counts)}"))
     for row in event.row_errors:
         lines.add(("", f"  • row {row.row_number}, {row.status}: {_short(row.error)}"))
     if event.more_row_errors:

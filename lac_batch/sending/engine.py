@@ -42,7 +42,7 @@ from typing import Protocol, assert_never, runtime_checkable
 
 from lac_batch.model.advice import ambiguous_advice
 from lac_batch.model.status import RowResult, SentAttempt, Status
-from lac_batch.model.wording import Option, option_name
+from lac_batch.model.wording import Option, count_of, option_name
 from lac_batch.sending.api import ENDPOINT_PATH, Attempt, LacClient, OutcomeKind
 from lac_batch.sending.credentials import PRODUCTION_BASE_URL, ApiKey, probable_base_url
 from lac_batch.sending.pacing import Concurrency, InFlightLimit, StartPacer, Turn
@@ -423,7 +423,7 @@ class Submitter:
             )
         error = f"not sent: {reason}"
         if last is not None:
-            error += f" (after {state.attempts} attempts; last: {last.error})"
+            error += f" (after {count_of(state.attempts, 'attempt')}; last: {last.error})"
         return RowResult.unsent(
             job.row_number,
             http_status=last.http_status if last else None,
@@ -624,7 +624,9 @@ class Submitter:
                 case unhandled:
                     assert_never(unhandled)
             if state.counted >= settings.max_attempts:
-                return self._exhausted(job, state, f"gave up after {state.attempts} attempts")
+                return self._exhausted(
+                    job, state, f"gave up after {count_of(state.attempts, 'attempt')}"
+                )
             delay = self._backoff(state.counted) if wait is None else wait
             self._retrying(job, attempt, delay, paused_all=False)
             await self._pause(delay)

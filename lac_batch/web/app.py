@@ -384,7 +384,11 @@ def create_app(settings: PageSettings, gate: Gate) -> Starlette:
         find, replacement = str(form.get("find", "")), str(form.get("replacement", ""))
         changed = await asyncio.to_thread(sheet.replace_in_column, column, find, replacement)
         header = sheet.headers[column]
-        note = f"Replaced in {changed} cells of {header}." if find else "Type the text to find."
+        note = (
+            f"Replaced in {count_of(changed, 'cell')} of {header}."
+            if find
+            else "Type the text to find."
+        )
         return grid(request, note=note, filter=form.get("filter", "all"))
 
     async def row_body(request: Request) -> Response:
