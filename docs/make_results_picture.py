@@ -6,8 +6,8 @@ It runs `lac-batch validate samples/requests-with-errors.csv --results …xlsx` 
 folder (nothing is sent anywhere), prints that workbook to PDF with LibreOffice headless
 (`libreoffice --headless --convert-to pdf`; a copy set to landscape, one page wide, so every
 request column shows), turns the first page into a PNG with `pdftoppm -png`, and crops the
-white margin with Pillow when it is installed (else the whole page is kept). LibreOffice and pdftoppm
-(poppler-utils) must be installed. Run it again whenever the results writer changes.
+white margin with Pillow when it is installed (else the whole page is kept). LibreOffice and
+pdftoppm (poppler-utils) must be installed. Run it again whenever the results writer changes.
 """
 
 from __future__ import annotations
