@@ -65,7 +65,9 @@ def validate_command(
     with collector_paused():
         request_sheet = read_sheet(input_path, sheet, encoding, delimiter, strict)
         report = validate(request_sheet, allow_duplicates=allow_duplicates)
-        written = write_result_blocks(destination, request_sheet.table, report.result_blocks())
+        written = write_result_blocks(
+            destination, request_sheet.table, report.result_blocks(), issues=report.row_issues
+        )
     click.echo(f"{input_path}: {report.row_count} rows: {format_counts(report.counts)}")
     for line in format_issues(report.issues, errors_shown):
         click.echo(line)

@@ -21,7 +21,7 @@ from typing import Any
 import xlrd
 from python_calamine import CalamineError, CalamineWorkbook
 
-from lac_batch.files.table import CellProblem, FileFormat, RawTable
+from lac_batch.files.table import CellKind, CellProblem, FileFormat, RawTable
 from lac_batch.files.workbook_xml import (
     ERROR_CODE,
     CellNotes,
@@ -90,6 +90,37 @@ def excel_cell_text(value: Any) -> str:
             )
         )
     return str(value)
+
+
+def _cell_kind(value: Any) -> CellKind:
+    """The kind of a non-text cell value as calamine reads it (a date cell at midnight: a date)."""
+    if isinstance(value, bool):
+        return CellKind.BOOLEAN
+    if isinstance(value, int | float):
+        return CellKind.NUMBER
+    if isinstance(value, dt.datetime):
+        midnight = value.time() == dt.time() and value.tzinfo is None
+        return CellKind.DATE if midnight else CellKind.DATETIME
+    if isinstance(value, dt.date):
+        return CellKind.DATE
+    if isinstance(value, dt.timedelta | dt.time):
+        return CellKind.DURATION
+    return CellKind.TEXT
+
+
+def _cell_kinds(
+    cells: Sequence[Sequence[Any]], row_numbers: Sequence[int], width: int
+) -> dict[int, bytearray]:
+    """Per column holding any non-text cell, the :class:`CellKind` of each kept row's cell."""
+    kinds: dict[int, bytearray] = {}
+    for index, row_number in enumerate(row_numbers):
+        for position, value in enumerate(cells[row_number - 1][:width]):
+            if type(value) is str or value is None:
+                continue
+            kind = _cell_kind(value)
+            if kind is not CellKind.TEXT:
+                kinds.setdefault(position, bytearray(len(row_numbers)))[index] = kind
+    return kinds
 
 
 # What an Office or OpenDocument file that is not a workbook is, by its main part's content
@@ -374,4 +405,5 @@ def read_workbook_table(path: Path, file_format: FileFormat, sheet: str | None) 
         row_numbers=row_numbers,
         sheet=chosen,
         problems=problems,
+        kinds=_cell_kinds(cells, row_numbers, width),
     )

@@ -224,7 +224,7 @@ def _reader_issues(sheet: RequestSheet) -> dict[int, list[RowIssue]]:
             header = sheet.table.headers[problem.position].strip()
             column = header or f"column {column_letter(problem.position)}"
         issues.setdefault(problem.row_number, []).append(
-            RowIssue(problem.row_number, column, problem.code, problem.message)
+            RowIssue(problem.row_number, column, problem.code, problem.message, problem.position)
         )
     return issues
 
