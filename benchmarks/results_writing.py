@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from validate import write_xlsx  # noqa: E402
+from validate import write_xlsx
 
-from lac_batch.files.gc_pause import collector_paused  # noqa: E402
-from lac_batch.files.results import write_result_blocks  # noqa: E402
-from lac_batch.rows.validation import read_requests, validate  # noqa: E402
+from lac_batch.files.gc_pause import collector_paused
+from lac_batch.files.results import write_result_blocks
+from lac_batch.rows.validation import read_requests, validate
 
 
 def main() -> None:

@@ -67,7 +67,10 @@ STATUS_FILLS: dict[Status, str] = {
     Status.SKIPPED: "DDEBF7",
     Status.NOT_SENT: "EDEDED",
 }
-_STATUS_LOOKS = {status.value: Look(fill=fill) for status, fill in STATUS_FILLS.items()}
+# One cell per status, shared by every row with it.
+_STATUS_CELLS = {
+    status.value: Styled(status.value, Look(fill=fill)) for status, fill in STATUS_FILLS.items()
+}
 _ERROR_LOOK = Look(wrap=True)
 # The cell a row's error is about: Excel's own "Bad" colours.
 PROBLEM_CELL_LOOK = Look(fill="FFC7CE", colour="9C0006")
@@ -344,11 +347,22 @@ def _typed(text: str, kind: int) -> Value:
     as exactly ``text`` (a cell edited since it was read)."""
     value: Value
     try:
-        if kind == CellKind.NUMBER and _NUMBER_TEXT.fullmatch(text):
-            value = float(text) if "." in text or "e" in text else int(text)
-        elif kind == CellKind.DATE and len(text) == 10:
-            value = dt.date.fromisoformat(text)
-        elif kind == CellKind.DATETIME:
+        if kind == CellKind.NUMBER:
+            # The pattern leaves only the reader's own forms: a whole number as it wrote it.
+            if not _NUMBER_TEXT.fullmatch(text):
+                return text
+            if "." not in text and "e" not in text:
+                # Past 2**53 the reader writes no whole number: an edited long ID stays text.
+                whole = int(text)
+                return whole if abs(whole) < 2**53 else text
+            number = float(text)
+            return number if repr(number) == text else text
+        if kind == CellKind.DATE:
+            # Only YYYY-MM-DD: fromisoformat also takes 20270201 and week dates.
+            if len(text) != 10 or text[4] != "-" or text[7] != "-":
+                return text
+            return dt.date.fromisoformat(text)
+        if kind == CellKind.DATETIME:
             value = dt.datetime.fromisoformat(text)
         elif kind == CellKind.DURATION and (match := _DURATION_TEXT.fullmatch(text)):
             sign, hours, minutes, seconds, fraction = match.groups()
@@ -384,8 +398,8 @@ def _sheet_rows(
     for index, (block, cells) in enumerate(zip(blocks, table.rows, strict=True)):
         row: list[Cell] = [*block, *cells]
         status = block[_STATUS_AT]
-        if status in _STATUS_LOOKS:
-            row[_STATUS_AT] = Styled(status, _STATUS_LOOKS[status])
+        if status in _STATUS_CELLS:
+            row[_STATUS_AT] = _STATUS_CELLS[status]
         problems = issues.get(index, ()) if status == Status.INVALID else ()
         error = "\n".join(map(str, problems)) if problems else block[_ERROR_AT]
         if error:

@@ -101,9 +101,14 @@ class _Styles:
         # The first two fills are the ones Excel requires.
         self._fills: dict[str, int] = {"": 0, "gray125": 1}
         self._formats: dict[tuple[int, Look], int] = {(0, Look()): 0}
+        self._by_identity: dict[int, tuple[Look, dict[int, int]]] = {}
 
     def index(self, number_format: int, look: Look) -> int:
         """The ``s`` attribute of a cell with this number format and look."""
+        # By the look's identity first: hashing a dataclass costs more than the cell's XML.
+        known = self._by_identity.get(id(look))
+        if known is not None and known[0] is look and number_format in known[1]:
+            return known[1][number_format]
         key = (number_format, look)
         found = self._formats.get(key)
         if found is None:
@@ -111,6 +116,8 @@ class _Styles:
             if look.fill:
                 self._fills.setdefault(look.fill, len(self._fills))
             found = self._formats[key] = len(self._formats)
+        # The entry holds the look, so its id cannot be reused by another while it is here.
+        self._by_identity.setdefault(id(look), (look, {}))[1][number_format] = found
         return found
 
     def xml(self) -> str:
@@ -138,7 +145,7 @@ class _Styles:
             f'<fills count="{len(self._fills)}">{fills}</fills>'
             '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border>'
             "</borders>"
-            # The cell style top-aligned too: a cell without a format of its own takes it in LibreOffice.
+            # The cell style top-aligned too: LibreOffice gives it to cells without a format.
             '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0">'
             '<alignment vertical="top"/></xf></cellStyleXfs>'
             f'<cellXfs count="{len(self._formats)}">{formats}</cellXfs>'
@@ -277,14 +284,17 @@ def _row_xml(
     parts: list[str] = []
     lines = 1
     for position, (letter, cell) in enumerate(zip(letters, cells, strict=False)):
-        if isinstance(cell, str):
+        kind = type(cell)
+        if kind is str:
             if not cell:
                 continue
             if careful:
                 # The rare row that needs care: every text cell goes the careful way.
-                parts.append(_text_cell(letter + line, cell))
+                parts.append(_text_cell(letter + line, cell))  # type: ignore[arg-type]
             else:
                 parts.append(f'<c r="{letter}{line}" t="inlineStr"><is><t>{cell}</t></is></c>')
+        elif kind is int:
+            parts.append(f'<c r="{letter}{line}"><v>{cell}</v></c>')
         elif isinstance(cell, Styled):
             parts.append(_value_xml(letter + line, cell.value, cell.look, styles))
             if cell.note:
