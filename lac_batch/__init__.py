@@ -33,17 +33,29 @@ if TYPE_CHECKING:
         submit_file_async,
     )
     from lac_batch.ledger.queries import request_history, resolve, unknowns
+    from lac_batch.model.mapping import (
+        ColumnMapping,
+        ColumnSetup,
+        HeaderReading,
+        HeaderRule,
+        MapEntry,
+        Profile,
+        parse_map_text,
+    )
     from lac_batch.model.status import RowResult
     from lac_batch.model.version import __version__
     from lac_batch.rows.validation import (
+        HeaderReport,
         RequestSheet,
         RowVerdict,
         ValidationReport,
+        read_headers,
         read_requests,
         validate,
     )
     from lac_batch.sending.credentials import ApiKey
     from lac_batch.sending.engine import SubmitSettings
+    from lac_batch.settings.columns import column_setup
     from lac_batch.settings.config import Settings
 
 # Public name → the module that defines it, imported when the name is first used.
@@ -70,6 +82,16 @@ _LAZY = {
     "unknowns": "lac_batch.ledger.queries",
     "resolve": "lac_batch.ledger.queries",
     "request_history": "lac_batch.ledger.queries",
+    "ColumnMapping": "lac_batch.model.mapping",
+    "ColumnSetup": "lac_batch.model.mapping",
+    "HeaderReading": "lac_batch.model.mapping",
+    "HeaderRule": "lac_batch.model.mapping",
+    "MapEntry": "lac_batch.model.mapping",
+    "Profile": "lac_batch.model.mapping",
+    "parse_map_text": "lac_batch.model.mapping",
+    "HeaderReport": "lac_batch.rows.validation",
+    "read_headers": "lac_batch.rows.validation",
+    "column_setup": "lac_batch.settings.columns",
 }
 
 
@@ -84,11 +106,18 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ApiKey",
+    "ColumnMapping",
+    "ColumnSetup",
     "ExitCode",
     "HeaderError",
+    "HeaderReading",
+    "HeaderReport",
+    "HeaderRule",
     "InputFileError",
     "Interrupted",
     "LacBatchError",
+    "MapEntry",
+    "Profile",
     "RequestSheet",
     "ResultsPathError",
     "RetryOutcome",
@@ -104,6 +133,9 @@ __all__ = [
     "UsageError",
     "ValidationReport",
     "__version__",
+    "column_setup",
+    "parse_map_text",
+    "read_headers",
     "read_requests",
     "request_history",
     "resolve",

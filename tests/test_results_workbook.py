@@ -14,6 +14,7 @@ from conftest import csv_text, run_cli, sandbox_env
 from openpyxl.worksheet.worksheet import Worksheet
 
 from lac_batch.files.results import MAX_NOTES, PROBLEM_CELL_LOOK, STATUS_FILLS
+from lac_batch.files.table import MAPPING_SHEET
 from lac_batch.model.status import RESULT_COLUMNS, Status
 from lac_batch.sandbox import Sandbox
 
@@ -67,7 +68,9 @@ def _validated(tmp_path: Path) -> Worksheet:
     source = _requests(tmp_path / "orders.xlsx")
     assert run_cli("validate", source).exit_code == 1
     workbook = openpyxl.load_workbook(tmp_path / "orders.results.xlsx")
-    assert workbook.sheetnames == [SHEET]
+    # The input's sheet first; the hidden sheet after it says how its headers were read.
+    assert workbook.sheetnames == [SHEET, MAPPING_SHEET]
+    assert workbook[MAPPING_SHEET].sheet_state == "hidden"
     return workbook[SHEET]
 
 
@@ -181,7 +184,7 @@ def test_csv_input_gives_text_cells_on_a_results_sheet(tmp_path: Path) -> None:
     )
     assert run_cli("validate", source, "--results", tmp_path / "out.xlsx").exit_code == 0
     workbook = openpyxl.load_workbook(tmp_path / "out.xlsx")
-    assert workbook.sheetnames == ["results"]
+    assert workbook.sheetnames == ["results", MAPPING_SHEET]
     assert workbook["results"]["J2"].value == "007"
 
 

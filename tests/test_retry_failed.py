@@ -210,7 +210,7 @@ def test_unknown_resolved_not_processed_is_resent_once_with_the_same_key(
     assert run_cli("submit", path, env=sandbox_env(sandbox)).exit_code == 0
     assert sandbox.received()[key] == 2
     history = run_cli("report", "--file", path, "--row", "2")
-    assert "resolved not_processed" in history.stdout and "x" in history.stdout
+    assert "resolved not processed" in history.stdout and "x" in history.stdout
     assert history.stdout.count(key) >= 2
 
 
@@ -323,7 +323,7 @@ def test_run_resends_its_own_row_resolved_not_processed_and_says_so(
 
     second = run_cli("run", "--once", "--config", config, env=env)
     assert second.exit_code == 0, second.output
-    assert "retry pass: 1 failed rows retried (orders.csv rows 2): accepted 1" in second.stderr
+    assert "retry pass: 1 failed row retried (orders.csv row 2): accepted 1" in second.stderr
     assert sandbox.received()[unknown.idempotency_key] == 2
     [written] = (tmp_path / "results").glob("retry-*.results.csv")
     assert read_results_csv(written)[0]["status"] == "accepted"

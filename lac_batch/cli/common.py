@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import click
 
+from lac_batch.model.columns import ColumnPlan
 from lac_batch.model.errors import Interrupted, LacBatchError
+from lac_batch.model.mapping import ColumnSetup
 
 if TYPE_CHECKING:
     # Imported where used: they bring pandas, pandera and httpx, which --help must not load.
@@ -61,6 +63,34 @@ def file_options(command: Callable[P, R]) -> Callable[P, R]:
             click.option("--encoding", help="Text encoding of a CSV file (default: detected)."),
             click.option(
                 "--delimiter", help="CSV delimiter: ',', ';' or a tab (default: sniffed)."
+            ),
+        ],
+    )
+
+
+def column_options(command: Callable[P, R]) -> Callable[P, R]:
+    """How to read the headers: --map, --profile, --header-row (with [columns] and
+    [profiles.NAME] of the config file)."""
+    return _apply(
+        command,
+        [
+            click.option(
+                "--map",
+                "column_map",
+                metavar="SOURCE=TARGET",
+                multiple=True,
+                help=(
+                    "Read the file's column SOURCE as TARGET (a known column, "
+                    "metadata.KEY[:TYPE], or - to ignore it); repeatable."
+                ),
+            ),
+            click.option(
+                "--profile", help="Read the headers with this [profiles.NAME] of the config."
+            ),
+            click.option(
+                "--header-row",
+                type=click.IntRange(min=1),
+                help="The header's row number (default: found in the first 20 rows).",
             ),
         ],
     )
@@ -158,6 +188,7 @@ def read_sheet(
     encoding: str | None,
     delimiter: str | None,
     strict: bool = False,
+    columns: ColumnSetup | None = None,
 ) -> RequestSheet:
     from lac_batch.rows.validation import read_requests
 
@@ -167,10 +198,19 @@ def read_sheet(
         encoding=encoding,
         delimiter=delimiter_value(delimiter),
         strict=strict,
+        columns=columns,
     )
     for warning in request_sheet.warnings:
         click.echo(f"Warning: {warning}", err=True)
     return request_sheet
+
+
+def mapped_lines(plan: ColumnPlan) -> list[str]:
+    """One line per header read by a mapping: what it fills, from where."""
+    return [
+        f"  column '{reading.header}' → {reading.target or 'ignored'} ({reading.origin})"
+        for reading in plan.mapped
+    ]
 
 
 def say_results_kept(asked: Path, instead: Path) -> None:

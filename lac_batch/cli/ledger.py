@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -16,8 +17,10 @@ from lac_batch.cli.common import (
 )
 from lac_batch.cli.help import LacCommand, LacGroup
 from lac_batch.cli.options import config_option, effective_settings, setting_options
-from lac_batch.ledger.store import Ledger, default_ledger_path
+from lac_batch.ledger.store import Ledger, default_ledger_path, file_digest
 from lac_batch.model.errors import UsageError
+from lac_batch.model.mapping import ColumnSetup, mapping_from_record
+from lac_batch.settings.columns import column_setup
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -27,6 +30,19 @@ def _ledger_path(config_path: Path | None, ledger: Path | None) -> Path:
     """--ledger > LAC_LEDGER > the config file's ``ledger`` > the user's state directory."""
     settings = effective_settings(config_path, {"ledger": ledger})
     return settings.ledger or default_ledger_path()
+
+
+def _columns_as_recorded(config_path: Path | None, ledger: Ledger, input_path: Path) -> ColumnSetup:
+    """The config's mappings, and how the ledger's last run of ``input_path`` read its headers,
+    so a file read with a mapping is rebuilt the same way."""
+    setup = column_setup(effective_settings(config_path, {}).config)
+    if not input_path.is_file():
+        return setup  # reading it says what is wrong
+    found = ledger.earlier_mapping(input_path.resolve(), file_digest(input_path))
+    if found is None:
+        return setup
+    origin = f"run {found.run_id}"
+    return replace(setup, remembered=mapping_from_record(found.mapping, origin))
 
 
 @click.command("report", cls=LacCommand)
@@ -92,7 +108,8 @@ def report_command(
                     f"{destination}: exists; give --results PATH to choose where the rebuilt "
                     "results file goes."
                 )
-            request_sheet = read_sheet(input_path, sheet, encoding, delimiter)
+            columns = _columns_as_recorded(config_path, opened, input_path)
+            request_sheet = read_sheet(input_path, sheet, encoding, delimiter, columns=columns)
             written = rebuild_results(opened, request_sheet, destination)
             click.echo(f"Results: {written.path}")
     finally:

@@ -50,6 +50,10 @@ COMMANDS = {
         "lac_batch.cli.validate:validate_command",
         "Check every row of INPUT and write a results file; nothing is sent.",
     ),
+    "columns": DeclaredCommand(
+        "lac_batch.cli.columns:columns_command",
+        "Show how each header of FILE is understood: the column it fills, by which rule.",
+    ),
     "submit": DeclaredCommand(
         "lac_batch.cli.submit:submit_command",
         "Validate INPUT, send every valid row to the LAC API, and write a results file.",

@@ -23,6 +23,9 @@ from lac_batch.cli.options import (
 )
 from lac_batch.cli.wording import inbox_name
 from lac_batch.files.inbox import Folders
+from lac_batch.files.reader import SUFFIX_FORMATS
+from lac_batch.jobs.inbox_pass import run_pass
+from lac_batch.jobs.retry import Clock
 from lac_batch.jobs.run_log import RunLog, setup_run_log
 from lac_batch.ledger.store import default_ledger_path, ensure_ledger_folder
 from lac_batch.model.errors import LacBatchError
@@ -30,6 +33,8 @@ from lac_batch.model.exit_codes import ExitCode
 from lac_batch.model.stopping import stop_signals, stoppable
 from lac_batch.model.wording import naming
 from lac_batch.notify.settings import load_notify_settings
+from lac_batch.rows.validation import read_requests
+from lac_batch.settings.columns import column_setup, configured_columns
 from lac_batch.settings.config import SETTINGS, Settings
 
 if TYPE_CHECKING:
@@ -72,7 +77,9 @@ def _run_command(config_path: Path | None, once: bool, flags: dict[str, Any]) ->
         settings = effective_settings(config_path, flags)
         notify = load_notify_settings(settings.config)
         key, company_keys = load_credentials(settings)
-        options = submit_options_from(settings, key, company_keys=company_keys)
+        options = submit_options_from(
+            settings, key, company_keys=company_keys, columns=column_setup(settings.config)
+        )
     except LacBatchError as error:
         notify_cannot_start("run", config_path, flags, error)
         raise
@@ -87,9 +94,9 @@ def _run_command(config_path: Path | None, once: bool, flags: dict[str, Any]) ->
 
 
 def _run(settings: Settings, options: Any, log: RunLog, once: bool, notifier: Notifier) -> ExitCode:
-    from lac_batch.jobs.inbox_pass import run_pass
 
     folders = folders_of(settings)
+    clock = click.get_current_context().find_object(Clock)
     named_ledger = settings.ledger
     ledger_path = named_ledger or default_ledger_path()
     with stop_signals() as stop:
@@ -105,6 +112,7 @@ def _run(settings: Settings, options: Any, log: RunLog, once: bool, notifier: No
                     log=log,
                     stop=stop,
                     retry_failed_for=settings.retry_failed_for,
+                    clock=clock,
                 )
             except LacBatchError as error:
                 log.error("run_failed", str(error))
@@ -166,6 +174,7 @@ def check_command(config_path: Path | None) -> None:
     if settings.config is not None and "notify" in settings.config.tables:
         for line in notify.describe():
             click.echo(line)
+    _describe_columns(settings)
     if unusable:
         for problem in unusable:
             click.echo(f"Not usable: {problem}", err=True)
@@ -192,3 +201,53 @@ def _unusable_places(settings: Settings) -> list[str]:
     elif not os.access(folder, os.W_OK | os.X_OK):
         problems.append(f"the ledger folder {folder} cannot be written (ledger).")
     return problems
+
+
+_FILES_CHECKED = 20
+"""How many of the newest archived inputs ``config check`` reads for near misses."""
+
+
+def _describe_columns(settings: Settings) -> None:
+    """The [columns] mapping and each profile, then near misses in the inputs this set-up has
+    read lately (submit and run refuse such a file until the column is mapped or ignored)."""
+    columns, profiles = configured_columns(settings.config)
+    if columns:
+        click.echo("Columns ([columns], every file):")
+        for entry in columns.entries:
+            click.echo(f"  {entry.source} → {entry.target}")
+    for profile in profiles:
+        narrowed = f", files {profile.files}" if profile.files else ""
+        click.echo(f"Profile {profile.name} ({profile.origin}{narrowed}):")
+        for entry in profile.mapping.entries:
+            click.echo(f"  {entry.source} → {entry.target}")
+    folders = folders_of(settings)
+    setup = column_setup(settings.config)
+    files = [
+        *_spreadsheets(folders.inbox),
+        *sorted(
+            _spreadsheets(folders.archive), key=lambda path: path.stat().st_mtime, reverse=True
+        )[:_FILES_CHECKED],
+    ]
+    for path in files:
+        try:
+            sheet = read_requests(path, columns=setup)
+        except LacBatchError:
+            continue
+        for reading in sheet.plan.near_misses:
+            click.echo(
+                f"Warning: {path}: column '{reading.header}' is a near miss of "
+                f"{reading.suggestion}; submit and run now refuse such a file. Map it in "
+                f'[columns] ("{reading.header}" = "{reading.suggestion}") or ignore it '
+                f'("{reading.header}" = "-").'
+            )
+
+
+def _spreadsheets(folder: Path) -> list[Path]:
+    try:
+        return [
+            path
+            for path in folder.iterdir()
+            if path.is_file() and path.suffix.lower() in SUFFIX_FORMATS
+        ]
+    except OSError:
+        return []

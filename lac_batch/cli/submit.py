@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from lac_batch.cli.common import (
+    column_options,
     delimiter_value,
     file_options,
     guarded,
@@ -66,6 +67,7 @@ same throwaway stand-in, so its results file fed back to it is trusted like any 
 @click.command("submit", cls=LacCommand)
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @file_options
+@column_options
 @row_options()
 @results_option
 @config_option
@@ -88,6 +90,11 @@ same throwaway stand-in, so its results file fed back to it is trusted like any 
     "--force",
     is_flag=True,
     help="Send every valid row again, even those already accepted (a new Idempotency-Key).",
+)
+@click.option(
+    "--remap",
+    is_flag=True,
+    help="Read a file the ledger knows under another column mapping; its rows are new requests.",
 )
 @click.option(
     "--notify-webhook",
@@ -116,6 +123,9 @@ def submit_command(
     sheet: str | None,
     encoding: str | None,
     delimiter: str | None,
+    column_map: tuple[str, ...],
+    profile: str | None,
+    header_row: int | None,
     strict: bool,
     allow_duplicates: bool,
     results_path: Path | None,
@@ -125,6 +135,7 @@ def submit_command(
     require_all_valid: bool,
     resend_unknown: bool,
     force: bool,
+    remap: bool,
     notify_webhook: str | None,
     notify_email: tuple[str, ...],
     yes: bool,
@@ -143,6 +154,7 @@ def submit_command(
     from lac_batch.cli.submit_progress import _Progress
     from lac_batch.jobs.submit import submit_file
     from lac_batch.sandbox import SANDBOX_WRITE_KEY, running_sandbox
+    from lac_batch.settings.columns import column_setup
 
     if bodies_path is not None and not dry_run:
         raise UsageError("--bodies writes the bodies of a dry run; add --dry-run.")
@@ -173,6 +185,10 @@ def submit_command(
         encoding=encoding,
         delimiter=delimiter_value(delimiter),
         strict=strict,
+        columns=column_setup(
+            settings.config, column_map=column_map, profile=profile, header_row=header_row
+        ),
+        remap=remap,
     )
     notifier = submit_notifier(
         settings, notify_webhook, notify_email, secrets_of(key, company_keys), sandbox=sandbox
@@ -302,9 +318,8 @@ def _print_summary(input_path: Path, outcome: SubmitOutcome, dry_run: bool) -> N
             click.echo(f"First request body (row {first.row_number}):")
             click.echo(json.dumps(first.body, indent=2, ensure_ascii=False))
         click.echo("Dry run: nothing was sent.")
-    click.echo(
-        f"{input_path}: {count_of(len(outcome.results), 'row')}: {format_counts(outcome.counts)}"
-    )
+    rows = count_of(len(outcome.results), "row")
+    click.echo(f"{input_path}: {rows}: {format_counts(outcome.counts)}")
     if outcome.forced:
         were = "was" if outcome.forced == 1 else "were"
         click.echo(f"  {count_of(outcome.forced, 'row')} {were} sent again because of --force.")

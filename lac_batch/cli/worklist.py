@@ -22,16 +22,18 @@ from lac_batch.cli.options import (
     setting_options,
     submit_options_from,
 )
-from lac_batch.jobs.retry import RetryOutcome, retry_failed
+from lac_batch.jobs.retry import Clock, RetryOutcome, retry_failed
 from lac_batch.jobs.submit import held_ledger
 from lac_batch.ledger.history import parse_age
 from lac_batch.ledger.queries import request_history, resolve, unknowns
-from lac_batch.ledger.store import RETRY_COMMAND, Resolution, default_ledger_path
-from lac_batch.ledger.worklist import RequestHistory
+from lac_batch.ledger.store import RETRY_COMMAND, FailedWhy, Resolution, default_ledger_path
+from lac_batch.ledger.worklist import RequestHistory, RequestNow
 from lac_batch.model.errors import UsageError
 from lac_batch.model.exit_codes import ExitCode
+from lac_batch.model.status import Status
 from lac_batch.model.stopping import stop_signals, stoppable
 from lac_batch.model.summary import format_counts
+from lac_batch.model.wording import count_of
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -65,23 +67,37 @@ def render_retry(outcome: RetryOutcome) -> list[str]:
     for record in outcome.expired:
         lines.append(
             f"{record.file_name} row {record.row_number}: stays failed; no longer retried "
-            "(retry_failed_for is over since its first attempt)"
+            "(retry_failed_for is over since its first attempt): submit its file again to resend"
         )
     for left in outcome.left:
         lines.append(f"{left.file_name} row {left.row_number}: not retried: {left.why}")
-    summary = (
-        f"Retried {len(outcome.retried)} failed rows: {format_counts(outcome.counts)}"
-        if outcome.retried
-        else "No failed rows were due to be retried."
-    )
-    if outcome.from_submit:
-        summary += f" ({len(outcome.from_submit)} of them sent by submit)"
-    if outcome.waiting and outcome.next_due is not None:
-        summary += (
-            f"; {outcome.waiting} more wait for their next try (the first at "
-            f"{outcome.next_due.astimezone():%Y-%m-%d %H:%M})"
+    if outcome.retried:
+        summary = (
+            f"Retried {count_of(len(outcome.retried), 'failed row')}: "
+            f"{format_counts(outcome.counts)}"
         )
+        if outcome.from_submit:
+            summary += f" ({len(outcome.from_submit)} of them sent by submit)"
+    elif outcome.waiting:
+        summary = "No failed row was due to be retried yet"
+    else:
+        summary = "Nothing to retry: no failed row is waiting for a try"
     lines.append(summary + ".")
+    if outcome.waiting and outcome.next_due is not None:
+        waits = "waits" if outcome.waiting == 1 else "wait"
+        lines.append(
+            f"{count_of(outcome.waiting, 'failed row')} {waits} for the next try, the first "
+            f"due at {outcome.next_due.astimezone():%Y-%m-%d %H:%M}: run `lac-batch retry` "
+            "again then."
+        )
+    still = outcome.counts
+    if still[Status.FAILED] or still[Status.NOT_SENT]:
+        lines.append("Rows still failed are tried again by a later `lac-batch retry`.")
+    if still[Status.UNKNOWN]:
+        lines.append(
+            "Unknown rows may have been processed: `lac-batch unknowns` lists them to check in "
+            "the LAC portal."
+        )
     if outcome.results_path is not None:
         lines.append(f"Results: {outcome.results_path}")
     if outcome.results_problem:
@@ -116,6 +132,7 @@ def retry_command(
     settings = effective_settings(config_path, flags)
     key, company_keys = load_credentials(settings)
     options = submit_options_from(settings, key, company_keys=company_keys)
+    clock = click.get_current_context().find_object(Clock) or Clock()
     with stop_signals() as stop, held_ledger(settings.ledger, command=RETRY_COMMAND) as held:
         ledger_notices(held)
         outcome = retry_failed(
@@ -124,6 +141,7 @@ def retry_command(
             retry_failed_for=settings.retry_failed_for,
             include_submit=not run_only,
             results_folder=results_folder,
+            now=clock.now,
             stop=stop,
         )
     if settings.retry_failed_for.total_seconds() <= 0:
@@ -206,13 +224,16 @@ def unknowns_command(
         click.echo(buffer.getvalue(), nl=False)
         return
     if not rows:
-        click.echo("No request is left unknown.")
+        among = " of those asked for (--file, --since)" if input_path or since else ""
+        click.echo(f"No request is left unknown{among}: nothing to check in the portal.")
         return
     for file_name, row, when, why, fields, key, _ in rows:
         click.echo(f"{file_name} row {row}, sent {when}: {fields}\n  key {key}\n  {why}")
+    verb = "is" if len(rows) == 1 else "are"
     click.echo(
-        f"{len(rows)} requests are unknown. Check each in the LAC portal, then record what you "
-        "found: `lac-batch resolve --key KEY --accepted --event-id ID` or `--not-processed`."
+        f"{count_of(len(rows), 'request')} {verb} unknown. Check each in the LAC portal, then "
+        "record what you found: `lac-batch resolve --key KEY --accepted --event-id ID` or "
+        "`--not-processed`."
     )
 
 
@@ -247,7 +268,7 @@ def resolve_command(
     if accepted == not_processed:
         raise UsageError("give exactly one of --accepted and --not-processed.")
     if rows and input_path is None:
-        raise UsageError("--row needs --file INPUT.")
+        raise UsageError("--row needs --file INPUT: name the input file whose rows they are.")
     done = resolve(
         Resolution.ACCEPTED if accepted else Resolution.NOT_PROCESSED,
         keys=keys,
@@ -258,53 +279,100 @@ def resolve_command(
         ledger=_ledger_path(config_path, ledger),
     )
     after = (
-        "later runs skip it"
+        "later runs skip it, and a rerun of its file or results file does not send it again"
         if accepted
-        else "it is failed now: the next pass of `run` or `lac-batch retry` resends it with the "
-        "same Idempotency-Key (so does a rerun of its file)"
+        else "it is failed now: `lac-batch retry` resends it at once with the same "
+        "Idempotency-Key (so do the next pass of `run`, for rows `run` sent, and a rerun of its "
+        "file)"
     )
     for item in done:
         click.echo(
             f"{item.file_name} row {item.row_number} ({item.idempotency_key}): was "
-            f"{item.earlier_state}, resolved {item.resolution.value}; {after}."
+            f"{item.earlier_state}, resolved {item.resolution.value.replace('_', ' ')}; {after}."
         )
 
 
 # --- report --row / --key --------------------------------------------------------------------
 
 
+_FAILED_WHY = {
+    FailedWhy.RAN_OUT.value: "its attempts ran out",
+    FailedWhy.STOPPED.value: "its run stopped before it was settled",
+    FailedWhy.NOT_PROCESSED.value: "resolved not processed",
+}
+
+
+def _next_step(record: RequestNow) -> str:
+    """What a person does next about a request in this state ("" when nothing is left to do)."""
+    key = record.idempotency_key
+    if record.state == "unknown":
+        return (
+            "Next: check it in the LAC portal, then record what you found: `lac-batch resolve "
+            f"--key {key} --accepted --event-id ID` or `--not-processed`."
+        )
+    if record.state != "failed":
+        return ""
+    if record.retry_ended:
+        return "Next: it is no longer retried; send its file again (`lac-batch submit FILE`)."
+    if record.failed_why in (FailedWhy.RAN_OUT, FailedWhy.NOT_PROCESSED):
+        by = "`lac-batch retry` or the next pass of `lac-batch run`"
+        return f"Next: {by if record.origin == 'run' else '`lac-batch retry`'} resends it."
+    return "Next: send its file again (`lac-batch submit FILE`): it was never processed."
+
+
 def render_history(history: RequestHistory, what: str) -> list[str]:
     if not history.found:
-        return [f"The ledger has nothing of {what}."]
-    lines = [f"History of {what}:"]
+        return [
+            f"The ledger has nothing of {what}: no run sent it. Check the file name and row "
+            "number (rows count from the header, row 1); `lac-batch report` lists recent runs."
+        ]
+    told: list[tuple[str, list[str]]] = []
     for entry in history.entries:
         answer = f", HTTP {entry.http_status}" if entry.http_status is not None else ""
-        attempts = f", {entry.attempts} attempts" if entry.attempts else ""
+        attempts = f", {count_of(entry.attempts, 'attempt')}" if entry.attempts else ""
         event = f", event {entry.event_id}" if entry.event_id else ""
-        lines.append(
+        lines = [
             f"  run {entry.run_id} ({entry.command} {entry.file_name} row {entry.row_number}, "
             f"{_local(entry.started_at)}): {entry.status}{event}{answer}{attempts}"
             + (f"; key {entry.idempotency_key}" if entry.idempotency_key else "")
             + (f"\n      {entry.error}" if entry.error else "")
-        )
+        ]
+        for attempt in entry.each_attempt:
+            answer = (
+                f"HTTP {attempt.http_status}" if attempt.http_status is not None else "no answer"
+            )
+            said = f": {attempt.error}" if attempt.error else ""
+            lines.append(f"      attempt {attempt.n}, {_local(attempt.at)}: {answer}{said}")
+        told.append((entry.started_at, lines))
     for item in history.resolutions:
         event = f", event {item.event_id}" if item.event_id else ""
         note = f": {item.note}" if item.note else ""
-        lines.append(
-            f"  resolved {item.resolution}{event} by {item.resolved_by} "
+        line = (
+            f"  resolved {item.resolution.replace('_', ' ')}{event} by {item.resolved_by} "
             f"({_local(item.resolved_at)}; was {item.earlier_state}){note}"
         )
+        told.append((item.resolved_at, [line]))
+    lines = [f"History of {what}:"]
+    # Runs and resolutions in the order they happened.
+    for _, block in sorted(told, key=lambda item: datetime.fromisoformat(item[0])):
+        lines += block
     for record in history.records:
-        why = f" ({record.failed_why})" if record.failed_why else ""
-        retries = f", retried {record.retries} times" if record.retries else ""
+        why = (
+            f" ({_FAILED_WHY.get(record.failed_why, record.failed_why)})"
+            if record.failed_why
+            else ""
+        )
+        retries = f", retried {count_of(record.retries, 'time')}" if record.retries else ""
         ended = ", no longer retried" if record.retry_ended else ""
         event = f", event {record.event_id}" if record.event_id else ""
         origin = record.origin or "an older lac-batch"
         lines.append(
-            f"  now: {record.state}{why}{event}; {record.attempts} attempts in all{retries}"
-            f"{ended}; first sent {_local(record.first_at)} by {origin}; "
+            f"  now: {record.state}{why}{event}; {count_of(record.attempts, 'attempt')} in all"
+            f"{retries}{ended}; first sent {_local(record.first_at)} by {origin}; "
             f"key {record.idempotency_key}"
         )
+        if step := _next_step(record):
+            lines.append(f"  {step}")
     return lines
 
 

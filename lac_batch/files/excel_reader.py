@@ -21,7 +21,16 @@ from typing import Any
 import xlrd
 from python_calamine import CalamineError, CalamineWorkbook
 
-from lac_batch.files.table import CellKind, CellProblem, FileFormat, RawTable
+from lac_batch.files.table import (
+    MAPPING_SHEET,
+    TEMPLATE_EXAMPLE_SHEET,
+    TEMPLATE_EXAMPLE_TITLE,
+    CellKind,
+    CellProblem,
+    FileFormat,
+    HeaderTest,
+    RawTable,
+)
 from lac_batch.files.workbook_xml import (
     ERROR_CODE,
     CellNotes,
@@ -31,6 +40,7 @@ from lac_batch.files.workbook_xml import (
 )
 from lac_batch.model.columns import REQUIRED_FIELDS, normalise_name
 from lac_batch.model.errors import InputFileError
+from lac_batch.model.mapping import HEADER_SEARCH_ROWS
 from lac_batch.model.wording import Option, option_name
 
 # Not public: lac_batch/__init__.py names the public surface.
@@ -258,8 +268,8 @@ def _open_workbook(path: Path, file_format: FileFormat) -> CalamineWorkbook:
         return CalamineWorkbook.from_path(str(path))
 
 
-def _header_cells(rows: Sequence[Sequence[Any]]) -> list[str]:
-    return [excel_cell_text(value) for value in rows[0]] if rows else []
+def _row_texts(row: Sequence[Any]) -> list[str]:
+    return [excel_cell_text(value) for value in row]
 
 
 def _has_required_columns(headers: Sequence[str]) -> bool:
@@ -267,26 +277,67 @@ def _has_required_columns(headers: Sequence[str]) -> bool:
     return all(field.value in names for field in REQUIRED_FIELDS)
 
 
+def _header_index(
+    rows: Sequence[Sequence[Any]], is_header: HeaderTest, header_row: int | None = None
+) -> int | None:
+    """The 0-based row of the header: ``header_row``, else the first top row that fits."""
+    if header_row is not None:
+        return header_row - 1
+    for index, row in enumerate(rows[:HEADER_SEARCH_ROWS]):
+        if is_header(_row_texts(row)):
+            return index
+    return None
+
+
+def _is_template_example(name: str, rows: Sequence[Sequence[Any]]) -> bool:
+    """The ``example`` sheet of ``lac-batch template``: never read unless asked for by name."""
+    first = str(rows[0][0]) if rows and rows[0] else ""
+    return name == TEMPLATE_EXAMPLE_SHEET and first.startswith(TEMPLATE_EXAMPLE_TITLE)
+
+
 def _choose_sheet(
-    path: Path, workbook: CalamineWorkbook, sheet: str | None, load: Callable[[str], Any]
+    path: Path,
+    workbook: CalamineWorkbook,
+    sheet: str | None,
+    load: Callable[[str], Any],
+    is_header: HeaderTest,
 ) -> str:
-    names: list[str] = list(workbook.sheet_names)
+    names = [name for name in workbook.sheet_names if name != MAPPING_SHEET]
     listed = ", ".join(f"'{name}'" for name in names) or "(none)"
     if sheet is not None:
         if sheet not in names:
             raise InputFileError(path, f"has no sheet '{sheet}'. Its sheets are: {listed}.")
         return sheet
-    if len(names) == 1:
+    candidates = [name for name in names if not _is_template_example(name, load(name))]
+    if len(names) == 1 and candidates:
         return names[0]
-    fitting = [name for name in names if _has_required_columns(_header_cells(load(name)))]
+    # A sheet with its header in row 1 first; titles above a header only when none has one.
+    in_row_one = [name for name in candidates if _header_index(load(name)[:1], is_header) == 0]
+    fitting = in_row_one or [
+        name for name in candidates if _header_index(load(name), is_header) is not None
+    ]
     if len(fitting) == 1:
         return fitting[0]
     reason = "several sheets have" if fitting else "no sheet has"
     raise InputFileError(
         path,
-        f"has {len(names)} sheets and {reason} the required columns in row 1; choose one with "
-        f"{option_name(Option.SHEET)}. Its sheets are: {listed}.",
+        f"has {len(names)} sheets and {reason} the required columns in their first "
+        f"{HEADER_SEARCH_ROWS} rows; choose one with {option_name(Option.SHEET)}. Its sheets "
+        f"are: {listed}.",
     )
+
+
+def _remembered_mapping(workbook: CalamineWorkbook, path: Path) -> list[tuple[str, str]] | None:
+    """The hidden sheet a results .xlsx keeps: how its run read each header."""
+    if MAPPING_SHEET not in workbook.sheet_names:
+        return None
+    with _calamine_errors(path, FileFormat.XLSX, MAPPING_SHEET):
+        rows = workbook.get_sheet_by_name(MAPPING_SHEET).to_python()
+    return [
+        (excel_cell_text(row[0]), excel_cell_text(row[1]))
+        for row in rows[1:]
+        if len(row) >= 2 and excel_cell_text(row[1]).strip()
+    ]
 
 
 @contextmanager
@@ -343,8 +394,23 @@ def _cell_notes(path: Path, file_format: FileFormat, sheet: str) -> CellNotes:
     return CellNotes()
 
 
-def read_workbook_table(path: Path, file_format: FileFormat, sheet: str | None) -> RawTable:
-    """Read one sheet of a workbook into a :class:`RawTable` of exact cell text."""
+def _default_header_test(cells: Sequence[str]) -> bool:
+    return _has_required_columns(cells)
+
+
+def read_workbook_table(
+    path: Path,
+    file_format: FileFormat,
+    sheet: str | None,
+    is_header: HeaderTest | None = None,
+    header_row: int | None = None,
+) -> RawTable:
+    """Read one sheet of a workbook into a :class:`RawTable` of exact cell text.
+
+    The header is row ``header_row``, else the first of the top rows ``is_header`` accepts,
+    else row 1.
+    """
+    is_header = is_header or _default_header_test
     workbook = _open_workbook(path, file_format)
     loaded: dict[str, list[list[Any]]] = {}
 
@@ -356,10 +422,14 @@ def read_workbook_table(path: Path, file_format: FileFormat, sheet: str | None) 
         return loaded[name]
 
     try:
-        chosen = _choose_sheet(path, workbook, sheet, load)
+        chosen = _choose_sheet(path, workbook, sheet, load, is_header)
         cells = load(chosen)
+        remembered = _remembered_mapping(workbook, path)
     finally:
         workbook.close()
+    if header_row is not None and header_row > len(cells):
+        raise InputFileError(path, f"sheet '{chosen}' has no row {header_row}.")
+    skipped = _header_index(cells, is_header, header_row) or 0
     notes = _cell_notes(path, file_format, chosen)
     for (row_number, position), value in notes.values.items():
         if row_number <= len(cells) and position < len(cells[row_number - 1]):
@@ -371,6 +441,8 @@ def read_workbook_table(path: Path, file_format: FileFormat, sheet: str | None) 
         [value if type(value) is str else excel_cell_text(value) for value in values]
         for values in cells
     ]
+    above = [_trimmed(texts) for texts in texts_by_row[:skipped]]
+    texts_by_row = texts_by_row[skipped:]
     headers = texts_by_row[0] if texts_by_row else []
     # Sheets often report a used range far wider than the data (formatting); keep the columns up
     # to the last one with a header or a value. Only cells right of the widest so far can widen.
@@ -383,7 +455,7 @@ def read_workbook_table(path: Path, file_format: FileFormat, sheet: str | None) 
     headers = (headers + [""] * width)[:width]
     rows: list[list[str]] = []
     row_numbers: list[int] = []
-    for row_number, texts in enumerate(texts_by_row[1:], start=2):
+    for row_number, texts in enumerate(texts_by_row[1:], start=skipped + 2):
         joined = "".join(texts)
         if row_number not in noted_rows and (not joined or joined.isspace()):
             continue
@@ -393,7 +465,9 @@ def read_workbook_table(path: Path, file_format: FileFormat, sheet: str | None) 
         (
             problem
             for problem in notes.problems
-            if problem.row_number > 1 and problem.position is not None and problem.position < width
+            if problem.row_number > skipped + 1
+            and problem.position is not None
+            and problem.position < width
         ),
         key=lambda problem: (problem.row_number, problem.position),
     )
@@ -406,4 +480,15 @@ def read_workbook_table(path: Path, file_format: FileFormat, sheet: str | None) 
         sheet=chosen,
         problems=problems,
         kinds=_cell_kinds(cells, row_numbers, width),
+        header_row=skipped + 1,
+        above=above,
+        remembered_mapping=remembered,
     )
+
+
+def _trimmed(texts: list[str]) -> list[str]:
+    """A row without its empty cells at the right end."""
+    end = len(texts)
+    while end and not texts[end - 1].strip():
+        end -= 1
+    return texts[:end]

@@ -28,7 +28,7 @@ from lac_batch.files.inbox import (
 from lac_batch.files.reader import SUFFIX_FORMATS
 from lac_batch.files.results import default_results_path, write_results
 from lac_batch.jobs.progress import ProgressTally, duration_text
-from lac_batch.jobs.retry import RetryOutcome, retry_pass
+from lac_batch.jobs.retry import Clock, RetryOutcome, retry_pass
 from lac_batch.jobs.run_log import RunLog
 from lac_batch.jobs.submit import (
     HeldLedger,
@@ -52,6 +52,7 @@ from lac_batch.model.exit_codes import ExitCode, most_severe
 from lac_batch.model.status import RowResult, Status
 from lac_batch.model.stopping import StopHandle
 from lac_batch.model.summary import format_counts
+from lac_batch.model.wording import count_of
 from lac_batch.rows.validation import read_requests
 from lac_batch.sending.credentials import normalise_base_url
 from lac_batch.sending.engine import Job
@@ -157,7 +158,9 @@ def _process_file(
         base_url = normalise_base_url(options.base_url)
         latest = ledger.latest_run_of_content(digest, options.account_name, base_url)
     if latest is not None and latest.exit_code == ExitCode.RESULTS_NOT_WRITTEN:
-        rebuilt = _finish_unwritten_run(source, folders, ledger, latest, reading)
+        rebuilt = _finish_unwritten_run(
+            source, folders, ledger, latest, {"columns": options.columns, **reading}
+        )
         if rebuilt is not None:
             return rebuilt
     earlier = ledger.completed_run_of_content(digest, options.account_name, base_url)
@@ -338,10 +341,12 @@ def run_pass(
     on_file: Callable[[FileOutcome], None] | None = None,
     retry_failed_for: timedelta = timedelta(0),
     progress_every_s: float | None = None,
+    clock: Clock | None = None,
 ) -> PassOutcome:
     """Process every ready file of the inbox once, then resend the due rows of earlier passes
     that failed because their attempts ran out, for ``retry_failed_for`` from their first
-    attempt (zero: never; see :mod:`lac_batch.jobs.retry`); never raises for a bad input file.
+    attempt (zero: never; see :mod:`lac_batch.jobs.retry`), as of ``clock`` (default: the
+    system's); never raises for a bad input file.
 
     While a file is sent, a progress line is logged every ``progress_every_s`` seconds
     (default :data:`RUN_PROGRESS_EVERY_S`).
@@ -366,6 +371,7 @@ def run_pass(
                 retry_failed_for=retry_failed_for,
                 origins=("run",),
                 results_folder=folders.results,
+                now=(clock or Clock()).now,
                 stop=stop,
             )
             if retried.anything:
@@ -388,17 +394,24 @@ def _retry_file_outcome(retried: RetryOutcome, folders: Folders) -> FileOutcome:
     inputs = sorted({row.file_name for row in retried.retried})
     parts = []
     if retried.retried:
-        rows = ", ".join(
-            f"{name} rows {', '.join(str(r.result.row_number) for r in retried.retried if r.file_name == name)}"  # noqa: E501
+        numbers = {
+            name: [str(r.result.row_number) for r in retried.retried if r.file_name == name]
             for name in inputs
+        }
+        rows = ", ".join(
+            f"{name} {'row' if len(found) == 1 else 'rows'} {', '.join(found)}"
+            for name, found in numbers.items()
         )
         parts.append(
-            f"{len(retried.retried)} failed rows retried ({rows}): {format_counts(retried.counts)}"
+            f"{count_of(len(retried.retried), 'failed row')} retried ({rows}): "
+            f"{format_counts(retried.counts)}"
         )
     if retried.expired:
+        verb = "is" if len(retried.expired) == 1 else "are"
         parts.append(
-            f"{len(retried.expired)} failed rows are no longer retried (retry_failed_for is "
-            "over): " + ", ".join(f"{r.file_name} row {r.row_number}" for r in retried.expired)
+            f"{count_of(len(retried.expired), 'failed row')} {verb} no longer retried "
+            "(retry_failed_for is over; submit the file again to resend): "
+            + ", ".join(f"{r.file_name} row {r.row_number}" for r in retried.expired)
         )
     if retried.left:
         parts.append("; ".join(f"{r.file_name} row {r.row_number}: {r.why}" for r in retried.left))

@@ -47,6 +47,13 @@ from lac_batch.ledger.store import (
 )
 from lac_batch.model.errors import LedgerError, ResultsPathError, UsageError
 from lac_batch.model.exit_codes import ExitCode, most_severe
+from lac_batch.model.mapping import (
+    ColumnSetup,
+    describe_record,
+    mapping_from_record,
+    mapping_record,
+    reading_changes,
+)
 from lac_batch.model.status import RowResult, Status
 from lac_batch.model.stopping import StopHandle
 from lac_batch.model.wording import Option, option_name
@@ -112,6 +119,13 @@ class SubmitOptions:
     """A CSV file's delimiter (None: sniffed)."""
     strict: bool = False
     """Unknown columns make the file unusable."""
+    columns: ColumnSetup | None = None
+    """Mappings, profiles and the header row to read the file's headers with (None: the
+    headers must be the known names). An unknown header that is a near miss of a known name
+    is refused unless mapped or ignored on purpose."""
+    remap: bool = False
+    """Read the file even though an earlier run read it under another mapping; its rows are
+    then new requests, as with ``force``."""
     ca_bundle: Path | None = None
     account: str | None = None
     """Names the company in fingerprints and the ledger; None: a hash of the API key."""
@@ -532,6 +546,23 @@ class _Prepared:
     recorder: LedgerRecorder | None = None
 
 
+def _check_mapping(sheet: RequestSheet, reading: str, ledger: Ledger, remap: bool) -> bool:
+    """Refuse a file whose rows the ledger holds under another reading of its headers (its
+    requests would look new and be sent again); True when ``remap`` lets it through."""
+    earlier = ledger.earlier_mapping(sheet.path.resolve(), file_digest(sheet.path))
+    if earlier is None or not reading_changes(earlier.mapping, reading):
+        return False
+    if remap:
+        return True
+    raise UsageError(
+        f"{sheet.path}: run {earlier.run_id} ({earlier.started_at[:19]}) read this file's "
+        f"columns as {describe_record(earlier.mapping)}; now they read as "
+        f"{describe_record(reading)}. Its requests would look new and be sent again, so nothing "
+        f"was sent. Read it as before, or give {option_name(Option.REMAP)} to send its rows as "
+        "new requests."
+    )
+
+
 def _prepare(
     sheet: RequestSheet, options: SubmitOptions, ledger: LedgerUse | None, stop: StopHandle
 ) -> _Prepared:
@@ -548,6 +579,10 @@ def _prepare(
     planned: list[PlannedRow] = []
     invalid = report.counts[Status.INVALID]
     held_back = options.require_all_valid and invalid > 0
+    reading = mapping_record(sheet.plan.readings, sheet.plan.header_row)
+    remapped = False
+    if ledger is not None and not options.dry_run:
+        remapped = _check_mapping(sheet, reading, ledger.ledger, options.remap)
     if not options.dry_run and not held_back:
         with stop.promptly():
             earlier = earlier_results(sheet.table)
@@ -557,7 +592,7 @@ def _prepare(
                 base_url=options.base_url,
                 destination=options.sent_to_host,
                 account=options.account_of,
-                force=ledger is not None and options.force,
+                force=ledger is not None and (options.force or remapped),
                 resend_unknown=ledger is not None and options.resend_unknown,
                 blocks=(
                     dict(zip(sheet.table.row_numbers, earlier, strict=True))
@@ -577,6 +612,7 @@ def _prepare(
             base_url=normalise_base_url(options.base_url),
             started_at=prepared.started,
             to_send=sum(1 for plan in planned if plan.action is Action.SEND),
+            mapping=reading,
         )
     if held_back:
         for row in report.valid_rows:
@@ -726,6 +762,22 @@ def choose_results_path(input_path: Path, results: Path | None) -> tuple[Path, P
     return kept, (results if kept != results else None)
 
 
+def _with_remembered_mapping(options: SubmitOptions, ledger: Ledger, path: Path) -> SubmitOptions:
+    """A results file fed back is read as the run that wrote it read its input (a CSV has no
+    place to keep that; the ledger's record of the run does)."""
+    try:
+        found = ledger.mapping_of_results(path)
+    except LedgerError:
+        return options
+    if found is None:
+        return options
+    columns = options.columns or ColumnSetup()
+    origin = f"run {found.run_id}, which wrote this results file"
+    return replace(
+        options, columns=replace(columns, remembered=mapping_from_record(found.mapping, origin))
+    )
+
+
 def _read(path: Path, options: SubmitOptions, stop: StopHandle) -> RequestSheet:
     with stop.promptly():
         return read_requests(
@@ -734,6 +786,8 @@ def _read(path: Path, options: SubmitOptions, stop: StopHandle) -> RequestSheet:
             encoding=options.encoding,
             delimiter=options.delimiter,
             strict=options.strict,
+            columns=options.columns,
+            refuse_near_misses=True,
         )
 
 
@@ -767,6 +821,8 @@ async def _submit_file(
             held = stack.enter_context(held_ledger(None if ledger is None else Path(ledger)))
             progress.ledger_opened(held)
         use = None if held is None or options.dry_run else LedgerUse(held.ledger, held.command)
+        if held is not None:
+            options = _with_remembered_mapping(options, held.ledger, path)
         sheet = await run_step(lambda: _read(path, options, stop))
         for warning in sheet.warnings:
             progress.file_warning(warning)

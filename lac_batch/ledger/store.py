@@ -30,7 +30,7 @@ import platformdirs
 
 from lac_batch.files.modes import create_ledger_file, tighten_ledger_files
 from lac_batch.model.errors import LedgerError
-from lac_batch.model.status import RowResult, Status
+from lac_batch.model.status import RowResult, SentAttempt, Status
 from lac_batch.model.wording import Option, option_name
 
 # Not public: lac_batch/__init__.py names the public surface.
@@ -168,7 +168,38 @@ ALTER TABLE runs ADD COLUMN to_send INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN done INTEGER NOT NULL DEFAULT 0
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
+
+# Each request a run sent, with its answer: "did row X go through?" shows every attempt. Written
+# with the row's outcome (never one commit per attempt); no API key, as everywhere. No foreign
+# key to runs (as requests.run_id has none): prune deletes a pruned run's attempts itself.
+_V_ATTEMPTS = """
+CREATE TABLE attempts (
+    run_id INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    http_status INTEGER,
+    error TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (run_id, fingerprint, n)
+) WITHOUT ROWID
+"""
+# WITHOUT ROWID and no other index: one b-tree insert per attempt, in the writer thread that
+# marks requests while they wait (every lookup names the run: history, prune).
+
+# Version 6: how each run read its file's headers (lac_batch.model.mapping's record), so
+# that a file read again under another mapping is refused rather than sent as new requests.
+_V_MAPPING = """
+ALTER TABLE runs ADD COLUMN mapping TEXT NOT NULL DEFAULT ''
+"""
+
+MIGRATIONS: dict[int, str] = {
+    1: _V1,
+    2: _V2,
+    3: _V3,
+    4: _V4,
+    5: _V_ATTEMPTS,
+    6: _V_MAPPING,
+}
 """Schema version → the SQL that brings version - 1 up to it."""
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -272,6 +303,28 @@ _Settled = tuple[str, str, str, int | None, str, int, str]
 """An outcome as written: fingerprint, state, event_id, http_status, error, attempts,
 failed_why."""
 
+AttemptRow = tuple[int, str, int, str, int | None, str]
+"""One row of the ``attempts`` table: run_id, fingerprint, n (its number in that run), at (UTC,
+ISO 8601), http_status, error."""
+
+
+def attempt_rows(
+    run_id: int, fingerprint: str, attempts: Sequence[SentAttempt], first: int = 1
+) -> list[AttemptRow]:
+    """The ``attempts`` rows of one request's attempts in one run, numbered from ``first``."""
+    return [
+        (
+            run_id,
+            fingerprint,
+            number,
+            attempt.at.isoformat(timespec="microseconds"),
+            attempt.http_status,
+            attempt.error,
+        )
+        for number, attempt in enumerate(attempts, start=first)
+    ]
+
+
 _RECORD_COLUMNS = (
     "fingerprint, state, generation, event_id, http_status, error, attempts, first_at, last_at, "
     "account, occurrence"
@@ -296,6 +349,26 @@ def _record(row: tuple[Any, ...]) -> RequestRecord:
         account=row[9],
         occurrence=row[10],
     )
+
+
+@dataclass(frozen=True)
+class RunMapping:
+    """How one run read its file's headers."""
+
+    run_id: int
+    started_at: str
+    mapping: str
+
+
+def _same_results(source: str, results: str, path: Path) -> bool:
+    """Whether ``results`` (as a run recorded it; relative to where its input was) is ``path``."""
+    written = Path(results)
+    if not written.is_absolute():
+        written = Path(source).parent / written.name
+    try:
+        return written.resolve() == path.resolve()
+    except OSError:
+        return False
 
 
 def _run(row: tuple[Any, ...]) -> RunSummary:
@@ -324,6 +397,15 @@ def _mark_sql(rows: int) -> str:
         f"VALUES {values} ON CONFLICT (fingerprint) DO UPDATE SET state = 'sending', "
         "last_at = excluded.last_at, file_name = excluded.file_name, "
         "row_number = excluded.row_number, run_id = excluded.run_id, key_hash = excluded.key_hash"
+    )
+
+
+@functools.cache
+def _attempts_sql(rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+    return (
+        "INSERT OR REPLACE INTO attempts (run_id, fingerprint, n, at, http_status, error) "
+        f"VALUES {values}"
     )
 
 
@@ -579,8 +661,10 @@ class Ledger:
         marks: Sequence[SendingMark],
         outcomes: Sequence[tuple[str, RowResult]],
         run_id: int | None = None,
+        attempts: Sequence[AttemptRow] = (),
     ) -> None:
-        """In one transaction: mark requests ``sending`` and settle finished ones.
+        """In one transaction: mark requests ``sending``, settle finished ones and keep the
+        attempts that settled them (:func:`attempt_rows`).
 
         A mark leaves ``attempts`` alone; an outcome adds the attempts its run made. With
         ``run_id``, the run's ``done`` count grows by the outcomes written.
@@ -630,6 +714,8 @@ class Ledger:
                 )
             if run_id is not None and outcomes:
                 db.execute("UPDATE runs SET done = done + ? WHERE id = ?", (len(outcomes), run_id))
+            for tried in _chunks(attempts):
+                db.execute(_attempts_sql(len(tried)), [value for row in tried for value in row])
 
     def unmark(self, restores: Sequence[tuple[str, RequestRecord | None]]) -> None:
         """Undo ``sending`` marks of requests that never left: back to what they were before."""
@@ -736,14 +822,19 @@ class Ledger:
         base_url: str,
         started_at: datetime | None = None,
         to_send: int = 0,
+        mapping: str = "",
     ) -> int:
         """Record a run's start (``started_at``: now unless given; ``to_send``: the requests it
-        sets out to send); returns the run's id."""
+        sets out to send); returns the run's id.
+
+        ``mapping``: how the run read the file's headers
+        (:func:`lac_batch.model.mapping.mapping_record`).
+        """
         started = utc_now() if started_at is None else started_at.isoformat(timespec="microseconds")
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO runs (started_at, pid, command, file_name, file_path, file_hash, "
-                "account, base_url, to_send) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "account, base_url, to_send, mapping) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     started,
                     pid,
@@ -754,9 +845,38 @@ class Ledger:
                     account,
                     base_url,
                     to_send,
+                    mapping,
                 ),
             )
         return int(cursor.lastrowid or 0)
+
+    def earlier_mapping(self, file_path: Path, file_hash: str) -> RunMapping | None:
+        """How the newest run that recorded requests of this file (the same path, the same
+        content, or the results file it wrote) read its headers; None when no such run."""
+        found = self.query(
+            "SELECT id, started_at, mapping, file_path, results_path FROM runs AS run "
+            "WHERE mapping != '' AND ended_at IS NOT NULL "
+            "AND (file_path = ? OR file_hash = ? OR results_path LIKE ?) "
+            "AND EXISTS (SELECT 1 FROM run_rows WHERE run_id = run.id AND fingerprint != '') "
+            "ORDER BY id DESC",
+            (str(file_path), file_hash, f"%{file_path.name}"),
+        )
+        for run_id, started_at, mapping, source, results in found:
+            if source == str(file_path) or not results or _same_results(source, results, file_path):
+                return RunMapping(int(run_id), str(started_at), str(mapping))
+        return None
+
+    def mapping_of_results(self, path: Path) -> RunMapping | None:
+        """How the run that wrote the results file ``path`` read its input's headers."""
+        found = self.query(
+            "SELECT id, started_at, mapping, file_path, results_path FROM runs "
+            "WHERE mapping != '' AND results_path LIKE ? ORDER BY id DESC",
+            (f"%{path.name}",),
+        )
+        for run_id, started_at, mapping, source, results in found:
+            if _same_results(source, results, path):
+                return RunMapping(int(run_id), str(started_at), str(mapping))
+        return None
 
     def finish_run(
         self,
@@ -883,6 +1003,7 @@ class Ledger:
             runs = db.execute(
                 "DELETE FROM runs WHERE ended_at IS NOT NULL AND ended_at < ?", (cutoff,)
             ).rowcount
+            db.execute("DELETE FROM attempts WHERE run_id NOT IN (SELECT id FROM runs)")
         return requests, runs
 
 

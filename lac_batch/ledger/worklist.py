@@ -187,8 +187,21 @@ def resolve_requests(
 
 
 @dataclass(frozen=True)
+class AttemptEntry:
+    """One request a run sent for the row, and its answer."""
+
+    n: int
+    """Its number among that run's attempts of the request."""
+    at: str
+    """When it left (UTC, ISO 8601)."""
+    http_status: int | None
+    """None: no answer came (``error`` says what happened instead)."""
+    error: str
+
+
+@dataclass(frozen=True)
 class HistoryEntry:
-    """What one run did with the request: its attempts in that run and the last answer."""
+    """What one run did with the request: each attempt in that run, and how it ended."""
 
     run_id: int
     command: str
@@ -202,6 +215,9 @@ class HistoryEntry:
     http_status: int | None
     error: str
     attempts: int | None
+    each_attempt: tuple[AttemptEntry, ...] = ()
+    """Every attempt with its answer (empty for runs of a lac-batch that did not keep them:
+    ``attempts`` and the last answer are all that is known of those)."""
 
 
 @dataclass(frozen=True)
@@ -250,6 +266,17 @@ _HISTORY = (
 )
 
 
+def _attempts_of(ledger: Ledger, run_id: int, key: str) -> tuple[AttemptEntry, ...]:
+    if not key:
+        return ()
+    rows = ledger.query(
+        "SELECT n, at, http_status, error FROM attempts WHERE run_id = ? AND fingerprint = ? "
+        "ORDER BY n",
+        (run_id, key),
+    )
+    return tuple(AttemptEntry(*row) for row in rows)
+
+
 def request_history(
     ledger: Ledger,
     *,
@@ -268,7 +295,10 @@ def request_history(
         )
     else:
         raise UsageError("give an Idempotency-Key, or an input file and a row number.")
-    entries = [HistoryEntry(*row) for row in rows]
+    entries = [
+        replace(entry, each_attempt=_attempts_of(ledger, entry.run_id, entry.idempotency_key))
+        for entry in (HistoryEntry(*row) for row in rows)
+    ]
     keys = list(dict.fromkeys([e.idempotency_key for e in entries if e.idempotency_key]))
     if key is not None and key not in keys:
         keys.append(key)

@@ -35,12 +35,13 @@ import functools
 import logging
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol, assert_never, runtime_checkable
 
 from lac_batch.model.advice import ambiguous_advice
-from lac_batch.model.status import RowResult, Status
+from lac_batch.model.status import RowResult, SentAttempt, Status
 from lac_batch.model.wording import Option, option_name
 from lac_batch.sending.api import ENDPOINT_PATH, Attempt, LacClient, OutcomeKind
 from lac_batch.sending.credentials import PRODUCTION_BASE_URL, ApiKey, probable_base_url
@@ -182,6 +183,17 @@ class _RowState:
     """When the current such wait began (loop time), None when not waiting."""
     maybe_processed: bool = False
     last: Attempt | None = None
+    tried: list[SentAttempt] = field(default_factory=list)
+    """Each request sent for the row and its answer, carried on its result (no ledger write per
+    attempt: the recorder writes them with the outcome)."""
+    leaving_at: datetime | None = None
+    """When the request now in flight left (None when none is)."""
+
+    def unanswered(self) -> tuple[SentAttempt, ...]:
+        """The attempts, with the one in flight (if any) as sent without an answer."""
+        if self.leaving_at is None:
+            return tuple(self.tried)
+        return (*self.tried, SentAttempt(self.leaving_at, None, "no answer was read"))
 
 
 class AttemptAction(StrEnum):
@@ -314,13 +326,14 @@ class Submitter:
             try:
                 result = await self._deliver(job, state, pacer)
             except asyncio.CancelledError:
-                self._finish(job, self._unsent(job, state, in_flight=True))
+                unsent = self._unsent(job, state, in_flight=True)
+                self._finish(job, replace(unsent, tried=state.unanswered()))
                 raise
             except Exception as error:
                 # A bug or a surprise must cost at most this row's certainty, never the worker.
                 _log.debug("unexpected failure sending row %s", job.row_number, exc_info=True)
                 result = self._unexpected(job, state, error)
-            self._finish(job, result)
+            self._finish(job, replace(result, tried=state.unanswered()))
 
     def _finish(self, job: Job, result: RowResult) -> None:
         if job.row_number in self._run.results:
@@ -480,13 +493,14 @@ class Submitter:
     def _not_delivered(self, result: RowResult) -> RowResult:
         """A 404 from a wrong base URL: the request reached no endpoint, so it is not the row's
         fault and nothing was delivered."""
-        return RowResult.failed(
+        failed = RowResult.failed(
             result.row_number,
             http_status=result.http_status,
             error=f"not delivered: {_ROW_REASONS[StopReason.WRONG_BASE_URL]} (server said "
             f"{result.error})",
             attempts=result.attempts,
         )
+        return replace(failed, tried=result.tried)
 
     def _refuse(self, account: str, attempt: Attempt) -> str:
         """Stop sending with this account's key; stop the run once every key is refused."""
@@ -540,6 +554,7 @@ class Submitter:
             for observer in self._observers:
                 observer.attempt_starting(job, state.attempts)
             self.in_flight += 1
+            state.leaving_at = datetime.now(UTC)
             try:
                 attempt = await self._client.send(
                     job.body_json,
@@ -550,6 +565,8 @@ class Submitter:
             finally:
                 self.in_flight -= 1
                 pacer.release(turn)
+            state.tried.append(SentAttempt(state.leaving_at, attempt.http_status, attempt.error))
+            state.leaving_at = None
             self._answered(turn, attempt)
             state.last = attempt
             self._note_answer(attempt)

@@ -403,8 +403,11 @@ SETTINGS: tuple[Setting[Any], ...] = tuple(
 )
 _PARSERS = {setting.key: setting.parse for setting in sorted(SETTINGS, key=lambda s: s.key)}
 """Every config key of the main tables, in the order an unknown key's message lists them."""
-_TABLES = {"api_key", "folders", "notify"}
-"""Tables a config file may have. ``notify`` is read by the notification settings."""
+_TABLES = {"api_key", "folders", "notify", "columns", "profiles"}
+"""Tables a config file may have. ``notify`` is read by the notification settings, ``columns``
+and ``profiles`` by :mod:`lac_batch.settings.columns`."""
+_WHOLE_TABLES = ("notify", "columns", "profiles")
+"""Tables kept whole in :attr:`ConfigFile.tables` for their own readers."""
 
 
 def key_lines(text: str) -> dict[str, int]:
@@ -418,7 +421,8 @@ def key_lines(text: str) -> dict[str, int]:
             table = header.group(1).replace('"', "").replace(" ", "")
             lines.setdefault(table, number)
             continue
-        assignment = re.match(r"([A-Za-z0-9_\-\"]+)\s*=", stripped)
+        # A quoted key may hold any character ("Pyyntö" = …, a column name).
+        assignment = re.match(r'("[^"]*"|[A-Za-z0-9_\-]+)\s*=', stripped)
         if assignment:
             key = assignment.group(1).strip('"')
             lines.setdefault(f"{table}.{key}" if table else key, number)
@@ -551,8 +555,12 @@ def load_config(path: Path, *, partial: bool = False) -> ConfigFile:
     data, text = read_toml(path, "config file")
     lines = key_lines(text)
     checker = KeyChecker(path, lines)
-    tables = {name: data[name] for name in ("notify",) if isinstance(data.get(name), dict)}
-    main = {key: value for key, value in _flatten(data).items() if not key.startswith("notify.")}
+    tables = {name: data[name] for name in _WHOLE_TABLES if isinstance(data.get(name), dict)}
+    main = {
+        key: value
+        for key, value in _flatten(data).items()
+        if not key.startswith(tuple(f"{name}." for name in _WHOLE_TABLES))
+    }
     values = checker.values(main, "", _PARSERS)
     if not partial:
         checker.raise_problems()
