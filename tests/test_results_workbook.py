@@ -212,3 +212,70 @@ def test_submit_results_colour_statuses_and_point_at_the_cell(
     assert sheet["E3"].value.count("\n") == 1
     assert sheet[f"{_column('metadata.fee:float')}3"].comment is not None
     assert sheet[f"{_column('metadata.start:date')}2"].is_date
+
+
+# A client's export: a title and a blank row above its header (row 3), its own column names.
+MAPPED_HEADER = ["Yhteys", "request_type", "Maksu"]
+MAPS = ("--map", "Yhteys=connection_key", "--map", "Maksu=metadata.fee:float")
+
+
+def _mapped_export(path: Path) -> Path:
+    """Row 4 valid; row 5 a fee that is no number (column C, under the header 'Maksu')."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in (
+        ["Palvelupyynnöt, maaliskuu"],
+        [],
+        MAPPED_HEADER,
+        ["bank:op", "setup", 19.9],
+        ["bank:nordea", "setup", "19,90x"],
+    ):
+        sheet.append(row)
+    book.save(path)
+    return path
+
+
+def _noted_cells(sheet: Worksheet) -> dict[str, str]:
+    return {
+        cell.coordinate: cell.comment.text
+        for row in sheet.iter_rows()
+        for cell in row
+        if cell.comment is not None
+    }
+
+
+def _fee_cell(line: int) -> str:
+    return f"{openpyxl.utils.get_column_letter(BLOCK + MAPPED_HEADER.index('Maksu') + 1)}{line}"
+
+
+def _assert_noted_on_its_own_row(path: Path) -> None:
+    """The note sits on the bad cell's own spreadsheet row (5), below the kept title."""
+    workbook = openpyxl.load_workbook(path)
+    assert workbook.sheetnames == ["Sheet", MAPPING_SHEET]
+    assert workbook[MAPPING_SHEET].sheet_state == "hidden"
+    sheet = workbook["Sheet"]
+    assert sheet["A1"].value == "Palvelupyynnöt, maaliskuu"
+    assert [cell.value for cell in sheet[3]][BLOCK:] == MAPPED_HEADER
+    assert [sheet[f"A{line}"].value for line in (4, 5)] == [4, 5]
+    notes = _noted_cells(sheet)
+    assert list(notes) == [_fee_cell(5)]
+    assert "Maksu" in notes[_fee_cell(5)] and "19,90x" in notes[_fee_cell(5)]
+    assert sheet[_fee_cell(5)].fill.fgColor.rgb == "FF" + PROBLEM_CELL_LOOK.fill
+    assert sheet[_fee_cell(4)].value == 19.9  # a number stays a number below a title too
+    assert sheet.freeze_panes == "A4" and sheet.auto_filter.ref.startswith("A3:")
+
+
+def test_a_mapped_file_below_a_title_has_its_notes_on_the_cells_real_address(
+    tmp_path: Path,
+) -> None:
+    source = _mapped_export(tmp_path / "export.xlsx")
+    assert run_cli("validate", source, *MAPS).exit_code == 1
+    results = tmp_path / "export.results.xlsx"
+    _assert_noted_on_its_own_row(results)
+    # Fed back without flags, the results file is read with the same mapping.
+    again = run_cli("validate", results, "--results", tmp_path / "again.xlsx")
+    assert again.exit_code == 1, again.output
+    assert "column 'Yhteys' → connection_key" in again.stdout
+    assert "column 'Maksu' → metadata.fee" in again.stdout
+    _assert_noted_on_its_own_row(tmp_path / "again.xlsx")
