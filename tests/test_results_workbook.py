@@ -10,7 +10,7 @@ from pathlib import Path
 
 import openpyxl
 import xlsxwriter
-from conftest import csv_text, run_cli, sandbox_env
+from conftest import SANDBOX_WRITE_KEY, csv_text, run_cli, sandbox_env
 from openpyxl.worksheet.worksheet import Worksheet
 
 from lac_batch.files.results import MAX_NOTES, PROBLEM_CELL_LOOK, STATUS_FILLS
@@ -279,3 +279,55 @@ def test_a_mapped_file_below_a_title_has_its_notes_on_the_cells_real_address(
     assert "column 'Yhteys' → connection_key" in again.stdout
     assert "column 'Maksu' → metadata.fee" in again.stdout
     _assert_noted_on_its_own_row(tmp_path / "again.xlsx")
+
+
+def test_report_rebuilds_a_workbook_with_notes_and_errors_a_line_each(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    source = _mapped_export(tmp_path / "export.xlsx")
+    sent = run_cli("submit", source, *MAPS, "--rate", "200", env=sandbox_env(sandbox))
+    assert sent.exit_code == 1, sent.output
+    results = tmp_path / "export.results.xlsx"
+    written = openpyxl.load_workbook(results)["Sheet"]
+    first = {line: written[f"E{line}"].value for line in (4, 5)}
+    results.unlink()
+    rebuilt = run_cli("report", "--file", source)
+    assert rebuilt.exit_code == 0, rebuilt.output
+    _assert_noted_on_its_own_row(results)
+    assert {
+        line: openpyxl.load_workbook(results)["Sheet"][f"E{line}"].value for line in (4, 5)
+    } == first
+
+
+def test_report_rebuilds_an_invalid_rows_errors_a_line_each(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    source = _requests(tmp_path / "orders.xlsx")
+    assert run_cli("submit", source, "--rate", "200", env=sandbox_env(sandbox)).exit_code == 1
+    results = tmp_path / "orders.results.xlsx"
+    results.unlink()
+    assert run_cli("report", "--file", source).exit_code == 0
+    sheet = openpyxl.load_workbook(results)[SHEET]
+    assert sheet["E3"].value.count("\n") == 1 and " | " not in sheet["E3"].value
+    assert sheet[f"{_column('metadata.fee:float')}3"].comment is not None
+    assert sheet[f"{_column('metadata.start:date')}3"].comment is not None
+
+
+def test_the_pages_other_results_file_has_notes_and_errors_a_line_each(
+    tmp_path: Path, sandbox: Sandbox, private_ledger: Path
+) -> None:
+    import asyncio
+
+    from lac_batch.jobs.submit import SubmitOptions
+    from lac_batch.sending.credentials import ApiKey
+    from lac_batch.web.runs import PageRun, run_submit
+
+    source = _requests(tmp_path / "orders.xlsx")
+    options = SubmitOptions(base_url=sandbox.base_url, api_key=ApiKey(SANDBOX_WRITE_KEY))
+    run = PageRun(1, source, "sandbox")
+    asyncio.run(run_submit(run, options, private_ledger, tmp_path / "orders.results.csv"))
+    assert run.problem == ""
+    assert [path.name for path in run.results] == ["orders.results.csv", "orders.results.xlsx"]
+    sheet = openpyxl.load_workbook(run.results[1])[SHEET]
+    assert sheet["E3"].value.count("\n") == 1
+    assert sheet[f"{_column('metadata.fee:float')}3"].comment is not None

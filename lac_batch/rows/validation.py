@@ -208,11 +208,15 @@ class ValidationReport:
         blocks: list[ResultBlock] = [
             (row_number, *valid) for row_number in self.sheet.table.row_numbers
         ]
-        for position, issues in self.row_issues.items():
+        for position in self.row_issues:
             blocks[position] = RowResult.invalid(
-                blocks[position][0], error=_error_text(issues)
+                blocks[position][0], error=self.error_of(position)
             ).cells()
         return blocks
+
+    def error_of(self, position: int) -> str:
+        """The ``error`` cell of the invalid row at ``position``."""
+        return _error_text(self.row_issues[position])
 
 
 @dataclass(frozen=True)
