@@ -88,7 +88,8 @@ def test_finnish_export_below_a_title_is_read_by_a_profile_in_run(
     } in bodies
     assert len(bodies) == 2
     results = next((tmp_path / "results").glob("asiakas*.xlsx"))
-    sheet = openpyxl.load_workbook(results)["results"]
+    # The results sheet keeps the input's sheet name (openpyxl's default "Sheet").
+    sheet = openpyxl.load_workbook(results)["Sheet"]
     # The title stays above; the header keeps its row (3), with the input's own names.
     assert sheet["A1"].value == "Palvelupyynnöt, maaliskuu"
     assert [cell.value for cell in sheet[3]][-4:] == FINNISH_HEADER

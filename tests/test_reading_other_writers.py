@@ -20,15 +20,16 @@ from workbook_parts import (
     write_xlsx,
 )
 
+from lac_batch.files.excel_reader import excel_cell_text
+
 REQUEST_ROWS = [["connection_key", "request_type", "note"], ["pankki", "setup", "hello"]]
 
 
 def results_rows(path: Path) -> list[dict[str, str]]:
+    """Each row's cells as the reader's text: the results keep dates and durations as such."""
     workbook = openpyxl.load_workbook(path, read_only=True)
     try:
-        rows = [
-            [cell if cell is not None else "" for cell in row] for row in workbook.active.values
-        ]
+        rows = [[excel_cell_text(cell) for cell in row] for row in workbook.active.values]
     finally:
         workbook.close()
     return [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
@@ -111,7 +112,7 @@ def test_excel_error_in_an_xlsx_cell_makes_the_row_invalid_naming_the_error(
         ("invalid", "metadata.branch: holds the Excel error #N/A: fix the formula"),
         (
             "invalid",
-            "connection_key: holds the Excel error #REF!: fix the formula | "
+            "connection_key: holds the Excel error #REF!: fix the formula\n"
             "note: holds the Excel error #DIV/0!: fix the formula",
         ),
         ("valid", ""),
@@ -168,13 +169,13 @@ def test_error_cell_in_an_xls_sheet_makes_the_row_invalid_naming_the_error(
         ("invalid", "metadata.branch: holds the Excel error #N/A: fix the formula"),
         (
             "invalid",
-            "connection_key: holds the Excel error #REF!: fix the formula | "
+            "connection_key: holds the Excel error #REF!: fix the formula\n"
             "note: holds the Excel error #DIV/0!: fix the formula",
         ),
         ("invalid", "note: holds the Excel error #VALUE!: fix the formula"),
         (
             "invalid",
-            "metadata.branch: holds the Excel error #NAME?: fix the formula | "
+            "metadata.branch: holds the Excel error #NAME?: fix the formula\n"
             "note: holds the Excel error #NUM!: fix the formula",
         ),
         ("invalid", "note: holds the Excel error #NULL!: fix the formula"),
@@ -200,7 +201,7 @@ def test_error_cell_making_a_whole_xls_row_is_kept_and_invalid(tmp_path: Path) -
     assert validated(write_xls(tmp_path / "in.xls", {"Sheet1": rows}), 1) == [
         (
             "invalid",
-            "connection_key: holds the Excel error #N/A: fix the formula | "
+            "connection_key: holds the Excel error #N/A: fix the formula\n"
             "request_type: holds the Excel error #N/A: fix the formula",
         ),
         ("valid", ""),

@@ -47,10 +47,10 @@ def _results_folder_gone_after_sending(monkeypatch: pytest.MonkeyPatch, folder: 
     """Once the rows are sent, ``folder`` becomes a regular file: a real OSError on writing."""
     real: Callable[..., object] = lac_batch.jobs.submit.write_results
 
-    def write(*args: object) -> object:
+    def write(*args: object, **options: object) -> object:
         shutil.rmtree(folder)
         folder.write_text("not a folder any more", encoding="utf-8")
-        return real(*args)
+        return real(*args, **options)
 
     monkeypatch.setattr(lac_batch.jobs.submit, "write_results", write)
 

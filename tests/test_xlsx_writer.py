@@ -90,7 +90,7 @@ def test_package_parts_and_relationships_are_complete(tmp_path: Path) -> None:
             for relation in ElementTree.fromstring(archive.read(rels)):
                 assert str(PurePosixPath(base) / relation.get("Target")).lstrip("./") in names
         workbook = archive.read("xl/workbook.xml").decode()
-        assert "results!$A$1:$D$2" in workbook
+        assert "'results'!$A$1:$D$2" in workbook
 
 
 def test_a_sheet_without_rows_still_opens(tmp_path: Path) -> None:

@@ -80,7 +80,9 @@ def validate_command(
     with collector_paused():
         request_sheet = read_sheet(input_path, sheet, encoding, delimiter, strict, columns)
         report = validate(request_sheet, allow_duplicates=allow_duplicates)
-        written = write_result_blocks(destination, request_sheet.table, report.result_blocks())
+        written = write_result_blocks(
+            destination, request_sheet.table, report.result_blocks(), issues=report.row_issues
+        )
     for line in mapped_lines(request_sheet.plan):
         click.echo(line)
     click.echo(f"{input_path}: {count_of(report.row_count, 'row')}: {format_counts(report.counts)}")

@@ -25,6 +25,7 @@ from lac_batch.files.table import (
     MAPPING_SHEET,
     TEMPLATE_EXAMPLE_SHEET,
     TEMPLATE_EXAMPLE_TITLE,
+    CellKind,
     CellProblem,
     FileFormat,
     HeaderTest,
@@ -99,6 +100,37 @@ def excel_cell_text(value: Any) -> str:
             )
         )
     return str(value)
+
+
+def _cell_kind(value: Any) -> CellKind:
+    """The kind of a non-text cell value as calamine reads it (a date cell at midnight: a date)."""
+    if isinstance(value, bool):
+        return CellKind.BOOLEAN
+    if isinstance(value, int | float):
+        return CellKind.NUMBER
+    if isinstance(value, dt.datetime):
+        midnight = value.time() == dt.time() and value.tzinfo is None
+        return CellKind.DATE if midnight else CellKind.DATETIME
+    if isinstance(value, dt.date):
+        return CellKind.DATE
+    if isinstance(value, dt.timedelta | dt.time):
+        return CellKind.DURATION
+    return CellKind.TEXT
+
+
+def _cell_kinds(
+    cells: Sequence[Sequence[Any]], row_numbers: Sequence[int], width: int
+) -> dict[int, bytearray]:
+    """Per column holding any non-text cell, the :class:`CellKind` of each kept row's cell."""
+    kinds: dict[int, bytearray] = {}
+    for index, row_number in enumerate(row_numbers):
+        for position, value in enumerate(cells[row_number - 1][:width]):
+            if type(value) is str or value is None:
+                continue
+            kind = _cell_kind(value)
+            if kind is not CellKind.TEXT:
+                kinds.setdefault(position, bytearray(len(row_numbers)))[index] = kind
+    return kinds
 
 
 # What an Office or OpenDocument file that is not a workbook is, by its main part's content
@@ -447,6 +479,7 @@ def read_workbook_table(
         row_numbers=row_numbers,
         sheet=chosen,
         problems=problems,
+        kinds=_cell_kinds(cells, row_numbers, width),
         header_row=skipped + 1,
         above=above,
         remembered_mapping=remembered,

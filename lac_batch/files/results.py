@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
@@ -23,12 +24,14 @@ import platformdirs
 from python_calamine import CalamineError, CalamineWorkbook
 
 from lac_batch.files.csv_writer import unescape_csv_cell, write_csv
+from lac_batch.files.excel_reader import excel_cell_text
 from lac_batch.files.gc_pause import collector_paused
 from lac_batch.files.inbox import unique_path
 from lac_batch.files.modes import create_people_temporary
-from lac_batch.files.table import MAPPING_SHEET, FileFormat, RawTable
-from lac_batch.files.xlsx_writer import SheetExtras, write_sheet
+from lac_batch.files.table import MAPPING_SHEET, CellKind, FileFormat, RawTable
+from lac_batch.files.xlsx_writer import Cell, Look, SheetExtras, Styled, Value, write_sheet
 from lac_batch.model.errors import ResultsPathError, UsageError
+from lac_batch.model.issues import RowIssue
 from lac_batch.model.mapping import HEADER_SEARCH_ROWS
 from lac_batch.model.status import RESULT_COLUMNS, ResultBlock, RowResult, Status
 from lac_batch.model.wording import Option, option_name
@@ -50,6 +53,36 @@ _CSV_SUFFIXES = {".csv": ".csv", ".tsv": ".tsv", ".txt": ".csv"}
 _NUMBERED_RESULTS = re.compile(r"(?P<base>.+)\.results(?:\.(?P<number>\d+))?")
 _MAX_WIDTH_SAMPLE_ROWS = 500
 _MAX_COLUMN_WIDTH = 60
+
+RowIssues = Mapping[int, Sequence[RowIssue]]
+"""Row position (in the table's rows) → what is wrong with that row, for the invalid rows."""
+
+# The .xlsx status cell's fill: one colour per status, light enough for black text.
+STATUS_FILLS: dict[Status, str] = {
+    Status.VALID: "E2EFDA",
+    Status.ACCEPTED: "C6EFCE",
+    Status.INVALID: "FFC7CE",
+    Status.REJECTED: "F4B084",
+    Status.FAILED: "FCE4D6",
+    Status.UNKNOWN: "FFEB9C",
+    Status.SKIPPED: "DDEBF7",
+    Status.NOT_SENT: "EDEDED",
+}
+# One cell per status, shared by every row with it.
+_STATUS_CELLS = {
+    status.value: Styled(status.value, Look(fill=fill)) for status, fill in STATUS_FILLS.items()
+}
+_ERROR_LOOK = Look(wrap=True)
+# The cell a row's error is about: Excel's own "Bad" colours.
+PROBLEM_CELL_LOOK = Look(fill="FFC7CE", colour="9C0006")
+MAX_NOTES = 10_000
+"""Cell notes a results workbook holds at most: spreadsheet programs slow to a crawl with tens
+of thousands; past this the cells are still highlighted and the error column says it all."""
+_STATUS_AT, _ERROR_AT = RESULT_COLUMNS.index("status"), RESULT_COLUMNS.index("error")
+# A number's text as the reader writes it (no leading zero, no "+"): any other text, such as
+# an edited "007", stays text.
+_NUMBER_TEXT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:e[+-][0-9]+)?")
+_DURATION_TEXT = re.compile(r"(-?)([0-9]+):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,3}))?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +197,9 @@ def strip_result_block(table: RawTable) -> RawTable:
     ]
     table.rows = rows
     table.lines = None  # the lines hold the result block and the writer's apostrophes
+    table.kinds = {
+        position - block: kinds for position, kinds in table.kinds.items() if position >= block
+    }
     table.problems = [
         problem
         if problem.position is None
@@ -310,29 +346,113 @@ def _column_widths(table: RawTable, blocks: Sequence[ResultBlock]) -> list[int]:
     return [min(width + 2, _MAX_COLUMN_WIDTH) for width in widths]
 
 
+def _typed(text: str, kind: int) -> Value:
+    """The cell value of ``text`` read from a cell of ``kind``; text when it does not read back
+    as exactly ``text`` (a cell edited since it was read)."""
+    value: Value
+    try:
+        if kind == CellKind.NUMBER:
+            # The pattern leaves only the reader's own forms: a whole number as it wrote it.
+            if not _NUMBER_TEXT.fullmatch(text):
+                return text
+            if "." not in text and "e" not in text:
+                # Past 2**53 the reader writes no whole number: an edited long ID stays text.
+                whole = int(text)
+                return whole if abs(whole) < 2**53 else text
+            number = float(text)
+            return number if repr(number) == text else text
+        if kind == CellKind.DATE:
+            # Only YYYY-MM-DD: fromisoformat also takes 20270201 and week dates.
+            if len(text) != 10 or text[4] != "-" or text[7] != "-":
+                return text
+            return dt.date.fromisoformat(text)
+        if kind == CellKind.DATETIME:
+            value = dt.datetime.fromisoformat(text)
+        elif kind == CellKind.DURATION and (match := _DURATION_TEXT.fullmatch(text)):
+            sign, hours, minutes, seconds, fraction = match.groups()
+            value = dt.timedelta(
+                hours=int(hours),
+                minutes=int(minutes),
+                seconds=int(seconds),
+                milliseconds=int((fraction or "0").ljust(3, "0")),
+            )
+            value = -value if sign else value
+        elif kind == CellKind.BOOLEAN and text in ("true", "false"):
+            return text == "true"
+        else:
+            return text
+    except ValueError:
+        return text
+    return value if excel_cell_text(value) == text else text
+
+
+def _sheet_rows(
+    table: RawTable, blocks: Sequence[ResultBlock], issues: RowIssues
+) -> Iterator[list[Cell]]:
+    """Each row's cells as the .xlsx holds them: the status coloured, the error a line per
+    problem, the input's cells of their own kind, and each cell a problem is in highlighted
+    with the problem as its note (up to :data:`MAX_NOTES`)."""
+    width = len(RESULT_COLUMNS)
+    typed = [
+        (position, kinds)
+        for position, kinds in sorted(table.kinds.items())
+        if len(kinds) == len(table.rows)
+    ]
+    notes_left = MAX_NOTES
+    for index, (block, cells) in enumerate(zip(blocks, table.rows, strict=True)):
+        row: list[Cell] = [*block, *cells]
+        status = block[_STATUS_AT]
+        if status in _STATUS_CELLS:
+            row[_STATUS_AT] = _STATUS_CELLS[status]
+        problems = issues.get(index, ()) if status == Status.INVALID else ()
+        error = "\n".join(map(str, problems)) if problems else block[_ERROR_AT]
+        if error:
+            row[_ERROR_AT] = Styled(error, _ERROR_LOOK)
+        for position, kinds in typed:
+            if kinds[index]:
+                row[width + position] = _typed(cells[position], kinds[index])
+        by_cell: dict[int, list[str]] = {}
+        for problem in problems:
+            if problem.position is not None and problem.position < len(cells):
+                by_cell.setdefault(problem.position, []).append(str(problem))
+        for position, said in by_cell.items():
+            value = row[width + position]
+            note = "\n".join(said) if notes_left > 0 else ""
+            notes_left -= bool(note)
+            row[width + position] = Styled(
+                value.value if isinstance(value, Styled) else value, PROBLEM_CELL_LOOK, note
+            )
+        yield row
+
+
 _MAPPING_HEADERS = ("header", "read as")
 
 
-def _write_xlsx(path: Path, table: RawTable, blocks: Sequence[ResultBlock]) -> None:
+def _write_xlsx(
+    path: Path, table: RawTable, blocks: Sequence[ResultBlock], issues: RowIssues
+) -> None:
     # Text cells stay text (never formulas); row, http_status and attempts are numbers.
     # The hidden sheet says how each header was read, so the file fed back is read the same.
     mapping = [[source, target] for source, target in table.reading or ()]
     write_sheet(
         path,
         [*RESULT_COLUMNS, *table.headers],
-        lambda: ([*block, *cells] for block, cells in zip(blocks, table.rows, strict=True)),
+        lambda: _sheet_rows(table, blocks, issues),
         len(blocks),
         _column_widths(table, blocks),
         SheetExtras(table.above, MAPPING_SHEET, [list(_MAPPING_HEADERS), *mapping]),
+        table.sheet,
     )
 
 
-def _write_atomically(path: Path, table: RawTable, blocks: Sequence[ResultBlock]) -> None:
+def _write_atomically(
+    path: Path, table: RawTable, blocks: Sequence[ResultBlock], issues: RowIssues
+) -> None:
     handle, temporary = create_people_temporary(path)
     try:
         if path.suffix.lower() == ".xlsx":
             os.close(handle)
-            _write_xlsx(temporary, table, blocks)
+            _write_xlsx(temporary, table, blocks, issues)
         else:
             delimiter = table.delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
             # UTF-8 with a byte-order mark, so Excel shows ä and ö instead of mojibake.
@@ -345,39 +465,53 @@ def _write_atomically(path: Path, table: RawTable, blocks: Sequence[ResultBlock]
         raise
 
 
-def write_results(path: Path, table: RawTable, results: Sequence[RowResult]) -> ResultsWritten:
+def write_results(
+    path: Path,
+    table: RawTable,
+    results: Sequence[RowResult],
+    *,
+    issues: RowIssues | None = None,
+) -> ResultsWritten:
     """Write ``results`` (one per row of ``table``, same order) atomically to ``path``.
+
+    ``issues`` (the validation's, by row position) let an .xlsx show an invalid row's problems
+    a line each, and highlight the cells they are in with the problem as a note.
 
     If the final write fails (on Windows: the file is open in Excel), the results go to a
     timestamped name beside it; if that fails too (a full disk, a read-only folder), to a
     timestamped name in :func:`results_fallback_folder`; the returned value says which.
     :class:`ResultsPathError` when none of them could be written.
     """
-    return write_result_blocks(path, table, [result.cells() for result in results])
+    blocks = [result.cells() for result in results]
+    return write_result_blocks(path, table, blocks, issues=issues)
 
 
 def write_result_blocks(
-    path: Path, table: RawTable, blocks: Sequence[ResultBlock]
+    path: Path,
+    table: RawTable,
+    blocks: Sequence[ResultBlock],
+    *,
+    issues: RowIssues | None = None,
 ) -> ResultsWritten:
     """:func:`write_results` from each row's result cells, for callers that have those already."""
     if len(blocks) != len(table.rows):
         raise ValueError(f"{len(blocks)} results for {len(table.rows)} rows")
     with collector_paused():
-        return _write_or_fall_back(path, table, blocks)
+        return _write_or_fall_back(path, table, blocks, issues or {})
 
 
 def _write_or_fall_back(
-    path: Path, table: RawTable, blocks: Sequence[ResultBlock]
+    path: Path, table: RawTable, blocks: Sequence[ResultBlock], issues: RowIssues
 ) -> ResultsWritten:
     try:
-        _write_atomically(path, table, blocks)
+        _write_atomically(path, table, blocks, issues)
         return ResultsWritten(path)
     except OSError as error:
         first_error = _reason(error)
     name = f"{path.stem}.{datetime.now().strftime('%Y%m%dT%H%M%S')}{path.suffix}"
     beside = path.with_name(name)
     try:
-        _write_atomically(beside, table, blocks)
+        _write_atomically(beside, table, blocks, issues)
         return ResultsWritten(beside, f"{path} could not be written ({first_error})")
     except OSError as error:
         beside_error = _reason(error)
@@ -386,7 +520,7 @@ def _write_or_fall_back(
     try:
         folder.mkdir(parents=True, exist_ok=True)
         elsewhere = unique_path(elsewhere)
-        _write_atomically(elsewhere, table, blocks)
+        _write_atomically(elsewhere, table, blocks, issues)
     except OSError as error:
         raise ResultsPathError(
             f"{path}: the results could not be written ({first_error}), nor to {beside} "

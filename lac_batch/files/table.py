@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from pathlib import Path
 
 # Not public: lac_batch/__init__.py names the public surface.
@@ -30,6 +30,22 @@ class FileFormat(StrEnum):
     @property
     def is_spreadsheet(self) -> bool:
         return self is not FileFormat.CSV
+
+
+class CellKind(IntEnum):
+    """What a workbook cell held before it became text, so a results workbook can hold the same.
+
+    One byte per cell (:attr:`RawTable.kinds`): the value itself is its text, which reads back
+    to exactly that value (whole numbers without ``.0``, ``YYYY-MM-DD``, ``HH:MM:SS``, …).
+    """
+
+    TEXT = 0
+    NUMBER = 1
+    DATE = 2
+    DATETIME = 3
+    DURATION = 4
+    """A duration or a time of day (``HH:MM:SS``, hours past 24 included)."""
+    BOOLEAN = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +91,10 @@ class RawTable:
     result_block: list[list[str]] | None = None
     """A results file's dropped block, per row its cells in ``result_block_headers`` order."""
     result_block_headers: list[str] = field(default_factory=list)
+    kinds: dict[int, bytearray] = field(default_factory=dict)
+    """Workbooks only: column position → per row (as in ``rows``) the :class:`CellKind` of its
+    cell, for the columns holding any cell that was not text. A cell whose text no longer fits
+    its kind (edited since) is text."""
     lines: list[str] | None = None
     """CSV only: per row, its line as in the file but ending in CRLF, when that one line is the
     whole row with exactly ``len(headers)`` cells; else "". A CSV reader reads such a line back

@@ -26,7 +26,7 @@ from lac_batch.files.inbox import (
     unique_path,
 )
 from lac_batch.files.reader import SUFFIX_FORMATS
-from lac_batch.files.results import default_results_path, write_results
+from lac_batch.files.results import default_results_path
 from lac_batch.jobs.progress import ProgressTally, duration_text
 from lac_batch.jobs.retry import Clock, RetryOutcome, retry_pass
 from lac_batch.jobs.run_log import RunLog
@@ -39,7 +39,7 @@ from lac_batch.jobs.submit import (
     rows_exit_code,
     submit_file,
 )
-from lac_batch.ledger.history import results_of_run
+from lac_batch.ledger.history import write_run_results
 from lac_batch.ledger.store import (
     Ledger,
     RunSummary,
@@ -268,9 +268,7 @@ def _finish_unwritten_run(
         if results_path is None or not results_path.is_file():
             how = " (written from the ledger)"
             sheet = read_requests(source, **reading)
-            written = write_results(
-                _results_path(source, folders), sheet.table, results_of_run(ledger, run, sheet)
-            )
+            written = write_run_results(ledger, run, sheet, _results_path(source, folders))
             results_path = written.path
             if written.in_fallback_folder:
                 code = most_severe(code, ExitCode.RESULTS_NOT_WRITTEN)

@@ -690,7 +690,9 @@ def _settle(
     written: ResultsWritten | None = None
     unwritten: ResultsPathError | None = None
     try:
-        written = write_results(results_path, sheet.table, results)
+        written = write_results(
+            results_path, sheet.table, results, issues=prepared.report.row_issues
+        )
     except ResultsPathError as error:
         unwritten = error
     sent = _rows_sent(run)

@@ -12,9 +12,10 @@ from lac_batch.ledger.plan import sent_to_host
 from lac_batch.ledger.store import Ledger, RunSummary, file_digest
 from lac_batch.ledger.worklist import latest_results
 from lac_batch.model.errors import NotInLedgerError, UsageError
-from lac_batch.model.status import RowResult
+from lac_batch.model.issues import RowIssue
+from lac_batch.model.status import RowResult, Status
 from lac_batch.model.wording import Option, option_name
-from lac_batch.rows.validation import RequestSheet
+from lac_batch.rows.validation import RequestSheet, validate
 from lac_batch.settings.config import parse_duration
 
 # Not public: lac_batch/__init__.py names the public surface.
@@ -75,7 +76,33 @@ def rebuild_results(ledger: Ledger, sheet: RequestSheet, results_path: Path) -> 
             f"{sheet.path}: the ledger {ledger.path} has no finished run of this file; "
             f"`{option_name(Option.LIST_RUNS)}` lists the runs it has."
         )
-    return write_results(results_path, sheet.table, results_of_run(ledger, run, sheet))
+    return write_run_results(ledger, run, sheet, results_path)
+
+
+def write_run_results(
+    ledger: Ledger, run: RunSummary, sheet: RequestSheet, results_path: Path
+) -> ResultsWritten:
+    """Write the results of ``sheet``'s rows since ``run`` (:func:`results_of_run`) to
+    ``results_path``, an .xlsx's invalid rows pointing at their cells as the run's own did."""
+    results = results_of_run(ledger, run, sheet)
+    return write_results(
+        results_path, sheet.table, results, issues=_issues_found_again(sheet, results)
+    )
+
+
+def _issues_found_again(
+    sheet: RequestSheet, results: Sequence[RowResult]
+) -> dict[int, tuple[RowIssue, ...]]:
+    """The issues of the rows the ledger holds as invalid, found again by validating the file,
+    where they make exactly the error the ledger recorded: a verdict validation alone cannot
+    repeat (a keys file's, a duplicate let through) keeps the ledger's words and no note."""
+    report = validate(sheet)
+    return {
+        position: found
+        for position, found in report.row_issues.items()
+        if results[position].status is Status.INVALID
+        and results[position].error == report.error_of(position)
+    }
 
 
 def results_of_run(ledger: Ledger, run: RunSummary, sheet: RequestSheet) -> list[RowResult]:

@@ -17,6 +17,8 @@ class RowIssue:
     """The column's header as written in the file, or None for the row as a whole."""
     code: str
     message: str
+    position: int | None = None
+    """The column's 0-based position in the file, when the issue is in one cell (else None)."""
 
     def __str__(self) -> str:
         return f"{self.column}: {self.message}" if self.column else self.message

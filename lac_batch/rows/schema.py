@@ -278,7 +278,7 @@ def check_rows(
                 else "is empty; with a keys file every row needs the customer_id that picks its key"
             )
         issues.setdefault(position, []).append(
-            (order[str(column)], RowIssue(row_number, spec.label, code, message))
+            (order[str(column)], RowIssue(row_number, spec.label, code, message, spec.position))
         )
     return {
         position: [issue for _, issue in sorted(found, key=lambda pair: pair[0])]

@@ -208,11 +208,15 @@ class ValidationReport:
         blocks: list[ResultBlock] = [
             (row_number, *valid) for row_number in self.sheet.table.row_numbers
         ]
-        for position, issues in self.row_issues.items():
+        for position in self.row_issues:
             blocks[position] = RowResult.invalid(
-                blocks[position][0], error=_error_text(issues)
+                blocks[position][0], error=self.error_of(position)
             ).cells()
         return blocks
+
+    def error_of(self, position: int) -> str:
+        """The ``error`` cell of the invalid row at ``position``."""
+        return _error_text(self.row_issues[position])
 
 
 @dataclass(frozen=True)
@@ -238,30 +242,39 @@ def _read_with(
 ) -> tuple[RawTable, ColumnSetup]:
     """The table, its header row found with every mapping ``setup`` may read it with; and the
     setup with what a results file remembers of its mapping."""
-    candidates = setup.candidates()
 
-    def is_header(cells: Sequence[str]) -> bool:
-        if any(fits_as_header(cells, mapping) for mapping in candidates):
-            return True
-        # A header below a title whose required column is misspelt ('Conection Key') is still
-        # the header: reading it there says "did you mean connection_key?", where row 1 (a
-        # title) would only say that no header has the column.
-        return fits_as_header([near_miss(cell) or cell for cell in cells])
+    def read(candidates: Sequence[ColumnMapping]) -> RawTable:
+        def is_header(cells: Sequence[str]) -> bool:
+            if any(fits_as_header(cells, mapping) for mapping in candidates):
+                return True
+            # A header below a title whose required column is misspelt ('Conection Key') is
+            # still the header: reading it there says "did you mean connection_key?", where
+            # row 1 (a title) would only say that no header has the column.
+            return fits_as_header([near_miss(cell) or cell for cell in cells])
 
-    table = read_table(
-        path,
-        sheet=sheet,
-        encoding=encoding,
-        delimiter=delimiter,
-        is_header=is_header,
-        header_row=setup.header_row,
-    )
+        return read_table(
+            path,
+            sheet=sheet,
+            encoding=encoding,
+            delimiter=delimiter,
+            is_header=is_header,
+            header_row=setup.header_row,
+        )
+
+    table = read(setup.candidates())
     if table.remembered_mapping and setup.remembered is None:
         entries = tuple(
             MapEntry(source, target, "the results file's own record")
             for source, target in table.remembered_mapping
         )
         setup = replace(setup, remembered=ColumnMapping(entries))
+        # The header was looked for before the file's own record was read: a header below a
+        # title that only the record explains ('Yhteys') is found by reading again with it.
+        candidates = setup.candidates()
+        if setup.header_row is None and not any(
+            fits_as_header(table.headers, mapping) for mapping in candidates
+        ):
+            table = read(candidates)
     return table, setup
 
 
@@ -340,7 +353,7 @@ def _reader_issues(sheet: RequestSheet) -> dict[int, list[RowIssue]]:
             header = sheet.table.headers[problem.position].strip()
             column = header or f"column {column_letter(problem.position)}"
         issues.setdefault(problem.row_number, []).append(
-            RowIssue(problem.row_number, column, problem.code, problem.message)
+            RowIssue(problem.row_number, column, problem.code, problem.message, problem.position)
         )
     return issues
 

@@ -141,7 +141,9 @@ async def run_submit(
             run.results.append(written)
             other = written.with_suffix(_OTHER_FORMAT.get(written.suffix.lower(), ".csv"))
             table = outcome.report.sheet.table
-            copy = await asyncio.to_thread(write_results, other, table, outcome.results)
+            copy = await asyncio.to_thread(
+                write_results, other, table, outcome.results, issues=outcome.report.row_issues
+            )
             run.results.append(copy.path)
     finally:
         run.progress.changed.set()
