@@ -1,5 +1,5 @@
-"""What the progress panel says while a page run works: the slow-down line, the stopping line,
-and the unknown rows' advice in the page's own words.
+"""What the page tells while a run works (the slow-down line, the stopping line, the unknown
+rows' advice in the page's own words) and before one (the counts say when sending is blocked).
 
 The page runs in this process (Starlette's test client: login, cookie, CSRF token, the routes
 the browser uses) and sends to a real sandbox on 127.0.0.1 with faults.
@@ -159,3 +159,19 @@ def test_every_option_a_message_may_name_has_the_pages_words(option: Option) -> 
     assert said != python_name(option, "requests.csv")
     with naming(page_name):
         assert option_name(option, "requests.csv") == said
+
+
+def test_the_counts_say_sending_is_blocked_by_a_near_miss_until_it_is_mapped(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    rows = b"connection_key,request_type,custmer_id\nbank:b0,setup,C1\n"
+    for page in _page(sandbox, tmp_path):
+        opened = page.post("/open", files={"file": ("requests.csv", io.BytesIO(rows))})
+        assert "1 valid" in opened  # the row itself is fine ...
+        blocked = re.search(r'<span id="send-blocked"[^>]*>(.*?)</span>', opened, re.S)
+        assert blocked is not None  # ... but it cannot be sent as read
+        said = blocked.group(1)
+        assert "Sending is blocked" in said and "did you mean customer_id?" in said
+        assert 'href="#columns"' in said and "Columns panel" in said
+        mapped = page.post("/columns", data={"position": "2", "target": "customer_id"})
+        assert "1 valid" in mapped and 'id="send-blocked"' not in mapped
