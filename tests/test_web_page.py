@@ -211,6 +211,11 @@ def test_page_opens_a_sheet_marks_invalid_cells_fixes_them_sends_and_downloads_r
     assert "connection_key: is empty" in page.text("#row-3 .messages")
     assert "duplicate of row 2" in page.text("#row-6 .messages")
     page.shot("1-opened")
+    # The README's picture (docs/web-page.png, copied from here): tall enough for the Columns
+    # panel and the marked rows together.
+    page.browser.set_window_size(1500, 1750)
+    page.shot("web-page")
+    page.browser.set_window_size(1500, 1100)
 
     page.type_into(3, "connection_key", "bank:op")
     for header, text in [

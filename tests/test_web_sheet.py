@@ -84,3 +84,21 @@ def test_paging_never_shows_more_than_a_page(filter_: RowFilter, write_csv: Writ
     if filter_ is RowFilter.ALL:
         first = sheet.page(filter_, 1).rows
         assert not first[0].is_valid and first[-1].is_valid  # invalid first
+
+
+def test_copies_of_a_body_settle_after_edits_as_validate_would(
+    write_csv: WriteCsv, tmp_path: Path
+) -> None:
+    same = ["stripe", "setup", "", "same"]
+    path = write_csv([HEADER, same, ["stripe", "setup", "", "other"], same, same])
+    sheet = EditableSheet(read_requests(path), path)
+    assert [str(i) for i in sheet.issues_of(2)] == [str(i) for i in sheet.issues_of(3)]
+    assert "duplicate of row 2" in str(sheet.issues_of(3)[0])
+    sheet.set_cell(0, 3, "first no more")  # row 4 becomes the original, row 5 its copy
+    assert sheet.issues_of(2) == ()
+    assert "duplicate of row 4" in str(sheet.issues_of(3)[0])
+    sheet.set_cell(1, 3, "same")  # row 3 now comes first among the copies
+    assert "duplicate of row 3" in str(sheet.issues_of(2)[0])
+    assert _issues(sheet) == _issues_as_validate_sees_them(sheet, tmp_path)
+    assert sheet.body_of(1) is not None and '"note":"same"' in sheet.body_of(1).replace(" ", "")
+    assert sheet.body_of(2) is None

@@ -148,6 +148,9 @@ class ValidationReport:
     occurrences: dict[int, int]
     """Row position → occurrence, for the second and later copies (``--allow-duplicates``)."""
     checked: CheckedRows = field(repr=False)
+    hashes: np.ndarray[Any, np.dtype[np.int64]] = field(repr=False)
+    """The hash of each passed row's values, in the order of ``checked.positions``: rows with
+    equal bodies have equal hashes (a page that edits rows finds a row's copies by it)."""
 
     @cached_property
     def bodies(self) -> list[str | None]:
@@ -483,8 +486,9 @@ def _validate(
     count = len(table.row_numbers)
     positions_ok = [position for position in range(count) if position not in row_issues]
     checked = CheckedRows(columns, positions_ok)
-    occurrences = _find_duplicates(sheet, checked, row_issues, allow_duplicates)
-    return ValidationReport(sheet, row_issues, occurrences, checked)
+    hashes = _row_hashes(sheet.plan, checked)
+    occurrences = _find_duplicates(sheet, checked, hashes, row_issues, allow_duplicates)
+    return ValidationReport(sheet, row_issues, occurrences, checked, hashes)
 
 
 def _row_hashes(plan: ColumnPlan, checked: CheckedRows) -> np.ndarray[Any, np.dtype[np.int64]]:
@@ -507,6 +511,7 @@ def _row_hashes(plan: ColumnPlan, checked: CheckedRows) -> np.ndarray[Any, np.dt
 def _find_duplicates(
     sheet: RequestSheet,
     checked: CheckedRows,
+    hashes: np.ndarray[Any, np.dtype[np.int64]],
     row_issues: dict[int, tuple[RowIssue, ...]],
     allow_duplicates: bool,
 ) -> dict[int, int]:
@@ -517,7 +522,6 @@ def _find_duplicates(
     a closer look.
     """
     plan = sheet.plan
-    hashes = _row_hashes(plan, checked)
     occurrences: dict[int, int] = {}
     values, counts = np.unique(hashes, return_counts=True)
     if len(values) == len(hashes):

@@ -16,6 +16,7 @@ from pathlib import Path
 import openpyxl
 from openpyxl.cell.cell import TYPE_ERROR, TYPE_STRING
 
+from lac_batch.files.gc_pause import collector_paused
 from lac_batch.files.table import CellProblem
 from lac_batch.model.columns import column_letter
 from lac_batch.model.errors import InputFileError
@@ -75,16 +76,19 @@ class EditableSheet:
         """The file the sheet was read from (the upload in the session's folder)."""
         self.edits = 0
         table = sheet.table
-        loose = validate(sheet, allow_duplicates=True)
-        self._bodies: list[str | None] = list(loose.bodies)
-        self._issues: dict[int, tuple[RowIssue, ...]] = dict(loose.row_issues)
-        self._groups: dict[str, list[int]] = {}
-        for position, body in enumerate(self._bodies):
-            if body is not None:
-                self._groups.setdefault(body, []).append(position)
-        for positions in self._groups.values():
-            if len(positions) > 1:
-                self._settle(positions)
+        # The whole sheet checked as the command line checks it, duplicates named as it names
+        # them; no body is built (a row's body is made when the page shows it).
+        with collector_paused():
+            report = validate(sheet)
+            self._issues: dict[int, tuple[RowIssue, ...]] = dict(report.row_issues)
+            # Rows that pass every check but the duplicate one, by the hash of their values:
+            # equal bodies have equal hashes, so an edit finds a row's copies among a few rows.
+            self._hash_of: dict[int, int] = dict(
+                zip(report.checked.positions, report.hashes.tolist(), strict=True)
+            )
+            self._groups: dict[int, list[int]] = {}
+            for position, key in self._hash_of.items():
+                self._groups.setdefault(key, []).append(position)
         self._column_of = {header.strip(): place for place, header in enumerate(table.headers)}
         for place, header in enumerate(table.headers):
             if not header.strip():
@@ -114,7 +118,9 @@ class EditableSheet:
 
     def body_of(self, position: int) -> str | None:
         """The exact JSON body the row sends, or None when it is invalid."""
-        return None if position in self._issues else self._bodies[position]
+        if position in self._issues:
+            return None
+        return self._validate_rows([position], allow_duplicates=True).bodies[0]
 
     def issues_of(self, position: int) -> tuple[RowIssue, ...]:
         return self._issues.get(position, ())
@@ -183,33 +189,35 @@ class EditableSheet:
         self.edits += 1
         positions = sorted(changes)
         report = self._validate_rows(positions, allow_duplicates=True)
-        touched: set[str] = set()
-        for index, position in enumerate(positions):
-            old = self._bodies[position]
+        touched: set[int] = set()
+        for position in positions:
+            old = self._hash_of.pop(position, None)
             if old is not None:
                 group = self._groups[old]
                 group.remove(position)
                 if not group:
                     del self._groups[old]
                 touched.add(old)
-            new = report.bodies[index]
-            self._bodies[position] = new
+        for index, position in enumerate(positions):
             if index in report.row_issues:
                 self._issues[position] = report.row_issues[index]
             else:
                 self._issues.pop(position, None)
-            if new is not None:
-                group = self._groups.setdefault(new, [])
-                group.append(position)
-                group.sort()
-                touched.add(new)
-        for body in touched:
-            if body in self._groups:
-                self._settle(self._groups[body])
+        for index, key in zip(report.checked.positions, report.hashes.tolist(), strict=True):
+            position = positions[index]
+            self._hash_of[position] = key
+            group = self._groups.setdefault(key, [])
+            group.append(position)
+            group.sort()
+            touched.add(key)
+        for key in touched:
+            if key in self._groups:
+                self._settle(self._groups[key])
 
     def _settle(self, positions: Sequence[int]) -> None:
-        """Rows sharing one body: the first is valid, each later one a duplicate of it, in the
-        words ``validate`` uses for the whole sheet."""
+        """Rows sharing one hash (else valid): checked together, so the first of each body is
+        valid and each later copy a duplicate of it, in the words ``validate`` uses for the
+        whole sheet (rows whose hashes only collide stay valid)."""
         if len(positions) == 1:
             self._issues.pop(positions[0], None)
             return

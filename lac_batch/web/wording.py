@@ -9,23 +9,44 @@ from lac_batch.sending.engine import RetryNotice
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
 
-# A choice the page offers is named as the page shows it; the others are settings of the
-# config file the page was started with (or the command line's flags).
-_PAGE_WORDS: dict[Option, str] = {
-    Option.SHEET: "the Sheet choice above",
+_RESEND = "the button “Not processed: resend with the same key” under Unknowns to check"
+_CONFIG = "the setting {key} of the config file the page was started with (lac-batch ui --config)"
+
+# Every option a library message may name, as the page's user acts on it: a control of the page
+# where the page has one, else a setting of the config file the page runs with, else the
+# command that offers it (the page does not). tests/test_web_wording.py checks each is here.
+PAGE_WORDS: dict[Option, str] = {
+    Option.FORCE: "lac-batch submit --force (the page never sends a request twice)",
+    Option.RESEND_UNKNOWN: _RESEND,
+    Option.RETRY_AMBIGUOUS: _CONFIG.format(key="retry_ambiguous"),
+    Option.REQUIRE_ALL_VALID: "lac-batch submit --require-all-valid",
     Option.ALLOW_DUPLICATES: "lac-batch submit --allow-duplicates",
+    Option.STRICT: "lac-batch submit --strict",
+    Option.RESULTS: "lac-batch submit --results",
+    Option.LEDGER: _CONFIG.format(key="ledger"),
+    Option.SHEET: "the Sheet choice above",
+    Option.ENCODING: "lac-batch submit --encoding (save the file as UTF-8 to open it here)",
+    Option.DELIMITER: "lac-batch submit --delimiter (save the file with commas to open it here)",
+    Option.MAX_WAIT: _CONFIG.format(key="max_wait"),
+    Option.BASE_URL: _CONFIG.format(key="base_url"),
+    Option.API_KEY_FILE: _CONFIG.format(key="api_key.file"),
+    Option.KEYS_FILE: _CONFIG.format(key="keys_file"),
     Option.SANDBOX: "lac-batch ui --sandbox",
+    Option.METADATA: "lac-batch template --metadata",
+    Option.NOTIFY_WEBHOOK: "lac-batch submit --notify-webhook",
+    Option.NOTIFY_EMAIL: "lac-batch submit --notify-email",
     Option.REBUILD_RESULTS: "lac-batch report --file {subject} --results PATH",
     Option.LIST_RUNS: "the Recent runs list below",
+    Option.MAP: "the Columns panel (map the header there)",
+    Option.PROFILE: "a profile saved from the Columns panel",
+    Option.HEADER_ROW: "lac-batch submit --header-row",
+    Option.REMAP: "lac-batch submit --remap",
 }
 
 
 def page_name(option: Option, subject: str = "") -> str:
-    """Names an option in a message shown on the page."""
-    words = _PAGE_WORDS.get(option)
-    if words is None:
-        return f"the setting {option.value} of the config file (lac-batch ui --config)"
-    return words.format(subject=subject)
+    """Names an option in a message shown on the page (the namer the page installs)."""
+    return PAGE_WORDS[option].format(subject=subject)
 
 
 def retry_words(notice: RetryNotice) -> str:
