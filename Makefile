@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean postgres-server
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lac-batch needs Python 3.11 or newer")'
@@ -29,7 +29,13 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy lac_batch
 	$(BIN)/lint-imports
 
-test: lint
+# The ledger tests start a real PostgreSQL server themselves (tests/pg_server.py); on a fresh
+# machine its binaries come from Debian's package archive (CI runs as root).
+postgres-server:
+	@command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
+		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql)
+
+test: lint postgres-server
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed-dev

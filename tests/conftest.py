@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from pg_server import PgServer, running_postgres
 from sandbox_fixtures import client_for
 
 from lac_batch.cli.main import main
@@ -67,13 +68,54 @@ def write_csv(tmp_path: Path) -> WriteCsv:
 HEADER = ["connection_key", "request_type", "customer_id", "note"]
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PgServer]:
+    """One real PostgreSQL server for the session (see tests/pg_server.py); never skipped."""
+    with running_postgres() as server:
+        yield server
+
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that asks for ``ledger_backend`` runs once per ledger backend."""
+    if "ledger_backend" in metafunc.fixturenames:
+        metafunc.parametrize("ledger_backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def ledger_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def ledger_location(
+    ledger_backend: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    """A fresh ledger of the test's backend: a SQLite file's path, or a new PostgreSQL
+    database's URL; LAC_LEDGER names it."""
+    if ledger_backend == "postgresql":
+        server: PgServer = request.getfixturevalue("postgres")
+        location = server.new_database()
+    else:
+        location = str(tmp_path_factory.mktemp("ledger") / "ledger.sqlite3")
+    monkeypatch.setenv("LAC_LEDGER", location)
+    return location
+
+
 @pytest.fixture(autouse=True)
 def private_ledger(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Path:
     """Every test gets its own ledger and state folder: none touches the user's real ones. The
     ledger's folder exists (a named ledger's folder must) and lies outside tmp_path, which
-    tests list."""
+    tests list. (A test asking for ``ledger_location`` gets that ledger instead.)"""
     path = tmp_path_factory.mktemp("ledger") / "ledger.sqlite3"
     monkeypatch.setenv("LAC_LEDGER", str(path))
     # platformdirs' user state folder on Linux (the results-fallback folder lives there).
