@@ -14,6 +14,7 @@ from lac_batch.jobs.submit import HeldLedger, choose_results_path, held_ledger
 from lac_batch.ledger.store import Ledger, new_ledger_notice
 from lac_batch.model.errors import Interrupted, LacBatchError
 from lac_batch.rows.validation import RequestSheet, read_requests
+from lac_batch.settings.ledger_url import LedgerUrl
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -101,7 +102,9 @@ def ledger_notices(held: HeldLedger, *, announce: bool = True) -> None:
 
 
 @contextmanager
-def locked_ledger(ledger_path: Path | None, *, announce: bool = True) -> Iterator[Ledger]:
+def locked_ledger(
+    ledger_path: Path | LedgerUrl | None, *, announce: bool = True
+) -> Iterator[Ledger]:
     """Hold the run lock (exit 4 if another run has it), open the ledger, recover crashes.
 
     ``ledger_path`` None: the default ledger, whose folder is created on first use; a named

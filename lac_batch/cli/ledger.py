@@ -18,15 +18,16 @@ from lac_batch.cli.options import config_option, effective_settings, setting_opt
 from lac_batch.ledger.history import format_runs, parse_age, rebuild_results
 from lac_batch.ledger.store import Ledger, default_ledger_path
 from lac_batch.model.errors import UsageError
+from lac_batch.settings.ledger_url import LedgerUrl
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
 
 
-def _ledger_path(config_path: Path | None, ledger: Path | None) -> Path:
+def _ledger_path(config_path: Path | None, ledger: Path | None) -> Path | LedgerUrl:
     """--ledger > LAC_LEDGER > the config file's ``ledger`` > the user's state directory."""
     settings = effective_settings(config_path, {"ledger": ledger})
-    return settings.ledger or default_ledger_path()
+    return settings.ledger_location() or default_ledger_path()
 
 
 @click.command("report")
@@ -54,7 +55,7 @@ def report_command(
 ) -> None:
     """List recent runs, or rebuild a lost results file from the ledger."""
     path = _ledger_path(config_path, ledger)
-    if not path.exists():
+    if isinstance(path, Path) and not path.exists():
         raise UsageError(f"{path}: there is no ledger here yet (nothing was submitted with it).")
     opened = Ledger.open(path)
     try:

@@ -31,6 +31,7 @@ from lac_batch.model.wording import naming
 from lac_batch.notify.notifier import Notifier
 from lac_batch.notify.settings import load_notify_settings
 from lac_batch.settings.config import SETTINGS, Settings
+from lac_batch.settings.ledger_url import LedgerUrl
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -84,12 +85,13 @@ def _run_command(config_path: Path | None, once: bool, flags: dict[str, Any]) ->
 
 def _run(settings: Settings, options: Any, log: RunLog, once: bool, notifier: Notifier) -> ExitCode:
     folders = folders_of(settings)
-    named_ledger = settings.ledger
+    named_ledger = settings.ledger_location()
     ledger_path = named_ledger or default_ledger_path()
     with stop_signals() as stop:
         while True:
             try:
-                ensure_ledger_folder(ledger_path, create=named_ledger is None)
+                if not isinstance(ledger_path, LedgerUrl):
+                    ensure_ledger_folder(ledger_path, create=named_ledger is None)
                 outcome = run_pass(
                     folders=folders,
                     options=options,

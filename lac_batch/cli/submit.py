@@ -159,7 +159,7 @@ def submit_command(
     )
     progress = _Progress(settings.log_format, announce_new_ledger=not sandbox)
     with ExitStack() as stack, stop_signals() as stop:
-        ledger = settings.ledger
+        ledger = settings.ledger_location()
         if sandbox and not dry_run:
             # The sandbox's events are throwaway, so is its ledger: the real one is never touched.
             scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="lac-batch-sandbox-"))

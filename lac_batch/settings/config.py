@@ -26,6 +26,7 @@ from lac_batch.model.errors import ConfigError, UsageError
 from lac_batch.sending.credentials import API_KEY_ENV, BASE_URL_ENV, PRODUCTION_BASE_URL
 from lac_batch.sending.engine import SubmitSettings
 from lac_batch.sending.pacing import AUTO, MAX_CONCURRENCY, Concurrency, parse_concurrency
+from lac_batch.settings.ledger_url import LedgerUrl, is_ledger_url
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -135,6 +136,12 @@ def parse_choice(kind: type[E]) -> Callable[[Any], E]:
 
 def _path(value: Any) -> Path:
     return Path(parse_text(value))
+
+
+def _ledger_location(value: Any) -> Path | LedgerUrl:
+    """A ledger file's path, or a PostgreSQL URL (never with a password in it)."""
+    text = parse_text(value)
+    return LedgerUrl(text.strip()) if is_ledger_url(text) else Path(text)
 
 
 @dataclass(frozen=True)
@@ -286,13 +293,26 @@ class Settings:
         help="PEM file of CA certificates instead of the system store",
         is_path=True,
     )
-    ledger: Path | None = _setting(
+    ledger: Path | LedgerUrl | None = _setting(
         env="LAC_LEDGER",
         flag="--ledger",
+        parse=_ledger_location,
+        default=None,
+        help="the ledger file, or a postgresql:// URL (default: the user's state directory)",
+        is_path=True,
+    )
+    ledger_password_file: Path | None = _setting(
+        key="ledger_password_file",
         parse=_path,
         default=None,
-        help="the ledger file (default: the user's state directory)",
+        help="file holding only the PostgreSQL ledger's password (refused if others can read it)",
         is_path=True,
+    )
+    ledger_tls: bool = _setting(
+        key="ledger_tls",
+        parse=_flag,
+        default=True,
+        help="false: reach a remote PostgreSQL ledger without checking its TLS certificate",
     )
     log_format: LogFormat = _setting(
         env="LAC_LOG_FORMAT",
@@ -368,6 +388,13 @@ class Settings:
         """The value of one of :data:`SETTINGS` (for loops over the table)."""
         value: T = getattr(self, setting.name)
         return value
+
+    def ledger_location(self) -> Path | LedgerUrl | None:
+        """The named ledger (None: the default), a URL with the config's password file and TLS
+        choice applied."""
+        if isinstance(self.ledger, LedgerUrl):
+            return self.ledger.with_password_file(self.ledger_password_file, tls=self.ledger_tls)
+        return self.ledger
 
     def submit_settings(self) -> SubmitSettings:
         """What the sending engine takes of these settings; it has no defaults of its own."""
