@@ -24,7 +24,7 @@ from lac_batch.settings.ledger_url import LedgerUrl
 __all__: list[str] = []
 
 
-def _ledger_path(config_path: Path | None, ledger: Path | None) -> Path | LedgerUrl:
+def _ledger_path(config_path: Path | None, ledger: str | None) -> Path | LedgerUrl:
     """--ledger > LAC_LEDGER > the config file's ``ledger`` > the user's state directory."""
     settings = effective_settings(config_path, {"ledger": ledger})
     return settings.ledger_location() or default_ledger_path()
@@ -45,7 +45,7 @@ def _ledger_path(config_path: Path | None, ledger: Path | None) -> Path | Ledger
 @guarded
 def report_command(
     config_path: Path | None,
-    ledger: Path | None,
+    ledger: str | None,
     list_runs: bool,
     input_path: Path | None,
     sheet: str | None,
@@ -88,7 +88,7 @@ def ledger_group() -> None:
     "--older-than", required=True, help="Delete records older than this: 90d, 12w or 36h."
 )
 @guarded
-def prune_command(config_path: Path | None, ledger: Path | None, older_than: str) -> None:
+def prune_command(config_path: Path | None, ledger: str | None, older_than: str) -> None:
     """Delete request and run records older than --older-than.
 
     A pruned request is forgotten: the same row in a later run is sent again.

@@ -26,7 +26,7 @@ from lac_batch.model.errors import ConfigError, UsageError
 from lac_batch.sending.credentials import API_KEY_ENV, BASE_URL_ENV, PRODUCTION_BASE_URL
 from lac_batch.sending.engine import SubmitSettings
 from lac_batch.sending.pacing import AUTO, MAX_CONCURRENCY, Concurrency, parse_concurrency
-from lac_batch.settings.ledger_url import LedgerUrl, is_ledger_url
+from lac_batch.settings.ledger_url import LedgerUrl, is_ledger_url, mask_ledger_url
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -136,6 +136,11 @@ def parse_choice(kind: type[E]) -> Callable[[Any], E]:
 
 def _path(value: Any) -> Path:
     return Path(parse_text(value))
+
+
+def _shown(value: Any) -> Any:
+    """A value as an error message repeats it: a ledger URL without its password."""
+    return mask_ledger_url(value) if isinstance(value, str) and is_ledger_url(value) else value
 
 
 def _ledger_location(value: Any) -> Path | LedgerUrl:
@@ -479,7 +484,7 @@ class KeyChecker:
             try:
                 checked[name] = parse(value)
             except ValueError as error:
-                self.problem(key, f"'{key}' must be {error}, not {value!r}")
+                self.problem(key, f"'{key}' must be {error}, not {_shown(value)!r}")
         return checked
 
     def raise_problems(self) -> None:
@@ -605,7 +610,9 @@ def _resolve(
             return setting.parse(flag_value), f"flag {setting.flag}"
         except ValueError as error:
             if not partial:
-                raise UsageError(f"{setting.flag} must be {error}, not {flag_value!r}.") from None
+                raise UsageError(
+                    f"{setting.flag} must be {error}, not {_shown(flag_value)!r}."
+                ) from None
     env_value = environ.get(setting.env) if setting.env else None
     if env_value:
         try:
@@ -613,7 +620,8 @@ def _resolve(
         except ValueError as error:
             if not partial:
                 raise UsageError(
-                    f"the environment variable {setting.env} must be {error}, not {env_value!r}."
+                    f"the environment variable {setting.env} must be {error}, "
+                    f"not {_shown(env_value)!r}."
                 ) from None
     if config is not None and setting.key in config.values:
         value: T = config.values[setting.key]

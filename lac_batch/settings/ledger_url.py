@@ -32,7 +32,7 @@ def is_ledger_url(text: str) -> bool:
     return bool(re.match(r"(?i)^(postgresql|postgres)://", text.strip()))
 
 
-def _mask(url: str) -> str:
+def mask_ledger_url(url: str) -> str:
     parts = urlsplit(url)
     netloc = parts.netloc
     if "@" in netloc:
@@ -64,7 +64,7 @@ class LedgerUrl:
 
     @property
     def masked(self) -> str:
-        return _mask(self.text)
+        return mask_ledger_url(self.text)
 
     def __str__(self) -> str:
         return self.masked

@@ -1,0 +1,180 @@
+"""Both ledger backends (SQLite file, PostgreSQL database): the same schema, the same claims.
+
+The PostgreSQL server is real (tests/pg_server.py), started by the test suite itself.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import run_cli
+from pg_server import SECRET_PASSWORD, SECRET_ROLE, PgServer
+
+from lac_batch.jobs.submit import held_ledger, ledger_location
+from lac_batch.ledger.store import SCHEMA_VERSION, Ledger, RequestState, SendingMark
+from lac_batch.model.errors import RunLockedError
+from lac_batch.model.exit_codes import ExitCode
+from lac_batch.model.status import RowResult, Status
+from lac_batch.settings.ledger_url import LedgerUrl
+
+
+def mark(
+    fingerprint: str = "fp-1",
+    run_id: int = 1,
+    earlier: RequestState | None = None,
+    account: str = "acct",
+) -> SendingMark:
+    return SendingMark(
+        fingerprint,
+        "https://x/portal",
+        account,
+        "keyhash",
+        '{"a":1}',
+        1,
+        0,
+        "in.csv",
+        2,
+        run_id,
+        earlier,
+    )
+
+
+def opened(location: str) -> Ledger:
+    found = ledger_location(location)
+    assert found is not None
+    return Ledger.open(found)
+
+
+def test_a_new_ledger_is_migrated_to_the_current_schema(ledger_location: str) -> None:
+    ledger = opened(ledger_location)
+    assert ledger.created
+    ledger.close()
+    again = opened(ledger_location)
+    assert not again.created
+    assert again.connection.schema_version() == SCHEMA_VERSION
+    again.close()
+
+
+def test_sending_then_outcome_then_lookup(ledger_location: str) -> None:
+    ledger = opened(ledger_location)
+    run_id = ledger.start_run(
+        pid=1,
+        command="submit",
+        file_path=Path("/in.csv"),
+        file_hash="h",
+        account="acct",
+        base_url="https://x/portal",
+    )
+    assert ledger.write_batch([mark(run_id=run_id)], []) == set()
+    assert ledger.record_state("fp-1").state is RequestState.SENDING  # type: ignore[union-attr]
+    ledger.write_batch([], [("fp-1", RowResult(2, Status.ACCEPTED, "evt_1", 202, "", 1))])
+    record = ledger.record_state("fp-1")
+    assert record is not None
+    assert (record.state, record.event_id, record.attempts) == (RequestState.ACCEPTED, "evt_1", 1)
+    ledger.finish_run(
+        run_id,
+        [("fp-1", RowResult(2, Status.ACCEPTED, "evt_1", 202))],
+        results_path=None,
+        exit_code=0,
+    )
+    assert [run.id for run in ledger.runs()] == [run_id]
+    assert ledger.run_rows(run_id)[0].event_id == "evt_1"
+    assert ledger.bodies_by_event_id("https://x/portal", ["evt_1"]) == {"evt_1": '{"a":1}'}
+    assert ledger.prune(timedelta(days=1)) == (0, 0)
+    ledger.close()
+
+
+def test_the_claim_is_decided_by_the_database_between_two_connections(
+    ledger_location: str,
+) -> None:
+    first, second = opened(ledger_location), opened(ledger_location)
+    # New records: the unique fingerprint lets exactly one insert through.
+    assert first.write_batch([mark("fp-new", run_id=1)], []) == set()
+    assert second.write_batch([mark("fp-new", run_id=2)], []) == {"fp-new"}
+    # A resend of a failed record: the conditional update lets exactly one through.
+    first.write_batch([], [("fp-new", RowResult(2, Status.FAILED, "", None, "down", 1))])
+    again = mark("fp-new", run_id=3, earlier=RequestState.FAILED)
+    assert first.write_batch([again], []) == set()
+    assert second.write_batch([mark("fp-new", run_id=4, earlier=RequestState.FAILED)], []) == {
+        "fp-new"
+    }
+    # The loser's undo touches nothing: the record is the winner's.
+    second.unmark(4, [("fp-new", None)])
+    record = first.record_state("fp-new")
+    assert record is not None and record.state is RequestState.SENDING
+    first.close()
+    second.close()
+
+
+def test_recovery_on_postgresql_touches_only_the_accounts_whose_locks_are_held(
+    postgres: PgServer,
+) -> None:
+    url = LedgerUrl(postgres.new_database())
+    ledger = Ledger.open(url)
+    ledger.write_batch([mark("fp-a", account="a"), mark("fp-b", account="b")], [])
+    ledger.close()
+    with held_ledger(url, accounts=["a"]) as held:
+        assert held.recovered == 1
+        assert held.ledger.record_state("fp-b").state is RequestState.SENDING  # type: ignore[union-attr]
+
+
+def test_one_run_at_a_time_per_account_on_postgresql(postgres: PgServer) -> None:
+    url = LedgerUrl(postgres.new_database())
+    with held_ledger(url, accounts=["acme"]):
+        with (
+            pytest.raises(RunLockedError, match=r"account acme"),
+            held_ledger(url, accounts=["acme"]),
+        ):
+            pass
+        # Another company on the same ledger is not blocked; a keys file spanning both is.
+        with held_ledger(url, accounts=["globex"]):
+            pass
+        with pytest.raises(RunLockedError), held_ledger(url, accounts=["globex", "acme"]):
+            pass
+    with held_ledger(url, accounts=["acme", "globex"]):  # released when the first ended
+        pass
+
+
+def test_a_password_in_a_ledger_url_on_the_command_line_or_environment_is_refused() -> None:
+    url = "postgresql://u:hunter2@db.example/ledger"
+    for outcome in (
+        run_cli("report", "--ledger", url),
+        run_cli("report", env={"LAC_LEDGER": url}),
+    ):
+        assert outcome.exit_code == ExitCode.UNUSABLE
+        assert "must not hold a password" in outcome.output
+        assert "hunter2" not in outcome.output
+
+
+def test_a_password_from_a_private_file_named_in_the_config(
+    postgres: PgServer, tmp_path: Path
+) -> None:
+    database = postgres.new_database().rsplit("/", 1)[1]
+    url = LedgerUrl(postgres.url(database, user=SECRET_ROLE))
+    secret = tmp_path / "pw"
+    secret.write_text(SECRET_PASSWORD + "\n")
+    secret.chmod(0o644)
+    with pytest.raises(Exception, match="can be read by other users"):
+        url.with_password_file(secret, tls=True)
+    secret.chmod(0o600)
+    ledger = Ledger.open(url.with_password_file(secret, tls=True))
+    assert ledger.created
+    ledger.close()
+    with pytest.raises(Exception) as refused:
+        Ledger.open(url)  # no password anywhere
+    assert SECRET_PASSWORD not in str(refused.value)
+
+
+def test_a_remote_host_is_reached_with_certificate_checks_unless_opted_out() -> None:
+    remote = LedgerUrl("postgresql://lac@db.example.com/ledger")
+    assert "sslmode=verify-full" in remote.conninfo()
+    assert "sslmode" not in remote.with_password_file(None, tls=False).conninfo()
+    assert "sslmode" not in LedgerUrl("postgresql://lac@127.0.0.1/ledger").conninfo()
+    assert "sslmode" not in LedgerUrl("postgresql://lac@/ledger?host=/run/pg").conninfo()
+    assert (
+        str(LedgerUrl("postgresql://lac@db/ledger?sslmode=disable")) == "postgresql://lac@db/ledger"
+    )
+    assert psycopg  # the driver is installed with the dev extra
