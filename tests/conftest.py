@@ -15,6 +15,8 @@ from pg_server import PgServer, running_postgres
 from sandbox_fixtures import client_for
 
 from lac_batch.cli.main import main
+from lac_batch.jobs.submit import ledger_location as ledger_location_of
+from lac_batch.ledger.store import Ledger
 from lac_batch.sandbox import SANDBOX_WRITE_KEY, Sandbox, running_sandbox
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,10 +80,20 @@ def postgres() -> Iterator[PgServer]:
 BACKENDS = ("sqlite", "postgresql")
 
 
+def open_ledger(location: str) -> Ledger:
+    """Open the ledger a ``ledger_location`` names (a file's path or a PostgreSQL URL)."""
+    found = ledger_location_of(location)
+    assert found is not None
+    return Ledger.open(found)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A test that asks for ``ledger_backend`` runs once per ledger backend."""
     if "ledger_backend" in metafunc.fixturenames:
-        metafunc.parametrize("ledger_backend", BACKENDS, indirect=True)
+        sqlite_only = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize(
+            "ledger_backend", BACKENDS[:1] if sqlite_only else BACKENDS, indirect=True
+        )
 
 
 @pytest.fixture
@@ -92,17 +104,17 @@ def ledger_backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def ledger_location(
     ledger_backend: str,
-    tmp_path_factory: pytest.TempPathFactory,
+    private_ledger: Path,
     request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
 ) -> str:
-    """A fresh ledger of the test's backend: a SQLite file's path, or a new PostgreSQL
-    database's URL; LAC_LEDGER names it."""
+    """A fresh ledger of the test's backend: the SQLite file of ``private_ledger``, or a new
+    PostgreSQL database's URL; LAC_LEDGER names it."""
     if ledger_backend == "postgresql":
         server: PgServer = request.getfixturevalue("postgres")
         location = server.new_database()
     else:
-        location = str(tmp_path_factory.mktemp("ledger") / "ledger.sqlite3")
+        location = str(private_ledger)
     monkeypatch.setenv("LAC_LEDGER", location)
     return location
 

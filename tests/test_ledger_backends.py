@@ -10,10 +10,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import run_cli
+from conftest import open_ledger, run_cli
 from pg_server import SECRET_PASSWORD, SECRET_ROLE, PgServer
 
-from lac_batch.jobs.submit import held_ledger, ledger_location
+from lac_batch.jobs.submit import held_ledger
 from lac_batch.ledger.store import SCHEMA_VERSION, Ledger, RequestState, SendingMark
 from lac_batch.model.errors import RunLockedError
 from lac_batch.model.exit_codes import ExitCode
@@ -42,10 +42,7 @@ def mark(
     )
 
 
-def opened(location: str) -> Ledger:
-    found = ledger_location(location)
-    assert found is not None
-    return Ledger.open(found)
+opened = open_ledger
 
 
 def test_a_new_ledger_is_migrated_to_the_current_schema(ledger_location: str) -> None:
