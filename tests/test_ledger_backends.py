@@ -5,12 +5,15 @@ The PostgreSQL server is real (tests/pg_server.py), started by the test suite it
 
 from __future__ import annotations
 
+import os
+import shutil
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import open_ledger, run_cli
+from conftest import SAMPLES, open_ledger, run_cli, sandbox_env
 from pg_server import SECRET_PASSWORD, SECRET_ROLE, PgServer
 
 from lac_batch.jobs.submit import held_ledger
@@ -18,6 +21,7 @@ from lac_batch.ledger.store import SCHEMA_VERSION, Ledger, RequestState, Sending
 from lac_batch.model.errors import RunLockedError
 from lac_batch.model.exit_codes import ExitCode
 from lac_batch.model.status import RowResult, Status
+from lac_batch.sandbox import Sandbox
 from lac_batch.settings.ledger_url import LedgerUrl
 
 
@@ -175,3 +179,26 @@ def test_a_remote_host_is_reached_with_certificate_checks_unless_opted_out() -> 
         str(LedgerUrl("postgresql://lac@db/ledger?sslmode=disable")) == "postgresql://lac@db/ledger"
     )
     assert psycopg  # the driver is installed with the dev extra
+
+
+def test_a_held_account_lock_is_exit_4_for_submit_and_a_quiet_pass_for_run(
+    postgres: PgServer, tmp_path: Path, sandbox: Sandbox
+) -> None:
+    url = postgres.new_database()
+    path = tmp_path / "inbox" / "requests.csv"
+    path.parent.mkdir()
+    shutil.copy(SAMPLES / "requests.csv", path)
+    old = time.time() - 60
+    os.utime(path, (old, old))
+    (tmp_path / "lac-batch.toml").write_text("settle_seconds = 0\n", encoding="utf-8")
+    env = {**sandbox_env(sandbox), "LAC_LEDGER": url, "LAC_ACCOUNT": "acme"}
+    with held_ledger(LedgerUrl(url), accounts=["acme"]):
+        submitted = run_cli("submit", path, env=env)
+        assert submitted.exit_code == ExitCode.LOCKED
+        assert "account acme" in submitted.stderr and "nothing was sent" in submitted.stderr
+        passed = run_cli("run", "--once", "--config", tmp_path / "lac-batch.toml", env=env)
+        assert (passed.exit_code, passed.output) == (0, "")
+        # Another company's run on the same ledger is not held up.
+        other = run_cli("submit", path, env={**env, "LAC_ACCOUNT": "globex"})
+        assert other.exit_code == ExitCode.OK, other.output
+    assert len(sandbox.events()) == 36
