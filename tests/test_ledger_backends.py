@@ -146,7 +146,7 @@ def test_a_password_in_a_ledger_url_on_the_command_line_or_environment_is_refuse
         run_cli("report", env={"LAC_LEDGER": url}),
     ):
         assert outcome.exit_code == ExitCode.UNUSABLE
-        assert "must not hold a password" in outcome.output
+        assert "a ledger URL without a password" in outcome.output
         assert "hunter2" not in outcome.output
 
 

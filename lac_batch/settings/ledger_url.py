@@ -52,15 +52,17 @@ class LedgerUrl:
     def __post_init__(self) -> None:
         parts = urlsplit(self.text)
         if parts.scheme.lower() not in _SCHEMES:
-            raise ValueError("a ledger URL starts with postgresql://")
+            raise ValueError("a ledger URL starting with postgresql://")
         if parts.password is not None:
             raise ValueError(
-                "a ledger URL must not hold a password (others can read command lines, the "
-                "environment and logs); put it in libpq's password file (~/.pgpass), in "
-                "PGPASSWORD, or in a private file named by ledger_password_file in the config"
+                "a ledger URL without a password (others can read command lines, the "
+                "environment and logs: put it in libpq's password file ~/.pgpass, in "
+                "PGPASSWORD, or in a private file named by ledger_password_file in the config)"
             )
         if not parts.path.strip("/"):
-            raise ValueError("a ledger URL names its database: postgresql://user@host/database")
+            raise ValueError(
+                "a ledger URL that names its database: postgresql://user@host/database"
+            )
 
     @property
     def masked(self) -> str:
