@@ -1,4 +1,5 @@
-"""``lac-batch report`` and ``lac-batch ledger prune``: reading the ledger back."""
+"""``lac-batch report``, ``lac-batch ledger prune`` and ``ledger copy``: reading the ledger
+back, and moving it."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from lac_batch.cli.common import (
     results_option,
 )
 from lac_batch.cli.options import config_option, effective_settings, setting_options
+from lac_batch.jobs.submit import ledger_location
+from lac_batch.ledger.copy import copy_ledger
 from lac_batch.ledger.history import format_runs, parse_age, rebuild_results
 from lac_batch.ledger.store import Ledger, default_ledger_path
 from lac_batch.model.errors import UsageError
-from lac_batch.settings.ledger_url import LedgerUrl
+from lac_batch.settings.ledger_url import LedgerUrl, mask_ledger_url
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -97,3 +100,40 @@ def prune_command(config_path: Path | None, ledger: str | None, older_than: str)
     with locked_ledger(_ledger_path(config_path, ledger)) as opened:
         requests, runs = opened.prune(age)
     click.echo(f"Deleted {requests} request records and {runs} runs older than {older_than}.")
+
+
+def _named(config_path: Path | None, text: str, what: str) -> Path | LedgerUrl:
+    """SRC or DST as the ledger setting reads it (a path, or a URL without a password), with
+    the config file's password file and TLS choice for a URL."""
+    try:
+        location = ledger_location(text)
+    except ValueError as error:
+        raise UsageError(f"{what} must be {error}, not {mask_ledger_url(text)!r}.") from None
+    assert location is not None
+    if isinstance(location, LedgerUrl):
+        settings = effective_settings(config_path, {})
+        return location.with_password_file(settings.ledger_password_file, tls=settings.ledger_tls)
+    return location
+
+
+@ledger_group.command("copy")
+@config_option
+@click.argument("source", metavar="SRC")
+@click.argument("destination", metavar="DST")
+@guarded
+def copy_command(config_path: Path | None, source: str, destination: str) -> None:
+    """Copy the ledger SRC into the empty ledger DST, verify it, and mark SRC as moved.
+
+    Each is a ledger file's path or a postgresql:// URL. Afterwards every command against SRC
+    exits 2 saying where the ledger went.
+    """
+    outcome = copy_ledger(
+        _named(config_path, source, "SRC"), _named(config_path, destination, "DST")
+    )
+    counts = outcome.rows
+    click.echo(
+        f"Copied {counts.get('requests', 0)} request records and {counts.get('runs', 0)} runs "
+        f"({counts.get('run_rows', 0)} row results) from {outcome.source} to "
+        f"{outcome.destination}; every row read back the same. {outcome.source} is marked as "
+        f"moved: commands against it now exit 2 naming {outcome.destination}."
+    )

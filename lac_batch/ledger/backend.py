@@ -81,6 +81,17 @@ class Connection:
     def close(self) -> None:
         raise NotImplementedError
 
+    def columns(self, table: str) -> list[str]:
+        """The column names of ``table``, in their order."""
+        raise NotImplementedError
+
+    def tables(self) -> set[str]:
+        """The names of the ledger's tables."""
+        raise NotImplementedError
+
+    def after_copied_ids(self, table: str) -> None:
+        """Rows of ``table`` were inserted with their ids: new ids must come after them."""
+
     @contextmanager
     def errors(self) -> Iterator[None]:
         """The one boundary where a driver failure becomes a LedgerError naming the ledger."""
@@ -132,6 +143,15 @@ class SqliteConnection(Connection):
 
     def close(self) -> None:
         self._db.close()
+
+    def columns(self, table: str) -> list[str]:
+        return [str(row[1]) for row in self._db.execute(f"PRAGMA table_info({table})")]
+
+    def tables(self) -> set[str]:
+        rows = self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+        return {str(row[0]) for row in rows}
 
     @contextmanager
     def errors(self) -> Iterator[None]:
@@ -218,6 +238,27 @@ class PostgresConnection(Connection):
 
     def close(self) -> None:
         self._db.close()
+
+    def columns(self, table: str) -> list[str]:
+        rows = self._db.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+            "AND table_schema = current_schema() ORDER BY ordinal_position",
+            (table,),
+        ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def tables(self) -> set[str]:
+        rows = self._db.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+        ).fetchall()
+        return {str(row[0]) for row in rows}
+
+    def after_copied_ids(self, table: str) -> None:
+        self._db.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
+        )
 
     @contextmanager
     def errors(self) -> Iterator[None]:

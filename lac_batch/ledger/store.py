@@ -138,7 +138,20 @@ CREATE TABLE notify_problems (
 );
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1.replace("{run_id}", "INTEGER PRIMARY KEY"), 2: _V2}
+# A ledger copied elsewhere by `lac-batch ledger copy`: where it went (a path, or a URL without
+# any secret), so that no machine keeps sending from the old one.
+_V_MOVED = """
+CREATE TABLE moved_to (
+    destination TEXT NOT NULL,
+    moved_at TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: dict[int, str] = {
+    1: _V1.replace("{run_id}", "INTEGER PRIMARY KEY"),
+    2: _V2,
+    3: _V_MOVED,
+}
 """Schema version → the SQL that brings version - 1 up to it, in SQL both databases speak."""
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -411,9 +424,19 @@ class Ledger:
         return ledger
 
     def _prepare(self) -> bool:
-        """Migrate; True when the ledger had no schema yet (a new one)."""
+        """Migrate; True when the ledger had no schema yet (a new one). LedgerError (exit 2)
+        for a ledger that was moved elsewhere."""
         with self._db.errors():
             version = self._migrate()
+            moved = self._db.execute("SELECT destination, moved_at FROM moved_to").fetchall()
+        if moved:
+            destination, moved_at = moved[0]
+            raise LedgerError(
+                f"{self._db.location}: this ledger was moved to {destination} on "
+                f"{str(moved_at)[:10]} (lac-batch ledger copy); nothing was sent. Name the new "
+                f"ledger with {option_name(Option.LEDGER)}, LAC_LEDGER or ledger in the config "
+                "file."
+            )
         # Take the write lock once now, so a read-only ledger fails before any work starts.
         with self._transaction():
             pass
