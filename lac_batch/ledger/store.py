@@ -1,4 +1,4 @@
-"""The SQLite ledger: every request ever sent, and every run with one line per input row.
+"""The ledger (SQLite or PostgreSQL, see :mod:`lac_batch.ledger.backend`): every request ever sent, and every run with one line per input row.
 
 One record per request fingerprint (its ``Idempotency-Key``) holds its state:
 
