@@ -1,4 +1,5 @@
-"""The ledger (SQLite or PostgreSQL, see :mod:`lac_batch.ledger.backend`): every request ever sent, and every run with one line per input row.
+"""The ledger: every request ever sent, and every run with one line per input row, in a SQLite
+file or a PostgreSQL database (see :mod:`lac_batch.ledger.backend`).
 
 One record per request fingerprint (its ``Idempotency-Key``) holds its state:
 
