@@ -24,6 +24,7 @@ from lac_batch.model.stopping import StopHandle
 
 if TYPE_CHECKING:
     from lac_batch.files.results import write_results
+    from lac_batch.jobs.retry import RetryOutcome, retry_failed
     from lac_batch.jobs.submit import (
         SubmitOptions,
         SubmitOutcome,
@@ -31,17 +32,30 @@ if TYPE_CHECKING:
         submit_file,
         submit_file_async,
     )
+    from lac_batch.ledger.queries import request_history, resolve, unknowns
+    from lac_batch.model.mapping import (
+        ColumnMapping,
+        ColumnSetup,
+        HeaderReading,
+        HeaderRule,
+        MapEntry,
+        Profile,
+        parse_map_text,
+    )
     from lac_batch.model.status import RowResult
     from lac_batch.model.version import __version__
     from lac_batch.rows.validation import (
+        HeaderReport,
         RequestSheet,
         RowVerdict,
         ValidationReport,
+        read_headers,
         read_requests,
         validate,
     )
     from lac_batch.sending.credentials import ApiKey
     from lac_batch.sending.engine import SubmitSettings
+    from lac_batch.settings.columns import column_setup
     from lac_batch.settings.config import Settings
 
 # Public name → the module that defines it, imported when the name is first used.
@@ -63,6 +77,21 @@ _LAZY = {
     "SubmitProgress": "lac_batch.jobs.submit",
     "submit_file": "lac_batch.jobs.submit",
     "submit_file_async": "lac_batch.jobs.submit",
+    "retry_failed": "lac_batch.jobs.retry",
+    "RetryOutcome": "lac_batch.jobs.retry",
+    "unknowns": "lac_batch.ledger.queries",
+    "resolve": "lac_batch.ledger.queries",
+    "request_history": "lac_batch.ledger.queries",
+    "ColumnMapping": "lac_batch.model.mapping",
+    "ColumnSetup": "lac_batch.model.mapping",
+    "HeaderReading": "lac_batch.model.mapping",
+    "HeaderRule": "lac_batch.model.mapping",
+    "MapEntry": "lac_batch.model.mapping",
+    "Profile": "lac_batch.model.mapping",
+    "parse_map_text": "lac_batch.model.mapping",
+    "HeaderReport": "lac_batch.rows.validation",
+    "read_headers": "lac_batch.rows.validation",
+    "column_setup": "lac_batch.settings.columns",
 }
 
 
@@ -77,13 +106,21 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ApiKey",
+    "ColumnMapping",
+    "ColumnSetup",
     "ExitCode",
     "HeaderError",
+    "HeaderReading",
+    "HeaderReport",
+    "HeaderRule",
     "InputFileError",
     "Interrupted",
     "LacBatchError",
+    "MapEntry",
+    "Profile",
     "RequestSheet",
     "ResultsPathError",
+    "RetryOutcome",
     "RowResult",
     "RowVerdict",
     "Settings",
@@ -96,9 +133,16 @@ __all__ = [
     "UsageError",
     "ValidationReport",
     "__version__",
+    "column_setup",
+    "parse_map_text",
+    "read_headers",
     "read_requests",
+    "request_history",
+    "resolve",
+    "retry_failed",
     "submit_file",
     "submit_file_async",
+    "unknowns",
     "validate",
     "write_results",
 ]

@@ -91,6 +91,7 @@ def test_durations(text: str | int, seconds: int) -> None:
 
 def test_config_check_prints_sources_and_masks_the_key(tmp_path: Path) -> None:
     path = write_config(tmp_path, "rate = 7\n")
+    (tmp_path / "inbox").mkdir()
     secret = "lac_sk_live_0123456789abcdefWXYZ"
     outcome = run_cli(
         "config", "check", "--config", path, env={"LAC_API_KEY": secret, "LAC_CONCURRENCY": "3"}

@@ -5,6 +5,7 @@ The PostgreSQL server is real (tests/pg_server.py), started by the test suite it
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import time
@@ -17,12 +18,21 @@ from conftest import SAMPLES, open_ledger, run_cli, sandbox_env
 from pg_server import SECRET_PASSWORD, SECRET_ROLE, PgServer
 
 from lac_batch.jobs.submit import held_ledger
-from lac_batch.ledger.store import SCHEMA_VERSION, Ledger, RequestState, SendingMark
+from lac_batch.ledger.backend import connect
+from lac_batch.ledger.store import (
+    SCHEMA_VERSION,
+    Ledger,
+    RequestState,
+    Resolution,
+    SendingMark,
+    migration_sql,
+)
 from lac_batch.model.errors import RunLockedError
 from lac_batch.model.exit_codes import ExitCode
 from lac_batch.model.status import RowResult, Status
 from lac_batch.sandbox import Sandbox
 from lac_batch.settings.ledger_url import LedgerUrl
+from lac_batch.settings.ledger_url import ledger_location as ledger_location_of
 
 
 def mark(
@@ -57,6 +67,59 @@ def test_a_new_ledger_is_migrated_to_the_current_schema(ledger_location: str) ->
     assert not again.created
     assert again.connection.schema_version() == SCHEMA_VERSION
     again.close()
+
+
+def test_a_ledger_made_before_the_merge_of_closing_the_loop_is_brought_up_to_date(
+    ledger_location: str,
+) -> None:
+    """The shared-ledger work numbered its moved_to migration 3 before the retry, progress,
+    attempts and mapping migrations took 3 to 6: such a ledger lacks all of their columns."""
+    location = ledger_location_of(ledger_location)
+    assert location is not None
+    old = connect(location)
+    old.schema_version()
+    with old.transaction():
+        for version in (1, 2, 7):  # what that branch called 1, 2 and 3
+            for statement in migration_sql(version, old.dialect).split(";"):
+                if statement.strip():
+                    old.execute(statement)
+        old.set_schema_version(3)
+    with old.transaction():
+        old.execute(
+            "INSERT INTO runs (started_at, pid, command, file_name, file_path, file_hash, "
+            "account, base_url) VALUES ('2026-12-01T00:00:00+00:00', 1, 'submit', 'in.csv', "
+            "'/in.csv', 'h', 'acct', 'https://x/portal')"
+        )
+    old.close()
+
+    ledger = opened(ledger_location)
+    try:
+        assert ledger.connection.schema_version() == SCHEMA_VERSION
+        for column in ("failed_why", "origin", "retries", "retry_since", "retry_ended"):
+            assert column in ledger.connection.columns("requests")
+        assert {"to_send", "done", "mapping"} <= set(ledger.connection.columns("runs"))
+        assert {"attempts", "resolutions", "moved_to"} <= ledger.connection.tables()
+        [run] = ledger.runs()
+        assert (run.file_name, run.to_send, run.done) == ("in.csv", 0, 0)
+        # The new tables work: a claim, an outcome with its attempt, a resolution.
+        ledger.write_batch([mark(run_id=run.id)], [])
+        assert ledger.recover_interrupted() == 1
+        assert ledger.resolve(
+            "fp-1", Resolution.NOT_PROCESSED, event_id="", resolved_by="me", note=""
+        )
+        assert (
+            ledger.start_run(
+                pid=1,
+                command="retry",
+                file_path=Path("in.csv"),
+                file_hash="h",
+                account="acct",
+                base_url="https://x/portal",
+            )
+            == run.id + 1
+        )
+    finally:
+        ledger.close()
 
 
 def test_sending_then_outcome_then_lookup(ledger_location: str) -> None:
@@ -202,3 +265,41 @@ def test_a_held_account_lock_is_exit_4_for_submit_and_a_quiet_pass_for_run(
         other = run_cli("submit", path, env={**env, "LAC_ACCOUNT": "globex"})
         assert other.exit_code == ExitCode.OK, other.output
     assert len(sandbox.events()) == 36
+
+
+def test_config_check_connects_to_a_postgresql_ledger_and_names_one_it_cannot_reach(
+    postgres: PgServer,
+) -> None:
+    url = postgres.new_database()
+    reached = run_cli("config", "check", env={"LAC_API_KEY": "k-123", "LAC_LEDGER": url})
+    assert reached.exit_code == 0, reached.output
+    assert url in reached.stdout
+    closed = "postgresql://postgres@127.0.0.1:1/nowhere"
+    unreached = run_cli("config", "check", env={"LAC_API_KEY": "k-123", "LAC_LEDGER": closed})
+    assert unreached.exit_code == ExitCode.UNUSABLE
+    assert f"Not usable: {closed}: the ledger database cannot be reached" in unreached.stderr
+
+
+def test_a_page_run_on_a_postgresql_ledger_waits_for_no_account_lock_it_cannot_take(
+    tmp_path: Path, postgres: PgServer
+) -> None:
+    from lac_batch.jobs.submit import SubmitOptions
+    from lac_batch.ledger.backend import PostgresConnection
+    from lac_batch.ledger.lock import account_locks
+    from lac_batch.sending.credentials import ApiKey
+    from lac_batch.web.app import _recent_runs
+    from lac_batch.web.runs import PageRun, run_submit
+
+    url = LedgerUrl(postgres.new_database())
+    options = SubmitOptions(base_url="http://127.0.0.1:9/portal", api_key=ApiKey("k"))
+    run = PageRun(1, SAMPLES / "requests.csv", "nowhere")
+    other = Ledger.open(url)
+    try:
+        assert isinstance(other.connection, PostgresConnection)
+        with account_locks(other.connection, options.accounts):
+            asyncio.run(run_submit(run, options, url, tmp_path / "r.results.csv"))
+    finally:
+        other.close()
+    assert "account" in run.problem and "pid" in run.problem, run.problem
+    assert run.outcome is None
+    assert _recent_runs(url) == []

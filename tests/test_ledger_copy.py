@@ -9,8 +9,24 @@ from pathlib import Path
 from conftest import SAMPLES, open_ledger, run_cli, sandbox_env
 from pg_server import PgServer
 
+from lac_batch.ledger.store import Resolution, SendingMark
 from lac_batch.model.exit_codes import ExitCode
 from lac_batch.sandbox import Sandbox
+
+
+def _mark(fingerprint: str, run_id: int) -> SendingMark:
+    return SendingMark(
+        fingerprint=fingerprint,
+        base_url="http://127.0.0.1:1",
+        account="acct",
+        key_hash="kh",
+        body_json='{"customer_id": "C-1"}',
+        occurrence=1,
+        generation=0,
+        file_name="crashed.csv",
+        row_number=2,
+        run_id=run_id,
+    )
 
 
 def submitted(tmp_path: Path, sandbox: Sandbox, ledger: str) -> Path:
@@ -25,10 +41,29 @@ def test_a_file_ledger_copied_to_postgresql_keeps_every_record_and_run(
 ) -> None:
     path = submitted(tmp_path, sandbox, str(private_ledger))
     sent = len(sandbox.events())
+    # A request left unknown by a crash, then resolved by a person: a resolution to copy.
+    source = open_ledger(str(private_ledger))
+    source.write_batch([_mark("fp-crashed", run_id=1)], [])
+    assert source.recover_interrupted() == 1
+    assert source.resolve(
+        "fp-crashed", Resolution.ACCEPTED, event_id="evt-portal", resolved_by="ops", note="seen"
+    )
+    source.close()
     url = postgres.new_database()
     copied = run_cli("ledger", "copy", private_ledger, url)
     assert copied.exit_code == 0, copied.output
-    assert "Copied 36 request records and 1 runs (36 row results)" in copied.stdout
+    assert (
+        "Copied 37 request records and 1 runs (36 row results, 36 attempts, 1 resolutions)"
+        in copied.stdout
+    )
+    copy = open_ledger(url)
+    (attempts,) = copy.query("SELECT count(*) FROM attempts WHERE http_status = 202")[0]
+    resolved = copy.query("SELECT fingerprint, resolved_by, note, earlier_state FROM resolutions")
+    copy.close()
+    assert attempts == 36
+    assert resolved == [("fp-crashed", "ops", "seen", "unknown")]
+    history = run_cli("report", "--key", "fp-crashed", "--ledger", url)
+    assert history.exit_code == 0 and "ops" in history.stdout, history.output
 
     env = {**sandbox_env(sandbox), "LAC_LEDGER": url}
     again = run_cli("submit", path, env=env)

@@ -53,7 +53,10 @@ def test_a_full_table_is_read_with_defaults_filled_in(tmp_path: Path) -> None:
     ("table", "message"),
     [
         ("[notify]\non_rows = 1\n", "line 2: 'notify.on_rows' must be true or false, not 1"),
-        ("[notify]\non_rowz = true\n", "line 2: unknown key 'notify.on_rowz' (known keys:"),
+        (
+            "[notify]\non_rowz = true\n",
+            "line 2: unknown key 'notify.on_rowz'; did you mean 'notify.on_rows'? (known keys:",
+        ),
         (
             '[notify]\nwebhook_url = "http://hooks.example.fi/x"\n',
             "line 2: 'notify.webhook_url' must be an https:// URL (plain http only to this",
@@ -114,8 +117,13 @@ def test_config_check_shows_targets_by_host_never_the_hook_path_or_password(
         f'{EMAIL}user = "lac"\npassword_env = "LAC_SMTP_PASSWORD"\n',
         encoding="utf-8",
     )
+    (tmp_path / "inbox").mkdir()
     outcome = run_cli(
-        "config", "check", "--config", path, env={"LAC_SMTP_PASSWORD": "hunter2-smtp"}
+        "config",
+        "check",
+        "--config",
+        path,
+        env={"LAC_SMTP_PASSWORD": "hunter2-smtp", "LAC_API_KEY": "lac_sk_live_0123456789abcdef"},
     )
     assert outcome.exit_code == 0, outcome.output
     lines = outcome.stdout.splitlines()

@@ -1,4 +1,5 @@
-"""Progress lines off a terminal: plain or JSON, with counts and the current rate."""
+"""Progress lines off a terminal: plain or JSON, with counts, the current rate, the elapsed
+time and the time left."""
 
 from __future__ import annotations
 
@@ -30,16 +31,18 @@ def test_plain_lines_every_few_seconds_and_at_the_end() -> None:
     stream, clock = io.StringIO(), Clock()
     reporter = ProgressReporter(60, stream=stream, clock=clock)
     feed(reporter, clock, 60, per_second=4)
+    reporter.close()
     lines = stream.getvalue().splitlines()
-    assert lines[0] == "progress: 20/60 rows, accepted 20, 4.0 req/s"
-    assert lines[-1] == "progress: 60/60 rows, accepted 60, 4.0 req/s"
-    assert len(lines) == 3
+    assert lines[0] == "progress: 20/60 rows, accepted 20, 4.0 req/s, elapsed 5 s, about 10 s left"
+    assert lines[-1] == "progress: 60/60 rows, accepted 60, 4.0 req/s, elapsed 15 s"
+    assert len(lines) == 4
 
 
 def test_json_lines_have_stable_fields() -> None:
     stream, clock = io.StringIO(), Clock()
     reporter = ProgressReporter(3, log_format=LogFormat.JSON, stream=stream, clock=clock)
     feed(reporter, clock, 3, per_second=2)
+    reporter.close()
     line = json.loads(stream.getvalue().splitlines()[-1])
     assert line == {
         "event": "progress",
@@ -47,6 +50,9 @@ def test_json_lines_have_stable_fields() -> None:
         "total": 3,
         "counts": {"accepted": 3},
         "rate_per_s": 2.0,
+        "elapsed_s": 1.5,
+        "eta_s": 0.0,
+        "stopped": False,
         "latency_s": None,
         "concurrency": None,
     }
@@ -57,12 +63,14 @@ def test_lines_show_the_latency_and_concurrency_in_use() -> None:
     reporter = ProgressReporter(2, stream=stream, clock=clock)
     reporter.pace(1.234, 31)
     feed(reporter, clock, 2, per_second=2)
+    reporter.close()
     assert stream.getvalue().splitlines()[-1] == (
-        "progress: 2/2 rows, accepted 2, 2.0 req/s, latency 1.23 s, concurrency 31"
+        "progress: 2/2 rows, accepted 2, 2.0 req/s, elapsed 1 s, latency 1.23 s, concurrency 31"
     )
     stream = io.StringIO()
     reporter = ProgressReporter(1, log_format=LogFormat.JSON, stream=stream, clock=clock)
     reporter.pace(0.5, 12)
     feed(reporter, clock, 1, per_second=2)
+    reporter.close()
     line = json.loads(stream.getvalue().splitlines()[-1])
     assert (line["latency_s"], line["concurrency"]) == (0.5, 12)

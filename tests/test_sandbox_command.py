@@ -70,7 +70,7 @@ def test_serves_until_ctrl_c_then_exits_0_without_a_traceback(tmp_path: Path) ->
     )
     try:
         assert process.stdout is not None
-        banner = [process.stdout.readline() for _ in range(8)]
+        banner = [process.stdout.readline() for _ in range(10)]
         base_url = banner[0].split()[-1]
         with httpx.Client(base_url=base_url, trust_env=False) as client:
             response = client.post(ENDPOINT, json=VALID_BODY, headers=WRITE)
@@ -89,4 +89,8 @@ def test_serves_until_ctrl_c_then_exits_0_without_a_traceback(tmp_path: Path) ->
     assert "latency_s=0.01, seed=3" in shown
     assert "Idempotency-Key: honoured" in shown
     assert banner[-1] == "Press Ctrl-C to stop.\n"
+    assert banner[-2] == (
+        f"  LAC_API_KEY={SANDBOX_WRITE_KEY} lac-batch submit FILE --base-url {base_url}\n"
+    )
+    assert "POST /portal/service-connections/requests → 202 Accepted" in stdout
     assert [event.event_id for event in read_event_log(log_path)] == [response.json()["event_id"]]

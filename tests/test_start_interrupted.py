@@ -7,7 +7,7 @@ import sys
 import pytest
 
 import lac_batch.cli.main as cli
-import lac_batch.cli.validate as validate_cli
+import lac_batch.rows.validation as validate_cli
 
 
 class Exited(Exception):

@@ -83,7 +83,10 @@ def test_an_unknown_key_in_an_inline_table_is_reported_at_its_line(tmp_path: Pat
     its table's line."""
     path = tmp_path / "lac-batch.toml"
     path.write_text('rate = 5\napi_key = { fil = "key" }\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"line 2: unknown key 'api_key.fil' \(known keys: "):
+    with pytest.raises(
+        ConfigError,
+        match=r"line 2: unknown key 'api_key.fil'; did you mean 'api_key.file'\? \(known keys: ",
+    ):
         load_config(path)
 
 

@@ -6,15 +6,20 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import click
 
-from lac_batch.jobs.submit import HeldLedger, choose_results_path, held_ledger
-from lac_batch.ledger.store import Ledger, new_ledger_notice
+from lac_batch.model.columns import ColumnPlan
 from lac_batch.model.errors import Interrupted, LacBatchError
-from lac_batch.rows.validation import RequestSheet, read_requests
-from lac_batch.settings.ledger_url import LedgerUrl
+from lac_batch.model.mapping import ColumnSetup
+
+if TYPE_CHECKING:
+    # Imported where used: they bring pandas, pandera and httpx, which --help must not load.
+    from lac_batch.jobs.submit import HeldLedger
+    from lac_batch.ledger.store import Ledger
+    from lac_batch.rows.validation import RequestSheet
+    from lac_batch.settings.ledger_url import LedgerUrl
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -64,19 +69,74 @@ def file_options(command: Callable[P, R]) -> Callable[P, R]:
     )
 
 
-def row_options(command: Callable[P, R]) -> Callable[P, R]:
-    """What counts as a valid row: --strict, --allow-duplicates."""
+def column_options(command: Callable[P, R]) -> Callable[P, R]:
+    """How to read the headers: --map, --profile, --header-row (with [columns] and
+    [profiles.NAME] of the config file)."""
     return _apply(
         command,
         [
-            click.option("--strict", is_flag=True, help="Treat unknown columns as an error."),
             click.option(
-                "--allow-duplicates",
-                is_flag=True,
-                help="Send rows with identical bodies as separate requests.",
+                "--map",
+                "column_map",
+                metavar="SOURCE=TARGET",
+                multiple=True,
+                help=(
+                    "Read the file's column SOURCE as TARGET (a known column, "
+                    "metadata.KEY[:TYPE], or - to ignore it); repeatable."
+                ),
+            ),
+            click.option(
+                "--profile", help="Read the headers with this [profiles.NAME] of the config."
+            ),
+            click.option(
+                "--header-row",
+                type=click.IntRange(min=1),
+                help="The header's row number (default: found in the first 20 rows).",
             ),
         ],
     )
+
+
+ALLOW_DUPLICATES_WHEN_SENDING = "Send rows with identical bodies as separate requests."
+ALLOW_DUPLICATES_WHEN_CHECKING = (
+    "Count rows with identical bodies as valid (each its own request), not as duplicates."
+)
+
+
+def row_options(
+    allow_duplicates_help: str = ALLOW_DUPLICATES_WHEN_SENDING,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """What counts as a valid row: --strict, --allow-duplicates (its help in the command's
+    terms: validate sends nothing)."""
+
+    def decorate(command: Callable[P, R]) -> Callable[P, R]:
+        return _apply(
+            command,
+            [
+                click.option("--strict", is_flag=True, help="Treat unknown columns as an error."),
+                click.option("--allow-duplicates", is_flag=True, help=allow_duplicates_help),
+            ],
+        )
+
+    return decorate
+
+
+class ErrorsShown(click.ParamType):  # type: ignore[type-arg]
+    """``--errors``: a count of problems to print, or ``all`` (None: no limit)."""
+
+    name = "errors"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int | None:
+        if value is None or isinstance(value, int):
+            return value
+        text = str(value).strip().casefold()
+        if text == "all":
+            return None
+        if text.isdigit():
+            return int(text)
+        self.fail(f"{value!r} is neither a number nor 'all'.", param, ctx)
 
 
 def results_option(command: Callable[P, R]) -> Callable[P, R]:
@@ -91,6 +151,8 @@ def results_option(command: Callable[P, R]) -> Callable[P, R]:
 def ledger_notices(held: HeldLedger, *, announce: bool = True) -> None:
     """Say that the ledger file is new (``announce``: it is not a throwaway), and how many
     records a crashed run left that are now ``unknown``."""
+    from lac_batch.ledger.store import new_ledger_notice
+
     if held.created and announce:
         click.echo(f"Note: {new_ledger_notice(held.path)}.", err=True)
     if held.recovered:
@@ -110,6 +172,8 @@ def locked_ledger(
     ``ledger_path`` None: the default ledger, whose folder is created on first use; a named
     ledger's folder must exist. A new ledger file is announced (``announce``: not a throwaway).
     """
+    from lac_batch.jobs.submit import held_ledger
+
     with held_ledger(ledger_path) as held:
         ledger_notices(held, announce=announce)
         yield held.ledger
@@ -127,17 +191,29 @@ def read_sheet(
     encoding: str | None,
     delimiter: str | None,
     strict: bool = False,
+    columns: ColumnSetup | None = None,
 ) -> RequestSheet:
+    from lac_batch.rows.validation import read_requests
+
     request_sheet = read_requests(
         input_path,
         sheet=sheet,
         encoding=encoding,
         delimiter=delimiter_value(delimiter),
         strict=strict,
+        columns=columns,
     )
     for warning in request_sheet.warnings:
         click.echo(f"Warning: {warning}", err=True)
     return request_sheet
+
+
+def mapped_lines(plan: ColumnPlan) -> list[str]:
+    """One line per header read by a mapping: what it fills, from where."""
+    return [
+        f"  column '{reading.header}' → {reading.target or 'ignored'} ({reading.origin})"
+        for reading in plan.mapped
+    ]
 
 
 def say_results_kept(asked: Path, instead: Path) -> None:
@@ -152,6 +228,8 @@ def results_destination(input_path: Path, results_path: Path | None) -> Path:
     A results file there that records sent rows is kept: the results get the next free
     numbered name, and the output says so.
     """
+    from lac_batch.jobs.submit import choose_results_path
+
     destination, kept = choose_results_path(input_path, results_path)
     if kept is not None:
         say_results_kept(kept, destination)

@@ -3,6 +3,7 @@ back, and moving it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -15,25 +16,38 @@ from lac_batch.cli.common import (
     results_destination,
     results_option,
 )
+from lac_batch.cli.help import LacCommand, LacGroup
 from lac_batch.cli.options import config_option, effective_settings, setting_options
-from lac_batch.jobs.submit import ledger_location
-from lac_batch.ledger.copy import copy_ledger
-from lac_batch.ledger.history import format_runs, parse_age, rebuild_results
-from lac_batch.ledger.store import Ledger, default_ledger_path
+from lac_batch.ledger.store import Ledger, default_ledger_path, file_digest
 from lac_batch.model.errors import UsageError
-from lac_batch.settings.ledger_url import LedgerUrl, mask_ledger_url
+from lac_batch.model.mapping import ColumnSetup, mapping_from_record
+from lac_batch.settings.columns import column_setup
+from lac_batch.settings.ledger_url import LedgerUrl, ledger_location, mask_ledger_url
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
 
 
-def _ledger_path(config_path: Path | None, ledger: str | None) -> Path | LedgerUrl:
+def named_ledger(config_path: Path | None, ledger: str | None) -> Path | LedgerUrl:
     """--ledger > LAC_LEDGER > the config file's ``ledger`` > the user's state directory."""
     settings = effective_settings(config_path, {"ledger": ledger})
     return settings.ledger_location() or default_ledger_path()
 
 
-@click.command("report")
+def _columns_as_recorded(config_path: Path | None, ledger: Ledger, input_path: Path) -> ColumnSetup:
+    """The config's mappings, and how the ledger's last run of ``input_path`` read its headers,
+    so a file read with a mapping is rebuilt the same way."""
+    setup = column_setup(effective_settings(config_path, {}).config)
+    if not input_path.is_file():
+        return setup  # reading it says what is wrong
+    found = ledger.earlier_mapping(input_path.resolve(), file_digest(input_path))
+    if found is None:
+        return setup
+    origin = f"run {found.run_id}"
+    return replace(setup, remembered=mapping_from_record(found.mapping, origin))
+
+
+@click.command("report", cls=LacCommand)
 @config_option
 @setting_options("ledger")
 @click.option("--runs", "list_runs", is_flag=True, help="List recent runs (the default).")
@@ -41,8 +55,17 @@ def _ledger_path(config_path: Path | None, ledger: str | None) -> Path | LedgerU
     "--file",
     "input_path",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Rebuild the results file of the newest run of this input file.",
+    help="Rebuild the results file of the newest run of this input file (latest status of "
+    "every row).",
 )
+@click.option(
+    "--row",
+    "rows",
+    type=int,
+    multiple=True,
+    help="With --file: the whole history of this row across runs (repeatable).",
+)
+@click.option("--key", help="The whole history of the request with this Idempotency-Key.")
 @file_options
 @results_option
 @guarded
@@ -51,19 +74,34 @@ def report_command(
     ledger: str | None,
     list_runs: bool,
     input_path: Path | None,
+    rows: tuple[int, ...],
+    key: str | None,
     sheet: str | None,
     encoding: str | None,
     delimiter: str | None,
     results_path: Path | None,
 ) -> None:
     """List recent runs, or rebuild a lost results file from the ledger."""
-    path = _ledger_path(config_path, ledger)
+    # Imported here: it brings pandas and pandera, which --help must not load.
+    from lac_batch.ledger.history import format_runs, rebuild_results
+    from lac_batch.ledger.lock import runs_in_progress
+
+    path = named_ledger(config_path, ledger)
     if isinstance(path, Path) and not path.exists():
         raise UsageError(f"{path}: there is no ledger here yet (nothing was submitted with it).")
+    if rows and input_path is None:
+        raise UsageError("--row needs --file INPUT.")
+    if rows or key is not None:
+        from lac_batch.cli.worklist import print_history
+
+        print_history(path, input_path, rows, key)
+        return
     opened = Ledger.open(path)
     try:
         if input_path is None or list_runs:
-            for line in format_runs(opened.runs()):
+            # Still going is told by a run lock being held, never by probing a pid.
+            runs = opened.runs()
+            for line in format_runs(runs, running=runs_in_progress(opened, runs)):
                 click.echo(line)
         if input_path is not None:
             destination = results_destination(input_path, results_path)
@@ -72,14 +110,15 @@ def report_command(
                     f"{destination}: exists; give --results PATH to choose where the rebuilt "
                     "results file goes."
                 )
-            request_sheet = read_sheet(input_path, sheet, encoding, delimiter)
+            columns = _columns_as_recorded(config_path, opened, input_path)
+            request_sheet = read_sheet(input_path, sheet, encoding, delimiter, columns=columns)
             written = rebuild_results(opened, request_sheet, destination)
             click.echo(f"Results: {written.path}")
     finally:
         opened.close()
 
 
-@click.group("ledger")
+@click.group("ledger", cls=LacGroup)
 def ledger_group() -> None:
     """Maintain the ledger."""
 
@@ -96,8 +135,10 @@ def prune_command(config_path: Path | None, ledger: str | None, older_than: str)
 
     A pruned request is forgotten: the same row in a later run is sent again.
     """
+    from lac_batch.ledger.history import parse_age
+
     age = parse_age(older_than)
-    with locked_ledger(_ledger_path(config_path, ledger)) as opened:
+    with locked_ledger(named_ledger(config_path, ledger)) as opened:
         requests, runs = opened.prune(age)
     click.echo(f"Deleted {requests} request records and {runs} runs older than {older_than}.")
 
@@ -127,13 +168,16 @@ def copy_command(config_path: Path | None, source: str, destination: str) -> Non
     Each is a ledger file's path or a postgresql:// URL. Afterwards every command against SRC
     exits 2 saying where the ledger went.
     """
+    from lac_batch.ledger.copy import copy_ledger
+
     outcome = copy_ledger(
         _named(config_path, source, "SRC"), _named(config_path, destination, "DST")
     )
     counts = outcome.rows
     click.echo(
         f"Copied {counts.get('requests', 0)} request records and {counts.get('runs', 0)} runs "
-        f"({counts.get('run_rows', 0)} row results) from {outcome.source} to "
+        f"({counts.get('run_rows', 0)} row results, {counts.get('attempts', 0)} attempts, "
+        f"{counts.get('resolutions', 0)} resolutions) from {outcome.source} to "
         f"{outcome.destination}; every row read back the same. {outcome.source} is marked as "
         f"moved: commands against it now exit 2 naming {outcome.destination}."
     )

@@ -9,14 +9,17 @@ traceback, stays short (about 0.06 s of CPU, half of it the interpreter's own st
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import logging
 import os
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import click
 
+from lac_batch.cli.help import LacCommand, LacGroup
 from lac_batch.cli.wording import flag_name
 from lac_batch.model.exit_codes import ExitCode
 from lac_batch.model.wording import naming
@@ -38,9 +41,18 @@ class DeclaredCommand:
 
 
 COMMANDS = {
+    # In the order of the work: `--help` lists them so.
+    "template": DeclaredCommand(
+        "lac_batch.cli.template:template_command",
+        "Write a blank .xlsx (or .csv) with the right headers to PATH.",
+    ),
     "validate": DeclaredCommand(
         "lac_batch.cli.validate:validate_command",
         "Check every row of INPUT and write a results file; nothing is sent.",
+    ),
+    "columns": DeclaredCommand(
+        "lac_batch.cli.columns:columns_command",
+        "Show how each header of FILE is understood: the column it fills, by which rule.",
     ),
     "submit": DeclaredCommand(
         "lac_batch.cli.submit:submit_command",
@@ -50,48 +62,78 @@ COMMANDS = {
         "lac_batch.cli.run:run_command",
         "Submit every spreadsheet dropped in the inbox folder; for schedulers.",
     ),
-    "config": DeclaredCommand("lac_batch.cli.run:config_group", "Check the configuration."),
-    "sandbox": DeclaredCommand(
-        "lac_batch.cli.sandbox:sandbox_command",
-        "Serve a local LAC sandbox API until Ctrl-C, optionally misbehaving on purpose.",
-    ),
     "report": DeclaredCommand(
         "lac_batch.cli.ledger:report_command",
         "List recent runs, or rebuild a lost results file from the ledger.",
     ),
-    "ledger": DeclaredCommand("lac_batch.cli.ledger:ledger_group", "Maintain the ledger."),
-    "template": DeclaredCommand(
-        "lac_batch.cli.template:template_command",
-        "Write a blank .xlsx (or .csv) with the right headers to PATH.",
+    "retry": DeclaredCommand(
+        "lac_batch.cli.worklist:retry_command",
+        "Resend rows that failed because their attempts ran out, with the same Idempotency-Key.",
     ),
+    "unknowns": DeclaredCommand(
+        "lac_batch.cli.worklist:unknowns_command",
+        "List every request left unknown (it may have been processed), to check in the portal.",
+    ),
+    "resolve": DeclaredCommand(
+        "lac_batch.cli.worklist:resolve_command",
+        "Record what you found in the portal for requests left unknown.",
+    ),
+    "ui": DeclaredCommand(
+        "lac_batch.cli.ui:ui_command",
+        "Serve the local web page: open a sheet, fix it, send it, follow the run.",
+    ),
+    "config": DeclaredCommand("lac_batch.cli.run:config_group", "Check the configuration."),
+    "ledger": DeclaredCommand("lac_batch.cli.ledger:ledger_group", "Maintain the ledger."),
     "notify": DeclaredCommand(
         "lac_batch.cli.notify:notify_group",
         "Notifications: check that messages reach every target.",
     ),
+    "sandbox": DeclaredCommand(
+        "lac_batch.cli.sandbox:sandbox_command",
+        "Serve a local LAC sandbox API until Ctrl-C, optionally misbehaving on purpose.",
+    ),
 }
 
 
-class _LazyGroup(click.Group):
+class _LazyGroup(LacGroup):
+    _listing = False
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         declared = COMMANDS.get(cmd_name)
         if declared is None:
             return None
+        if self._listing:
+            # The listing is made from the declared summaries: asking each command for its
+            # help would import every command, and with them pandas, pandera and httpx.
+            return LacCommand(name=cmd_name, help=declared.summary)
         module_name, attribute = declared.target.split(":")
         command: click.Command = getattr(importlib.import_module(module_name), attribute)
         return command
 
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # click's own listing, made from the declared summaries: asking each command for its
-        # help would import every command, and with them pandas, pandera and httpx.
-        listing = click.Group(
-            commands=[
-                click.Command(name, help=command.summary) for name, command in COMMANDS.items()
-            ]
-        )
-        listing.format_commands(ctx, formatter)
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        # click's own main, not rich-click's: usage errors stay one plain "Error: …" line
+        # (scripts and tests read them); only help is drawn by rich-click.
+        return click.Group.main(self, *args, **kwargs)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)  # type: ignore[arg-type]
+        finally:
+            self._listing = False
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS:
+            close = difflib.get_close_matches(name, list(COMMANDS), n=1, cutoff=0.6)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            ctx.fail(f"No such command '{name}'.{hint} Commands: {', '.join(COMMANDS)}.")
+        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context) -> object:
         try:

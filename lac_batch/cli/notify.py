@@ -6,21 +6,25 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from lac_batch.cli.common import guarded
+from lac_batch.cli.help import LacGroup
 from lac_batch.cli.options import config_option, effective_settings
 from lac_batch.jobs.run_log import RunLog
 from lac_batch.ledger.store import default_ledger_path
 from lac_batch.model.errors import ConfigError, UsageError
 from lac_batch.notify.message import compose_test
-from lac_batch.notify.notifier import Notifier, deliver_all
 from lac_batch.notify.settings import NotifySettings, load_notify_settings
 from lac_batch.notify.targets import targets_of
 from lac_batch.sending.credentials import API_KEY_ENV
 from lac_batch.settings.config import Settings
+
+if TYPE_CHECKING:
+    # Imported where used: it brings pandas, which --help must not load.
+    from lac_batch.notify.notifier import Notifier
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -34,6 +38,8 @@ def run_notifier(
     settings: Settings, notify: NotifySettings, secrets: Sequence[str], log: RunLog
 ) -> Notifier:
     """The notifier of ``lac-batch run``: warnings go to the run's log."""
+    from lac_batch.notify.notifier import Notifier
+
     return Notifier(
         notify,
         command="run",
@@ -56,6 +62,8 @@ def submit_notifier(
 
     With ``--sandbox`` the ledger is a throwaway one, so no state is kept.
     """
+    from lac_batch.notify.notifier import Notifier
+
     notify = load_notify_settings(settings.config).with_flags(webhook_url, email_to)
     return Notifier(
         notify,
@@ -76,6 +84,8 @@ def notify_cannot_start(
     The ledger for the state, and the key's variable, are the settings' values as far as they
     can be used (a value that cannot be used gives way to the next source).
     """
+    from lac_batch.notify.notifier import Notifier
+
     try:
         settings = effective_settings(config_path, flags, partial=True)
         notify = load_notify_settings(settings.config)
@@ -94,7 +104,7 @@ def notify_cannot_start(
     ).after_cannot_start(error)
 
 
-@click.group("notify")
+@click.group("notify", cls=LacGroup)
 def notify_group() -> None:
     """Notifications: check that messages reach every target."""
 
@@ -108,6 +118,8 @@ def notify_test_command(config_path: Path | None) -> None:
     Exit code 0: every target took it; 1: some did not (each is named); 2: no targets, or the
     config file cannot be used.
     """
+    from lac_batch.notify.notifier import deliver_all
+
     settings = effective_settings(config_path, {})
     notify = load_notify_settings(settings.config)
     if settings.config is None or not notify.has_targets:

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
-from lac_batch.jobs.submit import SubmitOptions
+from lac_batch.cli.help import SettingOption
 from lac_batch.sending.credentials import (
+    API_KEY_ENV,
     ApiKey,
     check_base_url,
     check_key_destination,
@@ -27,6 +29,10 @@ from lac_batch.settings.config import (
     resolve_settings,
 )
 from lac_batch.settings.keys_file import KeysFile, load_keys_file
+
+if TYPE_CHECKING:
+    # Imported where used: it brings pandas and pandera, which --help must not load.
+    from lac_batch.jobs.submit import SubmitOptions
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -66,17 +72,40 @@ def setting_options(*names: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         for setting in reversed(chosen):
             assert setting.flag is not None
             text = setting.help[0].upper() + setting.help[1:] + "."
+            text += _MORE_HELP.get(setting.name, "")
+            shown = {
+                "cls": SettingOption,
+                "envvar": setting.env,
+                "show_envvar": setting.env is not None,
+                "shown_default": _shown_default(setting.default),
+            }
             if setting.switch:
-                option = click.option(setting.flag, setting.name, is_flag=True, help=text)
+                option = click.option(setting.flag, setting.name, is_flag=True, help=text, **shown)
             else:
                 kind = _FLAG_TYPES.get(setting.name)
                 if setting.is_path and kind is None:
                     kind = click.Path(path_type=Path, dir_okay=False)
-                option = click.option(setting.flag, setting.name, type=kind, help=text)
+                option = click.option(setting.flag, setting.name, type=kind, help=text, **shown)
             command = option(command)
         return command
 
     return decorate
+
+
+# What a setting's own help cannot say: where else its value may come from.
+_MORE_HELP = {
+    "api_key_file": f" Without it, the key is read from ${API_KEY_ENV}.",
+    "base_url": " The default is the production API.",
+}
+
+
+def _shown_default(default: object) -> str | None:
+    """A setting's default as help shows it; None when there is nothing to show."""
+    if default is None or default is False or default == "":
+        return None
+    if isinstance(default, timedelta):
+        return f"{default.total_seconds():g} s"
+    return str(default)
 
 
 def effective_settings(
@@ -122,6 +151,8 @@ def submit_options_from(
     UsageError here, before anything is read or sent. ``embedded_sandbox``: the URL is replaced
     by the embedded sandbox's own (on this machine), so its key may go there.
     """
+    from lac_batch.jobs.submit import SubmitOptions
+
     base_url = check_base_url(settings.base_url, settings.sources["base_url"])
     company_keys: KeysFile | None = choices.get("company_keys")
     if not embedded_sandbox:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import fields
+from datetime import datetime
+from http import HTTPStatus
 from pathlib import Path
 
 import click
 
+from lac_batch.cli.help import LacCommand
 from lac_batch.model.exit_codes import ExitCode
-from lac_batch.sandbox.app import SandboxState
+from lac_batch.sandbox.app import ENDPOINT_PATH, SandboxState
 from lac_batch.sandbox.faults import FaultConfig
 from lac_batch.sandbox.keys import (
     DEFAULT_SANDBOX_KEYS,
@@ -30,7 +33,7 @@ class _CannotServe(click.ClickException):
     exit_code = ExitCode.UNUSABLE
 
 
-@click.command("sandbox")
+@click.command("sandbox", cls=LacCommand)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",
@@ -77,6 +80,7 @@ class _CannotServe(click.ClickException):
     help="Requests per second admitted; the rest get 429 with Retry-After.",
 )
 @click.option("--seed", type=int, help="Seed for the faults, to repeat a run.")
+@click.option("--quiet", "-q", is_flag=True, help="Print no line per request answered.")
 @click.option(
     "--ignore-idempotency-key",
     is_flag=True,
@@ -97,6 +101,7 @@ def sandbox_command(
     rate_limit: int | None,
     seed: int | None,
     ignore_idempotency_key: bool,
+    quiet: bool,
 ) -> None:
     """Serve a local LAC sandbox API until Ctrl-C, optionally misbehaving on purpose."""
     try:
@@ -134,6 +139,8 @@ def sandbox_command(
             f"cannot write the event log {log_path}: {unwritable.strerror}"
         ) from None
     url = base_url(host, listening.getsockname()[1])
+    if not quiet:
+        state.on_answer = _answer_line
     run_in_foreground(
         state,
         host,
@@ -150,7 +157,21 @@ def _announce(url: str, faults: FaultConfig, log_path: Path | None, honoured: bo
     click.echo(f"  event log: {log_path if log_path is not None else 'memory only'}")
     click.echo(f"  faults:    {_describe(faults)}")
     click.echo(f"  Idempotency-Key: {'honoured' if honoured else 'ignored'}")
+    click.echo("Send to it from another terminal with:")
+    click.echo(f"  LAC_API_KEY={SANDBOX_WRITE_KEY} lac-batch submit FILE --base-url {url}")
     click.echo("Press Ctrl-C to stop.")
+
+
+def _answer_line(status: int | None) -> None:
+    """One line per POST answered: when, and what the sandbox answered."""
+    if status is None:
+        what = "connection dropped without an answer"
+    else:
+        try:
+            what = f"{status} {HTTPStatus(status).phrase}"
+        except ValueError:
+            what = str(status)
+    click.echo(f"{datetime.now():%H:%M:%S} POST {ENDPOINT_PATH} → {what}")
 
 
 def _describe(faults: FaultConfig) -> str:

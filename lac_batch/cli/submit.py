@@ -8,20 +8,19 @@ import tempfile
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from lac_batch.cli.common import (
+    column_options,
     delimiter_value,
     file_options,
     guarded,
-    ledger_notices,
     results_option,
     row_options,
-    say_results_kept,
 )
-from lac_batch.cli.notify import submit_notifier
+from lac_batch.cli.help import LacCommand
 from lac_batch.cli.options import (
     config_option,
     effective_settings,
@@ -30,16 +29,16 @@ from lac_batch.cli.options import (
     setting_options,
     submit_options_from,
 )
-from lac_batch.cli.progress import ProgressReporter
-from lac_batch.jobs.submit import HeldLedger, SubmitOutcome, SubmitProgress, submit_file
+from lac_batch.model.advice import reason_of
 from lac_batch.model.errors import UsageError
 from lac_batch.model.status import RowResult, Status
 from lac_batch.model.stopping import stop_signals, stoppable
 from lac_batch.model.summary import FIRST_ISSUES_SHOWN, format_counts
-from lac_batch.sandbox import SANDBOX_WRITE_KEY, running_sandbox
+from lac_batch.model.wording import count_of
 from lac_batch.sending.credentials import ApiKey
-from lac_batch.sending.engine import Job, StopReason
-from lac_batch.settings.config import LogFormat
+
+if TYPE_CHECKING:
+    from lac_batch.jobs.submit import SubmitOutcome
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -65,14 +64,21 @@ EMBEDDED_SANDBOX = "embedded-sandbox"
 same throwaway stand-in, so its results file fed back to it is trusted like any other."""
 
 
-@click.command("submit")
+@click.command("submit", cls=LacCommand)
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @file_options
-@row_options
+@column_options
+@row_options()
 @results_option
 @config_option
 @setting_options(*_SETTINGS_OF_SUBMIT)
 @click.option("--dry-run", is_flag=True, help="Validate and build bodies; send nothing.")
+@click.option(
+    "--bodies",
+    "bodies_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="With --dry-run: write every request body to this file, one JSON line per row.",
+)
 @click.option("--sandbox", is_flag=True, help="Send to an embedded sandbox server on this machine.")
 @click.option("--require-all-valid", is_flag=True, help="Send nothing if any row is invalid.")
 @click.option(
@@ -84,6 +90,11 @@ same throwaway stand-in, so its results file fed back to it is trusted like any 
     "--force",
     is_flag=True,
     help="Send every valid row again, even those already accepted (a new Idempotency-Key).",
+)
+@click.option(
+    "--remap",
+    is_flag=True,
+    help="Read a file the ledger knows under another column mapping; its rows are new requests.",
 )
 @click.option(
     "--notify-webhook",
@@ -99,6 +110,12 @@ same throwaway stand-in, so its results file fed back to it is trusted like any 
     multiple=True,
     help="Email this address then (repeatable; SMTP settings from [notify.email] of the config).",
 )
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Do not ask before sending to a host that is not this machine (asked on a terminal only).",
+)
 @guarded
 @stoppable
 def submit_command(
@@ -106,6 +123,9 @@ def submit_command(
     sheet: str | None,
     encoding: str | None,
     delimiter: str | None,
+    column_map: tuple[str, ...],
+    profile: str | None,
+    header_row: int | None,
     strict: bool,
     allow_duplicates: bool,
     results_path: Path | None,
@@ -115,8 +135,11 @@ def submit_command(
     require_all_valid: bool,
     resend_unknown: bool,
     force: bool,
+    remap: bool,
     notify_webhook: str | None,
     notify_email: tuple[str, ...],
+    yes: bool,
+    bodies_path: Path | None,
     **flags: Any,
 ) -> None:
     """Validate INPUT, send every valid row to the LAC API, and write a results file.
@@ -126,6 +149,15 @@ def submit_command(
     were sent but their results file (or the ledger's record of the run) could not be written;
     130: interrupted.
     """
+    # Imported here: they bring pandas, pandera and httpx, which --help must not load.
+    from lac_batch.cli.notify import submit_notifier
+    from lac_batch.cli.submit_progress import _Progress
+    from lac_batch.jobs.submit import submit_file
+    from lac_batch.sandbox import SANDBOX_WRITE_KEY, running_sandbox
+    from lac_batch.settings.columns import column_setup
+
+    if bodies_path is not None and not dry_run:
+        raise UsageError("--bodies writes the bodies of a dry run; add --dry-run.")
     settings = effective_settings(config_path, flags)
     if sandbox:
         if flags.get("base_url") or flags.get("api_key_file"):
@@ -153,12 +185,18 @@ def submit_command(
         encoding=encoding,
         delimiter=delimiter_value(delimiter),
         strict=strict,
+        columns=column_setup(
+            settings.config, column_map=column_map, profile=profile, header_row=header_row
+        ),
+        remap=remap,
     )
     notifier = submit_notifier(
         settings, notify_webhook, notify_email, secrets_of(key, company_keys), sandbox=sandbox
     )
-    progress = _Progress(settings.log_format, announce_new_ledger=not sandbox)
     with ExitStack() as stack, stop_signals() as stop:
+        progress = stack.enter_context(
+            _Progress(settings.log_format, stop, announce_new_ledger=not sandbox, ask=not yes)
+        )
         ledger = settings.ledger_location()
         if sandbox and not dry_run:
             # The sandbox's events are throwaway, so is its ledger: the real one is never touched.
@@ -170,43 +208,26 @@ def submit_command(
         outcome = submit_file(
             input_path, options, results=results_path, ledger=ledger, progress=progress, stop=stop
         )
+    if bodies_path is not None:
+        _write_bodies(bodies_path, outcome)
     _print_summary(input_path, outcome, dry_run)
     if not dry_run:
         notifier.after_submit(input_path, outcome)
     sys.exit(int(outcome.exit_code))
 
 
-class _Progress(SubmitProgress):
-    """What ``submit`` says while it works: notes on standard error, then the progress display."""
-
-    def __init__(self, log_format: LogFormat, *, announce_new_ledger: bool) -> None:
-        self._log_format = log_format
-        self._announce = announce_new_ledger
-        self._reporter: ProgressReporter | None = None
-
-    def results_kept(self, asked: Path, instead: Path) -> None:
-        say_results_kept(asked, instead)
-
-    def ledger_opened(self, ledger: HeldLedger) -> None:
-        ledger_notices(ledger, announce=self._announce)
-
-    def file_warning(self, text: str) -> None:
-        click.echo(f"Warning: {text}", err=True)
-
-    def sending(self, requests: int) -> None:
-        self._reporter = ProgressReporter(requests, log_format=self._log_format)
-
-    def attempt_starting(self, job: Job, attempt_number: int) -> None:
-        if self._reporter is not None:
-            self._reporter.attempt_starting(job, attempt_number)
-
-    def row_finished(self, job: Job, result: RowResult) -> None:
-        if self._reporter is not None:
-            self._reporter.row_finished(job, result)
-
-    def pace(self, latency: float | None, concurrency: int) -> None:
-        if self._reporter is not None:
-            self._reporter.pace(latency, concurrency)
+def _write_bodies(path: Path, outcome: SubmitOutcome) -> None:
+    """Every body a real run would send, as JSON lines ``{"row": N, "body": {...}}``."""
+    try:
+        with path.open("w", encoding="utf-8", newline="\n") as stream:
+            for verdict in outcome.report.valid_rows:
+                stream.write(f'{{"row": {verdict.row_number}, "body": {verdict.body_json}}}\n')
+    except OSError as error:
+        raise UsageError(
+            f"{path}: the request bodies cannot be written ({error.strerror or error}); choose "
+            "another --bodies path."
+        ) from None
+    click.echo(f"Request bodies: {path}")
 
 
 def _print_block_lines(outcome: SubmitOutcome) -> None:
@@ -215,8 +236,8 @@ def _print_block_lines(outcome: SubmitOutcome) -> None:
     changed = outcome.changed_since_accepted
     if changed:
         click.echo(
-            f"  {len(changed)} rows were accepted earlier, as the results file says, and changed "
-            "since; they were not sent again:"
+            f"  {count_of(len(changed), 'row')} accepted earlier, as the results file says, "
+            "changed since; not sent again:"
         )
         for row in changed[:FIRST_ISSUES_SHOWN]:
             click.echo(f"  row {row.row_number}: changed since it was accepted: {row.changed}")
@@ -226,6 +247,70 @@ def _print_block_lines(outcome: SubmitOutcome) -> None:
         click.echo(f"  {outcome.untrusted_note}.")
 
 
+NEXT_STEP = {
+    Status.INVALID: "fix the cells the error column names, then run the same command again",
+    Status.REJECTED: "the API refused them as they are: correct them before sending them again",
+    Status.FAILED: "not delivered, so safe to send again: run the same command again",
+    Status.UNKNOWN: (
+        "they may have been processed: look them up in the LAC portal; for those that are not "
+        "there, rerun with --resend-unknown (same Idempotency-Key, so none is made twice)"
+    ),
+}
+"""One instruction per status, said once under its rows."""
+
+_RANGES_SHOWN = 6
+_EN_DASH = "\u2013"
+
+
+def row_ranges(numbers: list[int]) -> str:
+    """``rows 12-17, 20`` with an en dash (the first few ranges, then ``…``); ``row 5``."""
+    ranges: list[tuple[int, int]] = []
+    for number in sorted(numbers):
+        if ranges and number == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], number)
+        else:
+            ranges.append((number, number))
+    texts = [str(a) if a == b else f"{a}{_EN_DASH}{b}" for a, b in ranges[:_RANGES_SHOWN]]
+    if len(ranges) > _RANGES_SHOWN:
+        texts.append("…")
+    return f"{'row' if len(numbers) == 1 else 'rows'} {', '.join(texts)}"
+
+
+def _grouped_problems(problems: list[RowResult], said_once: str) -> list[str]:
+    """One line per status and reason with its rows, then the status's instruction once.
+    ``said_once``: a reason the stop line says, not repeated for its rows."""
+    by_status: dict[Status, dict[str, list[int]]] = {}
+    for result in problems:
+        reason = reason_of(result.error)
+        by_status.setdefault(result.status, {}).setdefault(reason, []).append(result.row_number)
+    lines: list[str] = []
+    for status in Status:
+        reasons = by_status.get(status)
+        if not reasons:
+            continue
+        shown = sorted(reasons.items(), key=lambda item: min(item[1]))
+        for reason, rows in shown[:FIRST_ISSUES_SHOWN]:
+            why = "" if reason == said_once else f": {reason}"
+            lines.append(f"  {count_of(len(rows), 'row')} {status.value} ({row_ranges(rows)}){why}")
+        if len(shown) > FIRST_ISSUES_SHOWN:
+            more = sum(len(rows) for _, rows in shown[FIRST_ISSUES_SHOWN:])
+            lines.append(f"  … and {count_of(more, 'row')} more (see the results file)")
+        if status in NEXT_STEP:
+            lines.append(f"    → {NEXT_STEP[status]}")
+    return lines
+
+
+def _next_after_stop(outcome: SubmitOutcome) -> str:
+    """What to do about rows a stop left unsent: said once, at the end."""
+    counts = outcome.counts
+    unsent = counts[Status.NOT_SENT]
+    if not unsent:
+        return ""
+    done = counts[Status.ACCEPTED] + counts[Status.SKIPPED]
+    skipped = f"; the {done:,} accepted will be skipped" if done else ""
+    return f"{count_of(unsent, 'row')} not sent: run the same command again{skipped}."
+
+
 def _print_summary(input_path: Path, outcome: SubmitOutcome, dry_run: bool) -> None:
     if dry_run:
         first = next(outcome.report.valid_rows, None)
@@ -233,15 +318,19 @@ def _print_summary(input_path: Path, outcome: SubmitOutcome, dry_run: bool) -> N
             click.echo(f"First request body (row {first.row_number}):")
             click.echo(json.dumps(first.body, indent=2, ensure_ascii=False))
         click.echo("Dry run: nothing was sent.")
-    click.echo(f"{input_path}: {len(outcome.results)} rows: {format_counts(outcome.counts)}")
+    rows = count_of(len(outcome.results), "row")
+    click.echo(f"{input_path}: {rows}: {format_counts(outcome.counts)}")
     if outcome.forced:
-        click.echo(f"  {outcome.forced} rows were sent again because of --force.")
+        were = "was" if outcome.forced == 1 else "were"
+        click.echo(f"  {count_of(outcome.forced, 'row')} {were} sent again because of --force.")
     if outcome.accepted_elsewhere:
         click.echo(
-            f"  {outcome.accepted_elsewhere} rows had already been accepted under another "
-            "account (see the error column)."
+            f"  {count_of(outcome.accepted_elsewhere, 'row')} had already been accepted under "
+            "another account (see the error column)."
         )
     _print_block_lines(outcome)
+    from lac_batch.sending.engine import StopReason
+
     run = outcome.run
     # A wrong base URL is said once, below, not again for every row it failed or left unsent.
     said_once = (
@@ -256,18 +345,37 @@ def _print_summary(input_path: Path, outcome: SubmitOutcome, dry_run: bool) -> N
         and result.status not in (Status.ACCEPTED, Status.SKIPPED)
         and result.status not in said_once
     ]
-    for result in problems[:FIRST_ISSUES_SHOWN]:
-        click.echo(f"  row {result.row_number}, {result.status.value}: {result.error}")
-    if len(problems) > FIRST_ISSUES_SHOWN:
-        click.echo(f"  … and {len(problems) - FIRST_ISSUES_SHOWN} more (see the results file)")
+    stop_said = run.stop_message if run is not None and run.stop_reason is not None else ""
+    for line in _grouped_problems(problems, stop_said):
+        click.echo(line)
+    if run is not None and run.retries:
+        slowdowns = (
+            f" ({count_of(run.slowdowns, 'time')} the server asked to slow down)"
+            if run.slowdowns
+            else ""
+        )
+        click.echo(f"  {count_of(run.retries, 'request')} sent again{slowdowns}.")
     if run is not None and run.latency is not None:
         how = "auto" if run.auto_concurrency else "fixed"
         click.echo(
             f"  Answers took {run.latency:.2f} s on average; concurrency {run.concurrency} ({how})."
         )
     if run is not None and run.stop_reason is not None:
-        label = "Interrupted" if run.stop_reason is StopReason.INTERRUPTED else "Stopped"
-        click.echo(f"{label}: {run.stop_message}", err=True)
+        label = {
+            StopReason.INTERRUPTED: "Interrupted",
+            StopReason.DECLINED: "Not sent",
+        }.get(run.stop_reason, "Stopped")
+        message = run.stop_message
+        # "Interrupted: interrupted (Ctrl-C …)" said the same word twice.
+        said = (
+            f"{label}{message.removeprefix('interrupted')}."
+            if message.startswith("interrupted")
+            else f"{label}: {message}"
+        )
+        click.echo(said, err=True)
+        next_step = _next_after_stop(outcome)
+        if next_step and run.stop_reason in (StopReason.INTERRUPTED, StopReason.DECLINED):
+            click.echo(next_step, err=True)
     written = outcome.written
     if outcome.results_problem:
         click.echo(f"Error: {outcome.results_problem}", err=True)

@@ -29,6 +29,10 @@ FLAGS: dict[Option, str] = {
     Option.NOTIFY_EMAIL: "--notify-email",
     Option.REBUILD_RESULTS: "lac-batch report --file {subject} --results PATH",
     Option.LIST_RUNS: "lac-batch report --runs",
+    Option.MAP: "--map",
+    Option.PROFILE: "--profile",
+    Option.HEADER_ROW: "--header-row",
+    Option.REMAP: "--remap",
 }
 
 

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 from charset_normalizer import from_bytes
 
-from lac_batch.files.table import CellProblem, FileFormat, RawTable
+from lac_batch.files.table import CellProblem, FileFormat, HeaderTest, RawTable
 from lac_batch.model.errors import InputFileError
+from lac_batch.model.mapping import HEADER_SEARCH_ROWS
 from lac_batch.model.wording import Option, option_name
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ def _lines(text: str) -> list[str]:
 
 
 def _read_records(
-    records: Reader, lines: list[str]
+    records: Reader, lines: list[str], skipped: int = 0
 ) -> tuple[list[str], list[list[str]], list[int], list[CellProblem], list[str]]:
     """Headers, rows, their row numbers, reader problems, and each row's line (RawTable.lines).
 
@@ -128,8 +129,9 @@ def _read_records(
     row_lines: list[str] = []
     width = len(headers)
     line_number = records.line_num
-    # The header is row 1; every record after it is one Excel row, blank or not.
-    for row_number, cells in enumerate(records, start=2):
+    # The header is row 1 (after the ``skipped`` rows above it); every record after it is one
+    # Excel row, blank or not.
+    for row_number, cells in enumerate(records, start=2 + skipped):
         # One line, one record: rewriting the line rewrites the record.
         line = lines[line_number] if records.line_num == line_number + 1 else ""
         line_number = records.line_num
@@ -165,20 +167,57 @@ def _read_records(
     return headers, rows, row_numbers, problems, row_lines
 
 
+def _header_line(
+    lines: list[str],
+    delimiter: str | None,
+    is_header: HeaderTest | None,
+    header_row: int | None,
+    path: Path,
+) -> tuple[int, str]:
+    """The header's 0-based line and the delimiter sniffed on it (or given)."""
+    if header_row is not None:
+        if header_row > len(lines):
+            raise InputFileError(path, f"has no row {header_row} to read the header from.")
+        return header_row - 1, delimiter or sniff_delimiter(lines[header_row - 1])
+    if is_header is not None:
+        for index, line in enumerate(lines[:HEADER_SEARCH_ROWS]):
+            used = delimiter or sniff_delimiter(line)
+            cells = next(csv.reader([line], delimiter=used, strict=False), [])
+            if is_header(cells):
+                return index, used
+    return 0, delimiter or sniff_delimiter(lines[0] if lines else "")
+
+
 def read_csv_table(
-    path: Path, raw: bytes, *, encoding: str | None = None, delimiter: str | None = None
+    path: Path,
+    raw: bytes,
+    *,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    is_header: HeaderTest | None = None,
+    header_row: int | None = None,
 ) -> RawTable:
-    """Read delimited text into a :class:`RawTable` with every cell's exact text."""
+    """Read delimited text into a :class:`RawTable` with every cell's exact text.
+
+    The header is row ``header_row``, else the first of the top rows ``is_header`` accepts,
+    else row 1; the delimiter is sniffed on it.
+    """
     text, used_encoding = decode_text(raw, path, encoding)
     if not text.strip():
         raise InputFileError(path, "is empty: there is no header row and no data.")
-    used_delimiter = delimiter or sniff_delimiter(text)
     # Line ends kept: CRLF and line breaks inside quoted cells stay exactly as written.
     lines = _lines(text)
     del text
+    skipped, used_delimiter = _header_line(lines, delimiter, is_header, header_row, path)
+    above = [
+        next(csv.reader([line], delimiter=used_delimiter, strict=False), [])
+        for line in lines[:skipped]
+    ]
+    if skipped:
+        lines = lines[skipped:]
     records = csv.reader(lines, delimiter=used_delimiter, strict=False)
     try:
-        headers, rows, row_numbers, problems, row_lines = _read_records(records, lines)
+        headers, rows, row_numbers, problems, row_lines = _read_records(records, lines, skipped)
     except csv.Error as error:
         raise InputFileError(
             path, f"is not readable as CSV near row {records.line_num}: {error}."
@@ -193,4 +232,6 @@ def read_csv_table(
         delimiter=used_delimiter,
         problems=problems,
         lines=row_lines,
+        header_row=skipped + 1,
+        above=above,
     )

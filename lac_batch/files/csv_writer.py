@@ -94,6 +94,9 @@ def write_csv(
     """
     chunk = io.StringIO()
     writer = csv.writer(chunk, delimiter=delimiter, lineterminator="\r\n")
+    # The rows above the header (titles) first, so the header keeps its row number.
+    for cells in table.above:
+        writer.writerow(escaped_row(list(cells)))
     writer.writerow([escape_csv_cell(name) for name in header])
     stream.write(chunk.getvalue())
     lines = table.lines if table.lines is not None and table.delimiter == delimiter else None

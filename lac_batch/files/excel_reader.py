@@ -21,7 +21,15 @@ from typing import Any
 import xlrd
 from python_calamine import CalamineError, CalamineWorkbook
 
-from lac_batch.files.table import CellProblem, FileFormat, RawTable
+from lac_batch.files.table import (
+    MAPPING_SHEET,
+    TEMPLATE_EXAMPLE_SHEET,
+    TEMPLATE_EXAMPLE_TITLE,
+    CellProblem,
+    FileFormat,
+    HeaderTest,
+    RawTable,
+)
 from lac_batch.files.workbook_xml import (
     ERROR_CODE,
     CellNotes,
@@ -31,6 +39,7 @@ from lac_batch.files.workbook_xml import (
 )
 from lac_batch.model.columns import REQUIRED_FIELDS, normalise_name
 from lac_batch.model.errors import InputFileError
+from lac_batch.model.mapping import HEADER_SEARCH_ROWS
 from lac_batch.model.wording import Option, option_name
 
 # Not public: lac_batch/__init__.py names the public surface.
@@ -92,10 +101,43 @@ def excel_cell_text(value: Any) -> str:
     return str(value)
 
 
+# What an Office or OpenDocument file that is not a workbook is, by its main part's content
+# type ([Content_Types].xml) or its ``mimetype`` member; a workbook matches none of these.
+_NOT_WORKBOOKS = {
+    "wordprocessingml.document": "a Word document",
+    "wordprocessingml.template": "a Word template",
+    "presentationml.presentation": "a PowerPoint presentation",
+    "presentationml.slideshow": "a PowerPoint slide show",
+    "presentationml.template": "a PowerPoint template",
+    "ms-visio.drawing": "a Visio drawing",
+    "opendocument.text": "an OpenDocument text document",
+    "opendocument.presentation": "an OpenDocument presentation",
+    "opendocument.graphics": "an OpenDocument drawing",
+}
+# Both parts are a few hundred bytes in real files; reading more would trust the zip too far.
+_TYPE_PART_MAX_BYTES = 256 * 1024
+
+
+def _not_a_workbook(archive: zipfile.ZipFile) -> str | None:
+    """What the package is when it is another kind of Office or OpenDocument file, else None."""
+    names = set(archive.namelist())
+    declared = ""
+    for part in ("[Content_Types].xml", "mimetype"):
+        if part in names and archive.getinfo(part).file_size <= _TYPE_PART_MAX_BYTES:
+            declared += archive.read(part).decode("utf-8", errors="replace")
+    if "spreadsheet" in declared:
+        return None
+    for fragment, what in _NOT_WORKBOOKS.items():
+        if fragment in declared:
+            return what
+    return None
+
+
 def _check_zip(path: Path, file_format: FileFormat) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
+            other_kind = _not_a_workbook(archive)
     except zipfile.BadZipFile:
         raise InputFileError(
             path, f"is not a valid .{file_format.value} workbook (the zip container is damaged)."
@@ -116,6 +158,10 @@ def _check_zip(path: Path, file_format: FileFormat) -> None:
                 f"has a part ({member.filename}) that expands {ratio:.0f} times, which only "
                 "decompression bombs do; lac-batch refuses it.",
             )
+    if other_kind is not None:
+        raise InputFileError(
+            path, f"is {other_kind}, not a spreadsheet; export the data as .xlsx or .csv."
+        )
 
 
 def _is_panic(error: BaseException) -> bool:
@@ -190,8 +236,8 @@ def _open_workbook(path: Path, file_format: FileFormat) -> CalamineWorkbook:
         return CalamineWorkbook.from_path(str(path))
 
 
-def _header_cells(rows: Sequence[Sequence[Any]]) -> list[str]:
-    return [excel_cell_text(value) for value in rows[0]] if rows else []
+def _row_texts(row: Sequence[Any]) -> list[str]:
+    return [excel_cell_text(value) for value in row]
 
 
 def _has_required_columns(headers: Sequence[str]) -> bool:
@@ -199,26 +245,67 @@ def _has_required_columns(headers: Sequence[str]) -> bool:
     return all(field.value in names for field in REQUIRED_FIELDS)
 
 
+def _header_index(
+    rows: Sequence[Sequence[Any]], is_header: HeaderTest, header_row: int | None = None
+) -> int | None:
+    """The 0-based row of the header: ``header_row``, else the first top row that fits."""
+    if header_row is not None:
+        return header_row - 1
+    for index, row in enumerate(rows[:HEADER_SEARCH_ROWS]):
+        if is_header(_row_texts(row)):
+            return index
+    return None
+
+
+def _is_template_example(name: str, rows: Sequence[Sequence[Any]]) -> bool:
+    """The ``example`` sheet of ``lac-batch template``: never read unless asked for by name."""
+    first = str(rows[0][0]) if rows and rows[0] else ""
+    return name == TEMPLATE_EXAMPLE_SHEET and first.startswith(TEMPLATE_EXAMPLE_TITLE)
+
+
 def _choose_sheet(
-    path: Path, workbook: CalamineWorkbook, sheet: str | None, load: Callable[[str], Any]
+    path: Path,
+    workbook: CalamineWorkbook,
+    sheet: str | None,
+    load: Callable[[str], Any],
+    is_header: HeaderTest,
 ) -> str:
-    names: list[str] = list(workbook.sheet_names)
+    names = [name for name in workbook.sheet_names if name != MAPPING_SHEET]
     listed = ", ".join(f"'{name}'" for name in names) or "(none)"
     if sheet is not None:
         if sheet not in names:
             raise InputFileError(path, f"has no sheet '{sheet}'. Its sheets are: {listed}.")
         return sheet
-    if len(names) == 1:
+    candidates = [name for name in names if not _is_template_example(name, load(name))]
+    if len(names) == 1 and candidates:
         return names[0]
-    fitting = [name for name in names if _has_required_columns(_header_cells(load(name)))]
+    # A sheet with its header in row 1 first; titles above a header only when none has one.
+    in_row_one = [name for name in candidates if _header_index(load(name)[:1], is_header) == 0]
+    fitting = in_row_one or [
+        name for name in candidates if _header_index(load(name), is_header) is not None
+    ]
     if len(fitting) == 1:
         return fitting[0]
     reason = "several sheets have" if fitting else "no sheet has"
     raise InputFileError(
         path,
-        f"has {len(names)} sheets and {reason} the required columns in row 1; choose one with "
-        f"{option_name(Option.SHEET)}. Its sheets are: {listed}.",
+        f"has {len(names)} sheets and {reason} the required columns in their first "
+        f"{HEADER_SEARCH_ROWS} rows; choose one with {option_name(Option.SHEET)}. Its sheets "
+        f"are: {listed}.",
     )
+
+
+def _remembered_mapping(workbook: CalamineWorkbook, path: Path) -> list[tuple[str, str]] | None:
+    """The hidden sheet a results .xlsx keeps: how its run read each header."""
+    if MAPPING_SHEET not in workbook.sheet_names:
+        return None
+    with _calamine_errors(path, FileFormat.XLSX, MAPPING_SHEET):
+        rows = workbook.get_sheet_by_name(MAPPING_SHEET).to_python()
+    return [
+        (excel_cell_text(row[0]), excel_cell_text(row[1]))
+        for row in rows[1:]
+        if len(row) >= 2 and excel_cell_text(row[1]).strip()
+    ]
 
 
 @contextmanager
@@ -275,8 +362,23 @@ def _cell_notes(path: Path, file_format: FileFormat, sheet: str) -> CellNotes:
     return CellNotes()
 
 
-def read_workbook_table(path: Path, file_format: FileFormat, sheet: str | None) -> RawTable:
-    """Read one sheet of a workbook into a :class:`RawTable` of exact cell text."""
+def _default_header_test(cells: Sequence[str]) -> bool:
+    return _has_required_columns(cells)
+
+
+def read_workbook_table(
+    path: Path,
+    file_format: FileFormat,
+    sheet: str | None,
+    is_header: HeaderTest | None = None,
+    header_row: int | None = None,
+) -> RawTable:
+    """Read one sheet of a workbook into a :class:`RawTable` of exact cell text.
+
+    The header is row ``header_row``, else the first of the top rows ``is_header`` accepts,
+    else row 1.
+    """
+    is_header = is_header or _default_header_test
     workbook = _open_workbook(path, file_format)
     loaded: dict[str, list[list[Any]]] = {}
 
@@ -288,10 +390,14 @@ def read_workbook_table(path: Path, file_format: FileFormat, sheet: str | None) 
         return loaded[name]
 
     try:
-        chosen = _choose_sheet(path, workbook, sheet, load)
+        chosen = _choose_sheet(path, workbook, sheet, load, is_header)
         cells = load(chosen)
+        remembered = _remembered_mapping(workbook, path)
     finally:
         workbook.close()
+    if header_row is not None and header_row > len(cells):
+        raise InputFileError(path, f"sheet '{chosen}' has no row {header_row}.")
+    skipped = _header_index(cells, is_header, header_row) or 0
     notes = _cell_notes(path, file_format, chosen)
     for (row_number, position), value in notes.values.items():
         if row_number <= len(cells) and position < len(cells[row_number - 1]):
@@ -303,6 +409,8 @@ def read_workbook_table(path: Path, file_format: FileFormat, sheet: str | None) 
         [value if type(value) is str else excel_cell_text(value) for value in values]
         for values in cells
     ]
+    above = [_trimmed(texts) for texts in texts_by_row[:skipped]]
+    texts_by_row = texts_by_row[skipped:]
     headers = texts_by_row[0] if texts_by_row else []
     # Sheets often report a used range far wider than the data (formatting); keep the columns up
     # to the last one with a header or a value. Only cells right of the widest so far can widen.
@@ -315,7 +423,7 @@ def read_workbook_table(path: Path, file_format: FileFormat, sheet: str | None) 
     headers = (headers + [""] * width)[:width]
     rows: list[list[str]] = []
     row_numbers: list[int] = []
-    for row_number, texts in enumerate(texts_by_row[1:], start=2):
+    for row_number, texts in enumerate(texts_by_row[1:], start=skipped + 2):
         joined = "".join(texts)
         if row_number not in noted_rows and (not joined or joined.isspace()):
             continue
@@ -325,7 +433,9 @@ def read_workbook_table(path: Path, file_format: FileFormat, sheet: str | None) 
         (
             problem
             for problem in notes.problems
-            if problem.row_number > 1 and problem.position is not None and problem.position < width
+            if problem.row_number > skipped + 1
+            and problem.position is not None
+            and problem.position < width
         ),
         key=lambda problem: (problem.row_number, problem.position),
     )
@@ -337,4 +447,15 @@ def read_workbook_table(path: Path, file_format: FileFormat, sheet: str | None) 
         row_numbers=row_numbers,
         sheet=chosen,
         problems=problems,
+        header_row=skipped + 1,
+        above=above,
+        remembered_mapping=remembered,
     )
+
+
+def _trimmed(texts: list[str]) -> list[str]:
+    """A row without its empty cells at the right end."""
+    end = len(texts)
+    while end and not texts[end - 1].strip():
+        end -= 1
+    return texts[:end]

@@ -13,7 +13,7 @@ from lac_batch.files.csv_reader import read_csv_table
 from lac_batch.files.excel_reader import read_workbook_table
 from lac_batch.files.gc_pause import collector_paused
 from lac_batch.files.results import strip_result_block
-from lac_batch.files.table import FileFormat, RawTable
+from lac_batch.files.table import FileFormat, HeaderTest, RawTable
 from lac_batch.model.errors import InputFileError, UsageError
 from lac_batch.model.stopping import abandonable
 from lac_batch.model.wording import Option, option_name
@@ -112,8 +112,14 @@ def read_table(
     sheet: str | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
+    is_header: HeaderTest | None = None,
+    header_row: int | None = None,
 ) -> RawTable:
     """Read the header row and data rows of ``path`` as exact cell text.
+
+    The header is row ``header_row`` when given, else the first of the top
+    :data:`~lac_batch.model.mapping.HEADER_SEARCH_ROWS` rows that ``is_header`` accepts (row 1
+    when none does); the rows above it are kept in ``above``.
 
     A results file of lac-batch reads as its original rows (its result block is dropped).
     Raises :class:`InputFileError` for any file that cannot be used, :class:`UsageError` for
@@ -137,14 +143,25 @@ def read_table(
     _identify_content(path, head, file_format)
     with collector_paused():
         if file_format is FileFormat.CSV:
-            table = read_csv_table(path, raw, encoding=encoding, delimiter=delimiter)
+            table = read_csv_table(
+                path,
+                raw,
+                encoding=encoding,
+                delimiter=delimiter,
+                is_header=is_header,
+                header_row=header_row,
+            )
         else:
             # A sheet is parsed in one long library call; abandonable lets a stop cut it short.
-            table = abandonable(read_workbook_table, path, file_format, sheet)
+            table = abandonable(
+                read_workbook_table, path, file_format, sheet, is_header, header_row
+            )
         table = strip_result_block(table)
     if not any(header.strip() for header in table.headers):
         where = f"sheet '{table.sheet}'" if table.sheet else "the file"
-        raise InputFileError(path, f"has no header row: row 1 of {where} is empty.")
+        raise InputFileError(
+            path, f"has no header row: row {table.header_row} of {where} is empty."
+        )
     if not table.rows:
         raise InputFileError(
             path, "has a header row but no data rows; add at least one request below it."

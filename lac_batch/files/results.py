@@ -26,9 +26,10 @@ from lac_batch.files.csv_writer import unescape_csv_cell, write_csv
 from lac_batch.files.gc_pause import collector_paused
 from lac_batch.files.inbox import unique_path
 from lac_batch.files.modes import create_people_temporary
-from lac_batch.files.table import FileFormat, RawTable
-from lac_batch.files.xlsx_writer import write_sheet
+from lac_batch.files.table import MAPPING_SHEET, FileFormat, RawTable
+from lac_batch.files.xlsx_writer import SheetExtras, write_sheet
 from lac_batch.model.errors import ResultsPathError, UsageError
+from lac_batch.model.mapping import HEADER_SEARCH_ROWS
 from lac_batch.model.status import RESULT_COLUMNS, ResultBlock, RowResult, Status
 from lac_batch.model.wording import Option, option_name
 
@@ -255,8 +256,11 @@ def _xlsx_rows(path: Path) -> Iterator[list[str]]:
 
 
 def _any_sent_status(rows: Iterator[list[str]]) -> bool:
-    header = next(rows, None)
-    if header is None or _block_width(header) == 0:
+    # Titles may stand above the header (kept from the input): the header is found below them.
+    for header in islice(rows, HEADER_SEARCH_ROWS):
+        if _block_width(header):
+            break
+    else:
         return False
     return any(len(row) > 1 and _status_of(row[1]) in _SENT_STATUSES for row in rows)
 
@@ -306,14 +310,20 @@ def _column_widths(table: RawTable, blocks: Sequence[ResultBlock]) -> list[int]:
     return [min(width + 2, _MAX_COLUMN_WIDTH) for width in widths]
 
 
+_MAPPING_HEADERS = ("header", "read as")
+
+
 def _write_xlsx(path: Path, table: RawTable, blocks: Sequence[ResultBlock]) -> None:
     # Text cells stay text (never formulas); row, http_status and attempts are numbers.
+    # The hidden sheet says how each header was read, so the file fed back is read the same.
+    mapping = [[source, target] for source, target in table.reading or ()]
     write_sheet(
         path,
         [*RESULT_COLUMNS, *table.headers],
         lambda: ([*block, *cells] for block, cells in zip(blocks, table.rows, strict=True)),
         len(blocks),
         _column_widths(table, blocks),
+        SheetExtras(table.above, MAPPING_SHEET, [list(_MAPPING_HEADERS), *mapping]),
     )
 
 

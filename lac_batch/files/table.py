@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
+
+
+MAPPING_SHEET = "lac-batch columns"
+"""The hidden sheet of a results .xlsx that says how each header was read."""
+TEMPLATE_EXAMPLE_SHEET = "example"
+TEMPLATE_EXAMPLE_TITLE = "Example of one filled-in request."
+"""How the template's example sheet begins (lac_batch.files.template writes it)."""
+
+HeaderTest = Callable[[Sequence[str]], bool]
+"""Whether a row's cells hold the required columns: the test that finds the header row."""
 
 
 class FileFormat(StrEnum):
@@ -50,6 +61,15 @@ class RawTable:
     encoding: str | None = None
     delimiter: str | None = None
     problems: list[CellProblem] = field(default_factory=list)
+    header_row: int = 1
+    """The header's row number: row 1, or lower when titles stand above it."""
+    above: list[list[str]] = field(default_factory=list)
+    """The rows above the header (titles, blank rows), kept at the top of the results file."""
+    remembered_mapping: list[tuple[str, str]] | None = None
+    """A results .xlsx of lac-batch: how the run that wrote it read each header."""
+    reading: list[tuple[str, str]] | None = None
+    """How each header was read (header, target or "-"), once known: the results .xlsx keeps
+    it in a hidden sheet."""
     was_results_file: bool = False
     """The input was a results file of lac-batch; its result block has been dropped."""
     result_block: list[list[str]] | None = None

@@ -19,7 +19,7 @@ import io
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -31,9 +31,18 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from lac_batch.files.modes import create_people_temporary
+from lac_batch.files.table import TEMPLATE_EXAMPLE_SHEET, TEMPLATE_EXAMPLE_TITLE
 from lac_batch.model.cells import MAX_SAFE_INTEGER, MetadataType, contains_control_characters
-from lac_batch.model.columns import ColumnSpec, Field, column_letter, normalise_name, plan_columns
+from lac_batch.model.columns import (
+    REQUIRED_FIELDS,
+    ColumnSpec,
+    Field,
+    column_letter,
+    normalise_name,
+    plan_columns,
+)
 from lac_batch.model.errors import HeaderError, UsageError
+from lac_batch.model.mapping import Profile
 from lac_batch.model.wording import Option, option_name
 
 # Not public: lac_batch/__init__.py names the public surface.
@@ -41,7 +50,7 @@ __all__: list[str] = []
 
 DEFAULT_TEMPLATE_NAME = "requests-template.xlsx"
 REQUESTS_SHEET = "requests"
-EXAMPLE_SHEET = "example"
+EXAMPLE_SHEET = TEMPLATE_EXAMPLE_SHEET
 # Finnish (and most European) Excel uses ';' as its list separator because ',' is the decimal
 # mark, so a ';' file opened by double-click splits into columns there; lac-batch sniffs either.
 CSV_DELIMITER = ";"
@@ -169,6 +178,31 @@ def template_columns(metadata_columns: Sequence[str]) -> list[TemplateColumn]:
     return [_describe(spec) for spec in plan.columns]
 
 
+def profile_columns(profile: Profile) -> list[TemplateColumn]:
+    """A template for ``profile``: its source names as headers, in its order, each described
+    by the column it fills, so a filled-in copy is picked by the profile on its own."""
+    columns: list[TemplateColumn] = []
+    for position, entry in enumerate(profile.mapping.entries):
+        if entry.ignores:
+            # Kept so the headers are exactly the profile's; a text column nobody reads.
+            note = f"Ignored: profile '{profile.name}' maps this column to -."
+            columns.append(TemplateColumn(ColumnSpec(position, entry.source, Field.NOTE), note, ""))
+            continue
+        target = _target_spec(entry.target)
+        described = _describe(target)
+        spec = replace(target, position=position, header=entry.source)
+        note = f"{described.note} (read as {entry.target} by profile '{profile.name}')"
+        columns.append(TemplateColumn(spec, note, described.example))
+    return columns
+
+
+def _target_spec(target: str) -> ColumnSpec:
+    """The column a mapping target names, read by the reader's own rules (the required
+    columns stand beside it so that it can be read alone)."""
+    others = [field.value for field in REQUIRED_FIELDS if field.value != normalise_name(target)]
+    return plan_columns([target, *others], Path(option_name(Option.PROFILE))).columns[0]
+
+
 def _write_text(sheet: Worksheet, row: int, column: int, text: str, *, bold: bool = False) -> None:
     cell = sheet.cell(row=row, column=column, value=text)
     # openpyxl would store text starting with "=" as a formula; this cell holds text only.
@@ -253,12 +287,12 @@ def _format_requests_sheet(sheet: Worksheet, columns: Sequence[TemplateColumn]) 
 
 
 def _fill_example_sheet(sheet: Worksheet, columns: Sequence[TemplateColumn]) -> None:
-    # Row 1 is a title, never the headers: the reader chooses among sheets by their row 1.
+    # Row 1 is a title, never the headers: the reader never picks this sheet on its own.
     _write_text(
         sheet,
         1,
         1,
-        f"Example of one filled-in request. lac-batch reads the '{REQUESTS_SHEET}' sheet only; "
+        f"{TEMPLATE_EXAMPLE_TITLE} lac-batch reads the '{REQUESTS_SHEET}' sheet only; "
         "this sheet is ignored.",
         bold=True,
     )
@@ -328,16 +362,28 @@ def _create(path: Path, content: bytes) -> None:
 
 
 def write_template(
-    path: Path | str, metadata_columns: Sequence[str], *, force: bool = False
+    path: Path | str,
+    metadata_columns: Sequence[str],
+    *,
+    force: bool = False,
+    profile: Profile | None = None,
 ) -> Path:
     """Write a blank template to ``path`` (``.xlsx`` or ``.csv``, by its ending) and return it.
 
-    ``metadata_columns`` are ``KEY[:type]`` texts, one column each after the request fields. An
-    existing file is replaced only with ``force``. Raises :class:`UsageError` for a bad column,
+    ``metadata_columns`` are ``KEY[:type]`` texts, one column each after the request fields;
+    with ``profile``, the columns are instead the profile's source names. An existing file is
+    replaced only with ``force``. Raises :class:`UsageError` for a bad column,
     a wrong ending, an existing file, or a destination that cannot be written.
     """
     path = Path(path)
-    columns = template_columns(metadata_columns)
+    if profile is not None and metadata_columns:
+        raise UsageError(
+            f"{option_name(Option.METADATA)} and {option_name(Option.PROFILE)}: a profile's "
+            "template has exactly its columns; add metadata columns to the profile instead."
+        )
+    columns = (
+        profile_columns(profile) if profile is not None else template_columns(metadata_columns)
+    )
     _check_destination(path, force)
     is_csv = path.suffix.lower() == ".csv"
     content = _csv_bytes(columns) if is_csv else _xlsx_bytes(columns)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from lac_batch.model.columns import column_letter
@@ -40,6 +41,8 @@ _CONTENT_TYPES = (
     f'<Override PartName="/xl/styles.xml" ContentType="{_CONTENT_TYPE}.styles+xml"/>'
     '<Override PartName="/xl/worksheets/sheet1.xml" '
     f'ContentType="{_CONTENT_TYPE}.worksheet+xml"/>'
+    '<Override PartName="/xl/worksheets/sheet2.xml" '
+    f'ContentType="{_CONTENT_TYPE}.worksheet+xml"/>'
     "</Types>"
 )
 _ROOT_RELS = (
@@ -51,6 +54,7 @@ _WORKBOOK_RELS = (
     _XML_DECLARATION + f'<Relationships xmlns="{_PACKAGE_RELS}">'
     f'<Relationship Id="rId1" Type="{_OFFICE_RELS}/worksheet" Target="worksheets/sheet1.xml"/>'
     f'<Relationship Id="rId2" Type="{_OFFICE_RELS}/styles" Target="styles.xml"/>'
+    f'<Relationship Id="rId3" Type="{_OFFICE_RELS}/worksheet" Target="worksheets/sheet2.xml"/>'
     "</Relationships>"
 )
 # Style 0 is the default, style 1 the bold header; the two fills are the ones Excel requires.
@@ -142,10 +146,11 @@ def _column_width(width: float) -> float:
     return int(pixels / 7 * 256) / 256
 
 
-def _workbook_xml(sheet_name: str, filter_range: str) -> str:
+def _workbook_xml(sheet_name: str, filter_range: str, hidden_name: str) -> str:
     return (
         _XML_DECLARATION + f'<workbook xmlns="{_MAIN}" xmlns:r="{_OFFICE_RELS}">'
-        f'<sheets><sheet name="{sheet_name}" sheetId="1" r:id="rId1"/></sheets>'
+        f'<sheets><sheet name="{sheet_name}" sheetId="1" r:id="rId1"/>'
+        f'<sheet name="{_escaped(hidden_name)}" sheetId="2" state="hidden" r:id="rId3"/></sheets>'
         # Excel keeps an autofilter's range in this hidden name as well as in the sheet.
         '<definedNames><definedName name="_xlnm._FilterDatabase" localSheetId="0" hidden="1">'
         f"{sheet_name}!{filter_range}</definedName></definedNames>"
@@ -154,35 +159,70 @@ def _workbook_xml(sheet_name: str, filter_range: str) -> str:
 
 
 def _sheet_parts(
-    letters: Sequence[str], headers: Sequence[str], row_count: int, widths: Sequence[float]
+    letters: Sequence[str],
+    headers: Sequence[str],
+    row_count: int,
+    widths: Sequence[float],
+    above: Sequence[Sequence[str]] = (),
 ) -> tuple[str, str, str]:
-    """The sheet XML before the data rows, after them, and the autofilter's absolute range."""
-    last_letter, last_line = letters[-1], max(row_count, 1) + 1
+    """The sheet XML before the data rows, after them, and the autofilter's absolute range.
+
+    ``above``: rows written before the header (an input's titles), so it keeps its row number.
+    """
+    top = len(above) + 1
+    last_letter, last_line = letters[-1], max(row_count, 1) + top
     columns = "".join(
         f'<col min="{position}" max="{position}" width="{_column_width(width)}" customWidth="1"/>'
         for position, width in enumerate(widths, start=1)
     )
     # A blank header cell still gets the bold style, as every header cell does.
     header = "".join(
-        f'<c r="{letter}1" s="1"/>' if not text else _text_cell(f"{letter}1", text, ' s="1"')
+        f'<c r="{letter}{top}" s="1"/>'
+        if not text
+        else _text_cell(f"{letter}{top}", text, ' s="1"')
         for letter, text in zip(letters, headers, strict=True)
+    )
+    titles = "".join(
+        _row_xml(str(line), [column_letter(index) for index in range(len(cells))], cells)
+        for line, cells in enumerate(above, start=1)
     )
     head = (
         _XML_DECLARATION + f'<worksheet xmlns="{_MAIN}" xmlns:r="{_OFFICE_RELS}">'
         f'<dimension ref="A1:{last_letter}{last_line}"/>'
         '<sheetViews><sheetView tabSelected="1" workbookViewId="0">'
-        '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
+        f'<pane ySplit="{top}" topLeftCell="A{top + 1}" activePane="bottomLeft" state="frozen"/>'
         '<selection pane="bottomLeft"/></sheetView></sheetViews>'
         '<sheetFormatPr defaultRowHeight="15"/>'
         + (f"<cols>{columns}</cols>" if columns else "")
-        + f'<sheetData><row r="1">{header}</row>'
+        + f'<sheetData>{titles}<row r="{top}">{header}</row>'
     )
     tail = (
-        f'</sheetData><autoFilter ref="A1:{last_letter}{last_line}"/>'
+        f'</sheetData><autoFilter ref="A{top}:{last_letter}{last_line}"/>'
         '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>'
         "</worksheet>"
     )
-    return head, tail, f"$A$1:${last_letter}${last_line}"
+    return head, tail, f"$A${top}:${last_letter}${last_line}"
+
+
+def _hidden_sheet_xml(rows: Sequence[Sequence[str]]) -> str:
+    lines = "".join(
+        _row_xml(str(line), [column_letter(index) for index in range(len(cells))], cells)
+        for line, cells in enumerate(rows, start=1)
+    )
+    return (
+        _XML_DECLARATION + f'<worksheet xmlns="{_MAIN}" xmlns:r="{_OFFICE_RELS}">'
+        f"<sheetData>{lines}</sheetData></worksheet>"
+    )
+
+
+@dataclass(frozen=True)
+class SheetExtras:
+    """What a results sheet carries besides its rows: the input's rows above its header, and
+    a hidden sheet (its name and rows) that says how the input's headers were read."""
+
+    above: Sequence[Sequence[str]] = ()
+    hidden_name: str = "lac-batch"
+    hidden_rows: Sequence[Sequence[str]] = ()
 
 
 def write_sheet(
@@ -191,20 +231,23 @@ def write_sheet(
     rows: Callable[[], Iterable[Sequence[Cell]]],
     row_count: int,
     widths: Sequence[float],
+    extras: SheetExtras | None = None,
 ) -> None:
     """Write a sheet named ``results``: ``headers`` (bold, frozen, with an autofilter), then the
-    ``row_count`` rows that ``rows()`` yields.
+    ``row_count`` rows that ``rows()`` yields; ``extras`` the rows above the header and the
+    hidden sheet.
 
     Each row has at most ``len(headers)`` cells; ``""`` leaves a cell empty, numbers are numbers
     and every other value is text (never a formula).
     """
     if not headers:
         raise ValueError("a results sheet needs at least one column")
+    extras = extras or SheetExtras()
     try:
-        _write_package(path, headers, rows(), row_count, widths, zip64=False)
+        _write_package(path, headers, rows(), row_count, widths, extras, zip64=False)
     except _SheetTooLarge:
         # Zip64 records only when needed: some Excel versions refuse them on small files.
-        _write_package(path, headers, rows(), row_count, widths, zip64=True)
+        _write_package(path, headers, rows(), row_count, widths, extras, zip64=True)
 
 
 class _SheetTooLarge(Exception):
@@ -217,23 +260,28 @@ def _write_package(
     rows: Iterable[Sequence[Cell]],
     row_count: int,
     widths: Sequence[float],
+    extras: SheetExtras,
     *,
     zip64: bool,
 ) -> None:
     letters = [column_letter(position) for position in range(len(headers))]
-    head, tail, filter_range = _sheet_parts(letters, headers, row_count, widths)
+    head, tail, filter_range = _sheet_parts(letters, headers, row_count, widths, extras.above)
+    first_line = len(extras.above) + 2
     # Level 1 compresses sheet XML nearly as well as the default and several times faster.
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
         archive.writestr("_rels/.rels", _ROOT_RELS)
-        archive.writestr("xl/workbook.xml", _workbook_xml(_SHEET_NAME, filter_range))
+        archive.writestr(
+            "xl/workbook.xml", _workbook_xml(_SHEET_NAME, filter_range, extras.hidden_name)
+        )
+        archive.writestr("xl/worksheets/sheet2.xml", _hidden_sheet_xml(extras.hidden_rows))
         archive.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
         archive.writestr("xl/styles.xml", _STYLES)
         try:
             with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=zip64) as sheet:
                 sheet.write(head.encode("utf-8"))
                 chunk: list[str] = []
-                for line, cells in enumerate(rows, start=2):
+                for line, cells in enumerate(rows, start=first_line):
                     chunk.append(_row_xml(str(line), letters, cells))
                     if len(chunk) >= 1000:
                         sheet.write("".join(chunk).encode("utf-8"))

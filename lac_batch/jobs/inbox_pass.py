@@ -10,10 +10,11 @@ the inbox for the next pass; the ledger skips what was already accepted.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,14 @@ from lac_batch.files.inbox import (
 )
 from lac_batch.files.reader import SUFFIX_FORMATS
 from lac_batch.files.results import default_results_path, write_results
+from lac_batch.jobs.progress import ProgressTally, duration_text
+from lac_batch.jobs.retry import Clock, RetryOutcome, retry_pass
 from lac_batch.jobs.run_log import RunLog
 from lac_batch.jobs.submit import (
     HeldLedger,
     SubmitOptions,
     SubmitOutcome,
+    SubmitProgress,
     held_ledger,
     rows_exit_code,
     submit_file,
@@ -45,11 +49,13 @@ from lac_batch.ledger.store import (
 )
 from lac_batch.model.errors import FileProblem, Interrupted, ResultsPathError, RunLockedError
 from lac_batch.model.exit_codes import ExitCode, most_severe
-from lac_batch.model.status import Status
+from lac_batch.model.status import RowResult, Status
 from lac_batch.model.stopping import StopHandle
 from lac_batch.model.summary import format_counts
+from lac_batch.model.wording import count_of
 from lac_batch.rows.validation import read_requests
 from lac_batch.sending.credentials import normalise_base_url
+from lac_batch.sending.engine import Job
 from lac_batch.settings.ledger_url import LedgerUrl
 
 # Not public: lac_batch/__init__.py names the public surface.
@@ -72,12 +78,57 @@ class PassOutcome:
     files: list[FileOutcome] = field(default_factory=list)
     new_ledger: Path | LedgerUrl | None = None
     """This pass created the ledger file: no earlier runs were known."""
+    retry: FileOutcome | None = None
+    """What the pass's retry of failed rows did, when it had anything to tell."""
 
 
 def _results_path(source: Path, folders: Folders) -> Path:
     file_format = SUFFIX_FORMATS[source.suffix.lower()]
     name = default_results_path(folders.results / source.name, file_format).name
     return unique_path(folders.results / name)
+
+
+RUN_PROGRESS_EVERY_S = 30.0
+"""How often an unattended run logs how far the file it sends has got."""
+
+
+class _LoggedProgress(SubmitProgress):
+    """Logs a progress line for the file being sent every ``every_s`` seconds (and none for a
+    file sent faster): a long unattended run shows life in its log."""
+
+    def __init__(self, log: RunLog, file_name: str, every_s: float) -> None:
+        self._log = log
+        self._file = file_name
+        self._every = every_s
+        self._tally: ProgressTally | None = None
+        self._last = 0.0
+
+    def sending(self, requests: int) -> None:
+        self._tally = ProgressTally(requests)
+        self._last = time.monotonic()
+
+    def attempt_starting(self, job: Job, attempt_number: int) -> None:
+        if self._tally is not None:
+            self._tally.attempt_starting()
+
+    def row_finished(self, job: Job, result: RowResult) -> None:
+        if self._tally is None:
+            return
+        self._tally.row_finished(result)
+        now = time.monotonic()
+        if now - self._last < self._every:
+            return
+        self._last = now
+        snapshot = self._tally.snapshot()
+        left = "" if snapshot.eta_s is None else f", about {duration_text(snapshot.eta_s)} left"
+        self._log.info(
+            "progress",
+            f"{self._file}: {snapshot.done:,}/{snapshot.total:,} sent, "
+            f"{format_counts(snapshot.counts)}, {snapshot.rate:.1f} req/s, elapsed "
+            f"{duration_text(snapshot.elapsed_s)}{left}",
+            file=self._file,
+            **snapshot.fields(),
+        )
 
 
 def _move_to_failed(source: Path, folders: Folders, reason: str) -> Path:
@@ -99,6 +150,8 @@ def _process_file(
     held: HeldLedger,
     stop: StopHandle,
     reading: dict[str, Any],
+    log: RunLog,
+    progress_every_s: float,
 ) -> FileOutcome:
     ledger = held.ledger
     with stop.promptly():
@@ -106,7 +159,9 @@ def _process_file(
         base_url = normalise_base_url(options.base_url)
         latest = ledger.latest_run_of_content(digest, options.account_name, base_url)
     if latest is not None and latest.exit_code == ExitCode.RESULTS_NOT_WRITTEN:
-        rebuilt = _finish_unwritten_run(source, folders, ledger, latest, reading)
+        rebuilt = _finish_unwritten_run(
+            source, folders, ledger, latest, {"columns": options.columns, **reading}
+        )
         if rebuilt is not None:
             return rebuilt
     earlier = ledger.completed_run_of_content(digest, options.account_name, base_url)
@@ -125,7 +180,12 @@ def _process_file(
         return _unreadable(source, folders, reason)
     results_path = _results_path(source, folders)
     outcome = submit_file(
-        source, replace(options, **reading), results=results_path, ledger=held, stop=stop
+        source,
+        replace(options, **reading),
+        results=results_path,
+        ledger=held,
+        stop=stop,
+        progress=_LoggedProgress(log, source.name, progress_every_s),
     )
     run = outcome.run
     fields: dict[str, Any] = {
@@ -280,8 +340,17 @@ def run_pass(
     stop: StopHandle,
     reading: dict[str, Any] | None = None,
     on_file: Callable[[FileOutcome], None] | None = None,
+    retry_failed_for: timedelta = timedelta(0),
+    progress_every_s: float | None = None,
+    clock: Clock | None = None,
 ) -> PassOutcome:
-    """Process every ready file of the inbox once; never raises for a bad input file.
+    """Process every ready file of the inbox once, then resend the due rows of earlier passes
+    that failed because their attempts ran out, for ``retry_failed_for`` from their first
+    attempt (zero: never; see :mod:`lac_batch.jobs.retry`), as of ``clock`` (default: the
+    system's); never raises for a bad input file.
+
+    While a file is sent, a progress line is logged every ``progress_every_s`` seconds
+    (default :data:`RUN_PROGRESS_EVERY_S`).
 
     The ledger's folder must exist (LedgerError otherwise): it is never created here.
     """
@@ -297,9 +366,76 @@ def run_pass(
             return _locked(error, lock_warn_after_s, log)
         if held.created:
             log.warning("new_ledger", new_ledger_notice(ledger_path), ledger=str(ledger_path))
-        outcome = _pass(folders, options, held, settle_seconds, log, stop, reading, on_file)
+        every = RUN_PROGRESS_EVERY_S if progress_every_s is None else progress_every_s
+        outcome = _pass(folders, options, held, settle_seconds, log, stop, reading, on_file, every)
+        if not stop.is_set() and not any(file.stopped_run for file in outcome.files):
+            retried = retry_pass(
+                held.ledger,
+                options,
+                retry_failed_for=retry_failed_for,
+                origins=("run",),
+                results_folder=folders.results,
+                now=(clock or Clock()).now,
+                stop=stop,
+            )
+            if retried.anything:
+                outcome.retry = _retry_file_outcome(retried, folders)
+                (log.info if outcome.retry.exit_code is ExitCode.OK else log.warning)(
+                    "retry", outcome.retry.line, **outcome.retry.fields
+                )
+                outcome.exit_code = most_severe(outcome.exit_code, outcome.retry.exit_code)
         outcome.new_ledger = ledger_path if held.created else None
         return outcome
+
+
+def _retry_file_outcome(retried: RetryOutcome, folders: Folders) -> FileOutcome:
+    """The retry part of a pass, told like a file: its log line, and its notification (rows
+    still failed or unknown, and those whose retrying ended, which a later pass never finds
+    again: told once)."""
+    counts = {status.value: count for status, count in retried.counts.items()}
+    if retried.expired:
+        counts[Status.FAILED.value] = counts.get(Status.FAILED.value, 0) + len(retried.expired)
+    inputs = sorted({row.file_name for row in retried.retried})
+    parts = []
+    if retried.retried:
+        numbers = {
+            name: [str(r.result.row_number) for r in retried.retried if r.file_name == name]
+            for name in inputs
+        }
+        rows = ", ".join(
+            f"{name} {'row' if len(found) == 1 else 'rows'} {', '.join(found)}"
+            for name, found in numbers.items()
+        )
+        parts.append(
+            f"{count_of(len(retried.retried), 'failed row')} retried ({rows}): "
+            f"{format_counts(retried.counts)}"
+        )
+    if retried.expired:
+        verb = "is" if len(retried.expired) == 1 else "are"
+        parts.append(
+            f"{count_of(len(retried.expired), 'failed row')} {verb} no longer retried "
+            "(retry_failed_for is over; submit the file again to resend): "
+            + ", ".join(f"{r.file_name} row {r.row_number}" for r in retried.expired)
+        )
+    if retried.left:
+        parts.append("; ".join(f"{r.file_name} row {r.row_number}: {r.why}" for r in retried.left))
+    if retried.results_path is not None:
+        parts.append(f"results: {retried.results_path}")
+    if retried.results_problem:
+        parts.append(retried.results_problem)
+    source = retried.results_path or folders.results / "retry"
+    fields: dict[str, Any] = {
+        "file": "retry pass",
+        "retried": [
+            {"file": r.file_name, "row": r.result.row_number, "status": r.result.status.value}
+            for r in retried.retried
+        ],
+        "expired": [{"file": r.file_name, "row": r.row_number} for r in retried.expired],
+        "counts": counts,
+        "results": "" if retried.results_path is None else str(retried.results_path),
+        "exit_code": int(retried.exit_code),
+    }
+    return FileOutcome(source, retried.exit_code, "retry pass: " + "; ".join(parts), fields)
 
 
 def _locked(error: RunLockedError, lock_warn_after_s: float, log: RunLog) -> PassOutcome:
@@ -330,6 +466,7 @@ def _pass(
     stop: StopHandle,
     reading: dict[str, Any] | None,
     on_file: Callable[[FileOutcome], None] | None,
+    progress_every_s: float,
 ) -> PassOutcome:
     if held.recovered:
         log.warning(
@@ -353,7 +490,9 @@ def _pass(
         # the file (unreadable, missing columns, no customer_id column for a keys file) ends
         # this file only; any other ends the pass, leaving the file in the inbox.
         try:
-            result = _process_file(source, folders, options, held, stop, reading or {})
+            result = _process_file(
+                source, folders, options, held, stop, reading or {}, log, progress_every_s
+            )
         except Interrupted:
             result = _interrupted(source)
         except FileProblem as error:

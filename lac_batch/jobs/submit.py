@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from lac_batch.files.reader import SUFFIX_FORMATS
 from lac_batch.files.results import (
@@ -47,6 +48,13 @@ from lac_batch.ledger.store import (
 )
 from lac_batch.model.errors import LedgerError, ResultsPathError, UsageError
 from lac_batch.model.exit_codes import ExitCode, most_severe
+from lac_batch.model.mapping import (
+    ColumnSetup,
+    describe_record,
+    mapping_from_record,
+    mapping_record,
+    reading_changes,
+)
 from lac_batch.model.status import RowResult, Status
 from lac_batch.model.stopping import StopHandle
 from lac_batch.model.wording import Option, option_name
@@ -58,9 +66,15 @@ from lac_batch.rows.validation import (
     validate,
 )
 from lac_batch.sending.api import LacClient, build_http_client
-from lac_batch.sending.credentials import ApiKey, normalise_base_url
+from lac_batch.sending.credentials import (
+    PRODUCTION_BASE_URL,
+    ApiKey,
+    is_loopback,
+    normalise_base_url,
+)
 from lac_batch.sending.engine import (
     Job,
+    RetryNotice,
     StopReason,
     SubmitObserver,
     SubmitRun,
@@ -70,7 +84,7 @@ from lac_batch.sending.engine import (
 from lac_batch.sending.pacing import most_in_flight
 from lac_batch.settings.config import Settings
 from lac_batch.settings.keys_file import CompanyKey, KeysFile
-from lac_batch.settings.ledger_url import LedgerUrl, is_ledger_url
+from lac_batch.settings.ledger_url import LedgerUrl, ledger_location
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -82,6 +96,7 @@ _STOP_EXIT_CODES = {
     StopReason.AUTH_REFUSED: ExitCode.AUTH_REFUSED,
     StopReason.WRONG_BASE_URL: ExitCode.UNUSABLE,
     StopReason.RECORDING_FAILED: ExitCode.UNUSABLE,
+    StopReason.DECLINED: ExitCode.INTERRUPTED,
 }
 _OK_STATUSES = frozenset({Status.ACCEPTED, Status.SKIPPED})
 
@@ -106,6 +121,13 @@ class SubmitOptions:
     """A CSV file's delimiter (None: sniffed)."""
     strict: bool = False
     """Unknown columns make the file unusable."""
+    columns: ColumnSetup | None = None
+    """Mappings, profiles and the header row to read the file's headers with (None: the
+    headers must be the known names). An unknown header that is a near miss of a known name
+    is refused unless mapped or ignored on purpose."""
+    remap: bool = False
+    """Read the file even though an earlier run read it under another mapping; its rows are
+    then new requests, as with ``force``."""
     ca_bundle: Path | None = None
     account: str | None = None
     """Names the company in fingerprints and the ledger; None: a hash of the API key."""
@@ -184,13 +206,6 @@ class HeldLedger:
         return self.ledger.created
 
 
-def ledger_location(ledger: Path | str | LedgerUrl | None) -> Path | LedgerUrl | None:
-    """A ledger as a caller names it: a path, a ``postgresql://`` URL (text or parsed), None."""
-    if ledger is None or isinstance(ledger, LedgerUrl | Path):
-        return ledger
-    return LedgerUrl(ledger) if is_ledger_url(ledger) else Path(ledger)
-
-
 @contextmanager
 def held_ledger(
     path: Path | LedgerUrl | None = None,
@@ -227,6 +242,42 @@ def held_ledger(
             ledger.close()
 
 
+@dataclass(frozen=True)
+class SendPlan:
+    """What a run is about to send, told before the first request leaves (a front end says it,
+    and may ask whether to go on)."""
+
+    requests: int
+    """Rows to send now."""
+    already_accepted: int
+    """Rows skipped: accepted in an earlier run."""
+    held: int
+    """Rows held back: left unknown by an earlier run."""
+    invalid: int
+    base_url: str
+    rate: float
+    """Requests started per second, at most."""
+
+    @property
+    def host(self) -> str:
+        """Where the requests go: the base URL's host (and port)."""
+        return urlsplit(self.base_url).netloc or self.base_url
+
+    @property
+    def production(self) -> bool:
+        return normalise_base_url(self.base_url) == normalise_base_url(PRODUCTION_BASE_URL)
+
+    @property
+    def loopback(self) -> bool:
+        """The requests stay on this machine (a sandbox)."""
+        return is_loopback(urlsplit(self.base_url).hostname or "")
+
+    @property
+    def least_seconds(self) -> float:
+        """How long sending takes at least, at the rate limit."""
+        return self.requests / self.rate
+
+
 class SubmitProgress:
     """Hears what :func:`submit_file` does, as it happens; every method does nothing here, so a
     caller overrides only what it wants to hear. Called in the thread that runs the job (the
@@ -241,8 +292,26 @@ class SubmitProgress:
     def file_warning(self, text: str) -> None:
         """Something about the input file a person should know (it is still used)."""
 
+    def confirm(self, plan: SendPlan) -> bool:
+        """The last word before the first request leaves: False sends nothing (every row to
+        send ends ``not_sent``, exit 130). Told even when nothing would be asked."""
+        return True
+
     def sending(self, requests: int) -> None:
         """Sending begins: ``requests`` rows are to be sent."""
+
+    def retrying(self, notice: RetryNotice) -> None:
+        """A request will be sent again (the server asked to wait, or it was not delivered)."""
+
+    def stopping(self, in_flight: int, most_wait_s: float) -> None:
+        """A stop was asked for while sending: no new request starts; ``in_flight`` requests
+        are still awaited, each for at most ``most_wait_s``."""
+
+    def abandoning(self, in_flight: int) -> None:
+        """A second stop: the ``in_flight`` requests are abandoned (their rows end unknown)."""
+
+    def sent(self, run: SubmitRun) -> None:
+        """Sending is over (every request answered, given up on, or stopped)."""
 
     def attempt_starting(self, job: Job, attempt_number: int) -> None:
         """A request is about to leave (``attempt_number`` counts its resends)."""
@@ -309,31 +378,40 @@ class SubmitOutcome:
 
 
 @contextmanager
-def _stop_on_request(submitter: Submitter, stop: StopHandle) -> Iterator[None]:
+def _stop_on_request(
+    submitter: Submitter, stop: StopHandle, progress: SubmitProgress, most_wait_s: float
+) -> Iterator[None]:
     """A stop (first Ctrl-C or SIGTERM): start no more requests; abandon (a second Ctrl-C):
-    abandon the requests in flight too."""
+    abandon the requests in flight too. ``progress`` hears each at once."""
     loop = asyncio.get_running_loop()
 
-    def on_stop(level: int) -> None:
+    def on_stop(level: int, tell: bool = True) -> None:
         if level == 1:
             submitter.request_stop(StopReason.INTERRUPTED, "interrupted (Ctrl-C or SIGTERM)")
+            if tell:
+                progress.stopping(submitter.in_flight, most_wait_s)
         else:
+            in_flight = submitter.in_flight
             submitter.force_stop()
+            if tell:
+                progress.abandoning(in_flight)
 
     # Asked for from a signal handler or another thread: the loop is told thread-safely, which
     # also wakes it from its wait for sockets.
     with stop.listening(lambda level: loop.call_soon_threadsafe(on_stop, level)):
         if stop.is_set():  # asked for before sending began: every row ends not_sent
-            on_stop(stop.received)
+            on_stop(stop.received, tell=False)
         yield
 
 
-async def _send(
+async def send_jobs(
     jobs: Sequence[Job],
     options: SubmitOptions,
     observers: Sequence[SubmitObserver],
     recorder: LedgerRecorder | None,
     stop: StopHandle,
+    progress: SubmitProgress | None = None,
+    declined: bool = False,
 ) -> SubmitRun:
     settings = options.settings
     gates = [recorder] if recorder is not None else []
@@ -349,7 +427,12 @@ async def _send(
         if recorder is not None:
             limit = submitter.in_flight_limit
             recorder.follow(lambda: 2 * limit.current)
-        with _stop_on_request(submitter, stop):
+        if declined:
+            submitter.request_stop(
+                StopReason.DECLINED, "the answer to the question before sending was no"
+            )
+        listener = progress or SubmitProgress()
+        with _stop_on_request(submitter, stop, listener, settings.timeout):
             run = await submitter.run(jobs)
     if recorder is not None:
         try:
@@ -437,7 +520,11 @@ def _with_note(result: RowResult, note: str) -> RowResult:
 
 
 def _sending_marks(
-    planned: Sequence[PlannedRow], options: SubmitOptions, file_name: str, run_id: int
+    planned: Sequence[PlannedRow],
+    options: SubmitOptions,
+    file_name: str,
+    run_id: int,
+    origin: str,
 ) -> list[SendingMark]:
     """The ledger records of the requests to send, in the order the submitter takes them."""
     normalised = normalise_base_url(options.base_url)
@@ -458,10 +545,23 @@ def _sending_marks(
                 if row.earlier is not None and row.earlier.fingerprint == row.fingerprint
                 else None
             ),
+            origin=origin,
         )
         for row in planned
         if row.action is Action.SEND
     ]
+
+
+def _send_plan(prepared: _Prepared, options: SubmitOptions) -> SendPlan:
+    actions = Counter(plan.action for plan in prepared.planned)
+    return SendPlan(
+        requests=len(prepared.jobs or ()),
+        already_accepted=actions[Action.SKIP],
+        held=actions[Action.HOLD],
+        invalid=prepared.report.counts[Status.INVALID],
+        base_url=options.base_url,
+        rate=options.settings.rate,
+    )
 
 
 @dataclass
@@ -476,6 +576,23 @@ class _Prepared:
     jobs: list[Job] | None = None
     """The requests to send; None when nothing is sent (a dry run, or held back)."""
     recorder: LedgerRecorder | None = None
+
+
+def _check_mapping(sheet: RequestSheet, reading: str, ledger: Ledger, remap: bool) -> bool:
+    """Refuse a file whose rows the ledger holds under another reading of its headers (its
+    requests would look new and be sent again); True when ``remap`` lets it through."""
+    earlier = ledger.earlier_mapping(sheet.path.resolve(), file_digest(sheet.path))
+    if earlier is None or not reading_changes(earlier.mapping, reading):
+        return False
+    if remap:
+        return True
+    raise UsageError(
+        f"{sheet.path}: run {earlier.run_id} ({earlier.started_at[:19]}) read this file's "
+        f"columns as {describe_record(earlier.mapping)}; now they read as "
+        f"{describe_record(reading)}. Its requests would look new and be sent again, so nothing "
+        f"was sent. Read it as before, or give {option_name(Option.REMAP)} to send its rows as "
+        "new requests."
+    )
 
 
 def _prepare(
@@ -494,6 +611,10 @@ def _prepare(
     planned: list[PlannedRow] = []
     invalid = report.counts[Status.INVALID]
     held_back = options.require_all_valid and invalid > 0
+    reading = mapping_record(sheet.plan.readings, sheet.plan.header_row)
+    remapped = False
+    if ledger is not None and not options.dry_run:
+        remapped = _check_mapping(sheet, reading, ledger.ledger, options.remap)
     if not options.dry_run and not held_back:
         with stop.promptly():
             earlier = earlier_results(sheet.table)
@@ -503,7 +624,7 @@ def _prepare(
                 base_url=options.base_url,
                 destination=options.sent_to_host,
                 account=options.account_of,
-                force=ledger is not None and options.force,
+                force=ledger is not None and (options.force or remapped),
                 resend_unknown=ledger is not None and options.resend_unknown,
                 blocks=(
                     dict(zip(sheet.table.row_numbers, earlier, strict=True))
@@ -522,6 +643,8 @@ def _prepare(
             account=options.account_name,
             base_url=normalise_base_url(options.base_url),
             started_at=prepared.started,
+            to_send=sum(1 for plan in planned if plan.action is Action.SEND),
+            mapping=reading,
         )
     if held_back:
         for row in report.valid_rows:
@@ -545,7 +668,9 @@ def _prepare(
             if plan.action is Action.SEND
         ]
         if ledger is not None and prepared.run_id is not None:
-            marks = _sending_marks(planned, options, sheet.path.name, prepared.run_id)
+            marks = _sending_marks(
+                planned, options, sheet.path.name, prepared.run_id, ledger.command
+            )
             # What each record was before this run, to undo marks of requests that never left.
             previous = {
                 plan.fingerprint: (
@@ -649,7 +774,7 @@ def submit_sheet(
     run = None
     if prepared.jobs is not None:
         observers = observers_for(len(prepared.jobs))
-        run = asyncio.run(_send(prepared.jobs, options, observers, prepared.recorder, stop))
+        run = asyncio.run(send_jobs(prepared.jobs, options, observers, prepared.recorder, stop))
     return _settle(sheet, prepared, run, results_path, options, ledger)
 
 
@@ -667,6 +792,22 @@ def choose_results_path(input_path: Path, results: Path | None) -> tuple[Path, P
     return kept, (results if kept != results else None)
 
 
+def _with_remembered_mapping(options: SubmitOptions, ledger: Ledger, path: Path) -> SubmitOptions:
+    """A results file fed back is read as the run that wrote it read its input (a CSV has no
+    place to keep that; the ledger's record of the run does)."""
+    try:
+        found = ledger.mapping_of_results(path)
+    except LedgerError:
+        return options
+    if found is None:
+        return options
+    columns = options.columns or ColumnSetup()
+    origin = f"run {found.run_id}, which wrote this results file"
+    return replace(
+        options, columns=replace(columns, remembered=mapping_from_record(found.mapping, origin))
+    )
+
+
 def _read(path: Path, options: SubmitOptions, stop: StopHandle) -> RequestSheet:
     with stop.promptly():
         return read_requests(
@@ -675,6 +816,8 @@ def _read(path: Path, options: SubmitOptions, stop: StopHandle) -> RequestSheet:
             encoding=options.encoding,
             delimiter=options.delimiter,
             strict=options.strict,
+            columns=options.columns,
+            refuse_near_misses=True,
         )
 
 
@@ -710,14 +853,26 @@ async def _submit_file(
             )
             progress.ledger_opened(held)
         use = None if held is None or options.dry_run else LedgerUse(held.ledger, held.command)
+        if held is not None:
+            options = _with_remembered_mapping(options, held.ledger, path)
         sheet = await run_step(lambda: _read(path, options, stop))
         for warning in sheet.warnings:
             progress.file_warning(warning)
         prepared = await run_step(lambda: _prepare(sheet, options, use, stop))
         run = None
         if prepared.jobs is not None:
+            go = progress.confirm(_send_plan(prepared, options))
             progress.sending(len(prepared.jobs))
-            run = await _send(prepared.jobs, options, [progress], prepared.recorder, stop)
+            run = await send_jobs(
+                prepared.jobs,
+                options,
+                [progress],
+                prepared.recorder,
+                stop,
+                progress,
+                declined=not go,
+            )
+            progress.sent(run)
         outcome = await run_step(lambda: _settle(sheet, prepared, run, destination, options, use))
         if held is not None and held is not ledger:
             outcome.recovered = held.recovered

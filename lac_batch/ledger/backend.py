@@ -45,6 +45,8 @@ class Cursor(Protocol):
 
     def fetchall(self) -> list[Any]: ...
 
+    def fetchone(self) -> Any: ...
+
 
 def account_lock_key(account: str) -> int:
     """The PostgreSQL advisory lock of one account: a signed 64-bit number from its name."""
@@ -60,6 +62,10 @@ class Connection:
     """What messages call the ledger: its path, or its URL without any secret."""
 
     def execute(self, sql: str, parameters: Sequence[object] = ()) -> Cursor:
+        raise NotImplementedError
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        """One statement for each of ``rows`` (inside the caller's transaction)."""
         raise NotImplementedError
 
     @contextmanager
@@ -109,6 +115,9 @@ class SqliteConnection(Connection):
 
     def execute(self, sql: str, parameters: Sequence[object] = ()) -> Cursor:
         return self._db.execute(sql, parameters)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        self._db.executemany(sql, rows)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -213,7 +222,15 @@ class PostgresConnection(Connection):
         return cls(url, connection)
 
     def execute(self, sql: str, parameters: Sequence[object] = ()) -> Cursor:
-        return self._db.execute(_postgres_sql(sql), tuple(parameters) if parameters else None)
+        if not parameters:
+            # Without parameters psycopg reads no placeholders: a literal % stays single.
+            return self._db.execute(sql)
+        return self._db.execute(_postgres_sql(sql), tuple(parameters))
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        if rows:
+            with self._db.cursor() as cursor:
+                cursor.executemany(_postgres_sql(sql), [tuple(row) for row in rows])
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

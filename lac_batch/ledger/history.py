@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -10,6 +10,7 @@ from pathlib import Path
 from lac_batch.files.results import ResultsWritten, SentTo, write_results
 from lac_batch.ledger.plan import sent_to_host
 from lac_batch.ledger.store import Ledger, RunSummary, file_digest
+from lac_batch.ledger.worklist import latest_results
 from lac_batch.model.errors import NotInLedgerError, UsageError
 from lac_batch.model.status import RowResult
 from lac_batch.model.wording import Option, option_name
@@ -39,12 +40,20 @@ def _local(moment: str | None) -> str:
     return datetime.fromisoformat(moment).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def format_runs(runs: Sequence[RunSummary]) -> list[str]:
-    """One line per run, newest first."""
+def format_runs(runs: Sequence[RunSummary], *, running: Collection[int] = ()) -> list[str]:
+    """One line per run, newest first. ``running``: the ids of runs going on now
+    (:func:`~lac_batch.ledger.lock.runs_in_progress`)."""
     if not runs:
         return ["No runs recorded in this ledger yet."]
     lines = []
     for run in runs:
+        if run.id in running:
+            lines.append(
+                f"run {run.id}: {_local(run.started_at)} → in progress, {run.done:,}/"
+                f"{run.to_send:,} sent so far (pid {run.pid}, to {sent_to_host(run.base_url)}), "
+                f"{run.command} {run.file_path}"
+            )
+            continue
         counts = ", ".join(f"{status} {count}" for status, count in sorted(run.counts.items()))
         exit_text = "" if run.exit_code is None else f", exit {run.exit_code}"
         lines.append(
@@ -69,7 +78,8 @@ def rebuild_results(ledger: Ledger, sheet: RequestSheet, results_path: Path) -> 
 
 
 def results_of_run(ledger: Ledger, run: RunSummary, sheet: RequestSheet) -> list[RowResult]:
-    """The result of every row of ``sheet`` in ``run``, as the ledger recorded them.
+    """The latest result of every row of ``sheet`` since ``run``, as the ledger recorded them:
+    the run's own, or what a later retry pass or a person's resolution made of the row.
 
     NotInLedgerError if the file's rows are not the run's (the file changed since).
     """
@@ -79,7 +89,7 @@ def results_of_run(ledger: Ledger, run: RunSummary, sheet: RequestSheet) -> list
             f"{sheet.path}: its rows no longer match run {run.id} of {run.file_path} (the file "
             "changed since); give the file as it was when it was submitted."
         )
-    return _with_sent_to(ledger, run, results)
+    return latest_results(ledger, run.id, run.file_hash, _with_sent_to(ledger, run, results))
 
 
 def _with_sent_to(ledger: Ledger, run: RunSummary, results: list[RowResult]) -> list[RowResult]:

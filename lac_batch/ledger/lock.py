@@ -28,7 +28,7 @@ from filelock import FileLock, Timeout
 
 from lac_batch.files.modes import ledger_file_mode, tighten_ledger_files, write_ledger_note
 from lac_batch.ledger.backend import PostgresConnection, account_lock_key
-from lac_batch.ledger.store import ensure_ledger_folder
+from lac_batch.ledger.store import Ledger, RunSummary, ensure_ledger_folder
 from lac_batch.model.errors import RunLockedError
 
 # Not public: lac_batch/__init__.py names the public surface.
@@ -83,6 +83,16 @@ class RunLock:
         note = {"pid": os.getpid(), "started_at": datetime.now(UTC).isoformat()}
         write_ledger_note(self._info, json.dumps(note))
 
+    def is_held(self) -> bool:
+        """Whether some run holds the lock now: tried without waiting and let go at once; no
+        note is written and no process is probed by pid."""
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            return True
+        self._lock.release()
+        return False
+
     def release(self) -> None:
         with contextlib.suppress(OSError):
             self._info.unlink()
@@ -119,3 +129,26 @@ def account_locks(connection: PostgresConnection, accounts: Sequence[str]) -> It
         for key in reversed(taken):
             with contextlib.suppress(Exception):
                 connection.unlock(key)
+
+
+def runs_in_progress(ledger: Ledger, runs: Sequence[RunSummary]) -> set[int]:
+    """Which of ``runs`` (newest first) are going on now, told by their run locks being held,
+    never by probing a pid: of a SQLite ledger, the newest unfinished run while another process
+    holds the ledger's lock; of a PostgreSQL ledger, the newest unfinished run of each account
+    whose advisory lock another session holds (older unfinished ones stopped without an end).
+    """
+    unfinished = [run for run in runs if run.ended_at is None]
+    if not unfinished:
+        return set()
+    connection = ledger.connection
+    if not isinstance(connection, PostgresConnection):
+        assert isinstance(ledger.location, Path)
+        return {unfinished[0].id} if RunLock(ledger.location).is_held() else set()
+    going: set[int] = set()
+    seen: set[str] = set()
+    for run in unfinished:
+        accounts = ledger.run_accounts(run) - seen
+        seen |= accounts
+        if any(connection.lock_holder(account_lock_key(account))[0] for account in accounts):
+            going.add(run.id)
+    return going

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 from lac_batch.files.results import EarlierResult, SentTo
 from lac_batch.ledger.store import Ledger, RequestRecord, RequestState, body_hash
+from lac_batch.model.advice import ambiguous_advice, reason_of
 from lac_batch.model.status import RowResult, Status
 from lac_batch.model.wording import Option, option_name
 from lac_batch.rows.validation import RowVerdict, ValidationReport
@@ -111,9 +112,8 @@ class PlannedRow:
             self.row_number,
             http_status=earlier.http_status,
             error=(
-                f"an earlier run left this request unknown ({earlier.error}); check the LAC "
-                f"portal, or rerun with {option_name(Option.RESEND_UNKNOWN)} (resends with the "
-                "same Idempotency-Key)"
+                f"an earlier run left this request unknown ({reason_of(earlier.error)}); "
+                f"{ambiguous_advice()}"
             ),
         )
 
@@ -204,8 +204,8 @@ def _held_by_block(row_number: int, block: EarlierResult) -> RowResult:
     return RowResult.held_unknown(
         row_number,
         error=(
-            f"an earlier run{when} left this request unknown, as this results file says; check "
-            f"the LAC portal, or rerun with {option_name(Option.RESEND_UNKNOWN)}"
+            f"an earlier run{when} left this request unknown, as this results file says; "
+            f"{ambiguous_advice()}"
         ),
     )
 

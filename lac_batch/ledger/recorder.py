@@ -29,7 +29,7 @@ import contextvars
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from lac_batch.ledger.store import Ledger, RequestRecord, SendingMark
+from lac_batch.ledger.store import AttemptRow, Ledger, RequestRecord, SendingMark, attempt_rows
 from lac_batch.model.status import RowResult
 from lac_batch.sending.engine import Job
 
@@ -59,6 +59,8 @@ class LedgerRecorder:
     ) -> None:
         self._ledger = ledger
         self._marks = list(marks)
+        # Every mark is of the same run: its progress counter rides along with the outcomes.
+        self._run_id = self._marks[0].run_id if self._marks else None
         self._position = {mark.fingerprint: index for index, mark in enumerate(self._marks)}
         self._previous = previous
         self._lookahead_of: Callable[[], int] = lambda: lookahead
@@ -68,6 +70,9 @@ class LedgerRecorder:
         self._wanted = 0
         self._waiting: list[tuple[int, asyncio.Future[None]]] = []
         self._outcomes: list[tuple[str, RowResult]] = []
+        self._attempts: list[AttemptRow] = []
+        self._numbered: dict[str, int] = {}
+        """Attempts kept so far per request in this run (a record settled twice numbers on)."""
         self._outcome_delay = outcome_delay
         self._outcomes_due = False
         """Write the outcomes even if no marks are wanted (their delay ran out, or the end)."""
@@ -117,7 +122,12 @@ class LedgerRecorder:
         # A job that never reached before_send never left: its mark (if any) is undone at close.
         if job.idempotency_key not in self._attempted:
             return
-        self._outcomes.append((job.idempotency_key, result))
+        key = job.idempotency_key
+        self._outcomes.append((key, result))
+        first = self._numbered.get(key, 0) + 1
+        self._numbered[key] = first - 1 + len(result.tried)
+        run_id = self._marks[self._position[key]].run_id
+        self._attempts += attempt_rows(run_id, key, result.tried, first)
         if len(self._outcomes) >= self._lookahead:
             self._write_outcomes()
         elif self._outcome_timer is None:
@@ -154,6 +164,7 @@ class LedgerRecorder:
             wanted = self._wanted
             marks = self._marks[self._committed : wanted]
             outcomes, self._outcomes = self._outcomes, []
+            attempts, self._attempts = self._attempts, []
             self._outcomes_due = False
             if self._outcome_timer is not None:
                 self._outcome_timer.cancel()
@@ -166,6 +177,8 @@ class LedgerRecorder:
                     self._ledger.write_batch,
                     marks,
                     outcomes,
+                    self._run_id,
+                    attempts,
                 )
             except Exception as error:
                 # Kept for aclose(); every request still waiting learns of it and is not sent.

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from calendar import monthrange
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import MAXYEAR, MINYEAR, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -130,6 +131,23 @@ _FINNISH_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+
+def _no_such_day(year: int, month: int, day: int) -> str:
+    """Why a date in the right form is not in the calendar (month names not by locale)."""
+    if not 1 <= month <= 12:
+        return f"there is no month {month}"
+    if not MINYEAR <= year <= MAXYEAR:
+        return f"the year {year} is out of range"
+    length = monthrange(year, month)[1]
+    name = _MONTHS[month - 1]
+    return f"{day} {name} {year} does not exist ({name} {year} has {length} days)"
+
+
 def parse_date(text: str) -> str:
     """A calendar date, sent as ``YYYY-MM-DD``.
 
@@ -137,13 +155,21 @@ def parse_date(text: str) -> str:
     as when its time is midnight.
     """
     stripped = text.strip()
-    try:
-        if _ISO_DATE.fullmatch(stripped):
-            return date.fromisoformat(stripped).isoformat()
-        finnish = _FINNISH_DATE.fullmatch(stripped)
-        if finnish:
-            day, month, year = (int(part) for part in finnish.groups())
+    finnish = _FINNISH_DATE.fullmatch(stripped)
+    if finnish or _ISO_DATE.fullmatch(stripped):
+        day, month, year = (
+            (int(part) for part in finnish.groups())
+            if finnish
+            else reversed([int(part) for part in stripped.split("-")])
+        )
+        try:
             return date(year, month, day).isoformat()
+        except ValueError:
+            # The form is right; the day is not in the calendar.
+            raise CellValueError(
+                f"'{text}' is not a date: {_no_such_day(year, month, day)}"
+            ) from None
+    try:
         moment = datetime.fromisoformat(stripped)
     except ValueError:
         raise CellValueError(

@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
 from lac_batch.model.cells import MetadataType
 from lac_batch.model.errors import HeaderError
+from lac_batch.model.mapping import (
+    KNOWN_NAMES,
+    ColumnMapping,
+    HeaderReading,
+    HeaderRule,
+    MapEntry,
+    near_miss,
+)
 from lac_batch.model.wording import Option, option_name
 
 # Not public: lac_batch/__init__.py names the public surface.
@@ -73,6 +81,25 @@ class ColumnPlan:
     columns: tuple[ColumnSpec, ...]
     unknown: tuple[str, ...] = field(default=())
     """Headers that mean nothing to lac-batch; they are ignored (an error with ``--strict``)."""
+    readings: tuple[HeaderReading, ...] = field(default=())
+    """How every header was understood, in file order."""
+    mapping: ColumnMapping = field(default_factory=ColumnMapping)
+    """The mapping the headers were read with."""
+    header_row: int = 1
+    """The header's row number in the sheet."""
+
+    @property
+    def near_misses(self) -> tuple[HeaderReading, ...]:
+        return tuple(reading for reading in self.readings if reading.rule is HeaderRule.NEAR_MISS)
+
+    @property
+    def mapped(self) -> tuple[HeaderReading, ...]:
+        """Headers read by a mapping entry (mapped or ignored on purpose)."""
+        return tuple(
+            reading
+            for reading in self.readings
+            if reading.rule in (HeaderRule.MAPPED, HeaderRule.IGNORED)
+        )
 
     def by_field(self, wanted: Field) -> ColumnSpec | None:
         return next((spec for spec in self.columns if spec.field is wanted), None)
@@ -132,6 +159,37 @@ def _spec_for(position: int, header: str, path: Path) -> ColumnSpec | None:
     return ColumnSpec(position, header, fixed) if fixed is not None else None
 
 
+_TARGET_PATH = Path("mapping target")
+
+
+def target_problem(target: str) -> str:
+    """ "" when ``target`` names a known column or a ``metadata.`` column; else what is wrong."""
+    try:
+        spec = _spec_for(0, target, _TARGET_PATH)
+    except HeaderError as error:
+        return f"'{target}', which cannot be: " + error.problem.removeprefix(f"column '{target}' ")
+    if spec is None:
+        names = ", ".join(KNOWN_NAMES)
+        return (
+            f"'{target}', which is not a column lac-batch knows ({names}, "
+            "metadata.<key>[:<type>], or - to ignore the column)."
+        )
+    return ""
+
+
+def target_key(target: str) -> str:
+    """Targets with the same key are the same column (``Note`` and ``note``)."""
+    spec = _spec_for(0, target, _TARGET_PATH)
+    return _matching_key(spec) if spec is not None else target
+
+
+def spec_type(spec: ColumnSpec) -> str:
+    """What the column's cells are read as, for people."""
+    if spec.field is Field.METADATA_VALUE:
+        return spec.value_type.value
+    return "json object" if spec.field is Field.METADATA else "text"
+
+
 def _matching_key(spec: ColumnSpec) -> str:
     """Two columns with the same matching key are the same column written twice."""
     if spec.field is Field.METADATA_VALUE:
@@ -143,48 +201,118 @@ def _quoted_headers(headers: Sequence[str]) -> str:
     return ", ".join(f"'{header}'" for header in headers) or "(none)"
 
 
+def _reading(spec: ColumnSpec, entry: MapEntry | None, path: Path) -> HeaderReading:
+    rule, origin = HeaderRule.NAME, None
+    if entry is not None:
+        own = _spec_for(spec.position, spec.header, path) if "." not in spec.header else None
+        if own is None or _matching_key(own) != _matching_key(spec):
+            rule, origin = HeaderRule.MAPPED, entry.origin
+    target = _matching_key(spec)
+    if spec.value_type is MetadataType.STR and spec.field is Field.METADATA_VALUE:
+        target = target.removesuffix(":" + MetadataType.STR.value)
+    return HeaderReading(spec.position, spec.header, rule, target, spec_type(spec), origin)
+
+
+def _read_header(
+    position: int, header: str, mapping: ColumnMapping, path: Path
+) -> tuple[ColumnSpec | None, HeaderReading]:
+    """One header's column (None when ignored or unknown) and how it was understood."""
+    entry = mapping.entry_for(header)
+    if entry is not None and entry.ignores:
+        return None, HeaderReading(position, header, HeaderRule.IGNORED, origin=entry.origin)
+    if entry is not None:
+        spec = _spec_for(position, entry.target, path)
+        if spec is not None:
+            spec = replace(spec, header=header)
+            return spec, _reading(spec, entry, path)
+    spec = _spec_for(position, header, path)
+    if spec is not None:
+        return spec, _reading(spec, None, path)
+    suggestion = near_miss(header)
+    rule = HeaderRule.NEAR_MISS if suggestion else HeaderRule.UNKNOWN
+    return None, HeaderReading(position, header, rule, suggestion=suggestion)
+
+
+def _where(reading: HeaderReading) -> str:
+    return f" ({reading.origin})" if reading.origin else ""
+
+
+def near_miss_problem(near_misses: Sequence[HeaderReading]) -> str:
+    """The one paragraph that refuses near misses, with the mapping that would accept them."""
+    names = ", ".join(f"'{item.header}' (did you mean {item.suggestion}?)" for item in near_misses)
+    maps = " ".join(
+        f"{option_name(Option.MAP)} '{item.header}={item.suggestion}'" for item in near_misses
+    )
+    first = near_misses[0].header
+    return (
+        f"the columns {names} look like misspelt known columns, and lac-batch will not guess "
+        f"which you meant (sending without them would drop their values). Map them ({maps}), "
+        f"or ignore one on purpose ({option_name(Option.MAP)} '{first}=-'); a [columns] table in "
+        "lac-batch.toml does the same for every run."
+    )
+
+
 def plan_columns(
     headers: Sequence[str],
     path: Path,
     *,
     strict: bool = False,
     blank_columns_with_values: Sequence[int] = (),
+    mapping: ColumnMapping | None = None,
+    refuse_near_misses: bool = False,
+    header_row: int = 1,
 ) -> ColumnPlan:
-    """Recognise every column of ``headers`` or raise :class:`HeaderError`.
+    """Recognise every column of ``headers`` (through ``mapping``) or raise :class:`HeaderError`.
 
     ``blank_columns_with_values`` lists positions whose header is blank but which hold values:
     they count as unknown columns (a blank, empty column is ignored silently, as Excel leaves
-    many of them).
+    many of them). ``refuse_near_misses``: an unknown header that is a near miss of a known name
+    (:func:`lac_batch.model.mapping.near_miss`) is an error, as submit and run want it.
     """
+    mapping = mapping or ColumnMapping()
     specs: list[ColumnSpec] = []
     unknown: list[str] = []
-    seen: dict[str, ColumnSpec] = {}
+    readings: list[HeaderReading] = []
+    seen: dict[str, tuple[ColumnSpec, HeaderReading]] = {}
     for position, header in enumerate(headers):
         if not header.strip():
+            readings.append(HeaderReading(position, header, HeaderRule.BLANK))
             if position in blank_columns_with_values:
                 unknown.append(f"column {column_letter(position)} (no header)")
             continue
-        spec = _spec_for(position, header, path)
+        spec, reading = _read_header(position, header, mapping, path)
+        readings.append(reading)
         if spec is None:
-            unknown.append(header)
+            if reading.rule in (HeaderRule.UNKNOWN, HeaderRule.NEAR_MISS):
+                unknown.append(header)
             continue
         earlier = seen.get(_matching_key(spec))
         if earlier is not None:
+            first, first_reading = earlier
             raise HeaderError(
                 path,
-                f"the header row has '{earlier.header}' (column {column_letter(earlier.position)})"
-                f" and '{header}' (column {column_letter(position)}), which name the same "
-                f"column; keep one. Headers found: {_quoted_headers(headers)}.",
+                f"the header row has '{first.header}' (column {column_letter(first.position)})"
+                f"{_where(first_reading)} and '{header}' (column {column_letter(position)})"
+                f"{_where(reading)}, which name the same column; keep one. Headers found: "
+                f"{_quoted_headers(headers)}.",
             )
-        seen[_matching_key(spec)] = spec
+        seen[_matching_key(spec)] = (spec, reading)
         specs.append(spec)
+    near = [reading for reading in readings if reading.rule is HeaderRule.NEAR_MISS]
     missing = [name.value for name in REQUIRED_FIELDS if name.value not in seen]
     if missing:
+        hints = "".join(
+            f" '{item.header}': did you mean {item.suggestion}?"
+            for item in near
+            if item.suggestion in missing
+        )
         raise HeaderError(
             path,
-            f"the header row (row 1) has no {' or '.join(missing)} column, which every request "
-            f"needs. Headers found: {_quoted_headers(headers)}.",
+            f"the header row (row {header_row}) has no {' or '.join(missing)} column, which "
+            f"every request needs.{hints} Headers found: {_quoted_headers(headers)}.",
         )
+    if refuse_near_misses and near:
+        raise HeaderError(path, near_miss_problem(near))
     if strict and unknown:
         raise HeaderError(
             path,
@@ -193,4 +321,43 @@ def plan_columns(
             "rename them. Known columns: connection_key, request_type, customer_id, note, "
             "metadata, metadata.<key>[:<type>].",
         )
-    return ColumnPlan(tuple(headers), tuple(specs), tuple(unknown))
+    return ColumnPlan(
+        tuple(headers), tuple(specs), tuple(unknown), tuple(readings), mapping, header_row
+    )
+
+
+def header_readings(
+    headers: Sequence[str], path: Path, mapping: ColumnMapping | None = None
+) -> tuple[HeaderReading, ...]:
+    """How every header would be read, without refusing anything (a header whose own name is
+    a metadata column with a bad type reads as unknown)."""
+    mapping = mapping or ColumnMapping()
+    readings: list[HeaderReading] = []
+    for position, header in enumerate(headers):
+        if not header.strip():
+            readings.append(HeaderReading(position, header, HeaderRule.BLANK))
+            continue
+        try:
+            readings.append(_read_header(position, header, mapping, path)[1])
+        except HeaderError:
+            readings.append(HeaderReading(position, header, HeaderRule.UNKNOWN))
+    return tuple(readings)
+
+
+def fits_as_header(cells: Sequence[str], mapping: ColumnMapping | None = None) -> bool:
+    """Whether a row holds every required column (after ``mapping``): the header row test."""
+    mapping = mapping or ColumnMapping()
+    found: set[Field] = set()
+    for cell in cells:
+        if not cell.strip():
+            continue
+        entry = mapping.entry_for(cell)
+        if entry is not None and entry.ignores:
+            continue
+        name = entry.target if entry is not None else cell
+        if "." in name.strip():
+            continue
+        fixed = _FIXED_FIELDS.get(normalise_name(name))
+        if fixed is not None:
+            found.add(fixed)
+    return all(required in found for required in REQUIRED_FIELDS)

@@ -32,8 +32,9 @@ workbooks in :mod:`lac_batch.files.excel_reader` (python-calamine, panics includ
 Not in the tree, because they never leave the code that raises them: ``CellValueError``
 (:mod:`lac_batch.model.cells`: a cell's reason, kept as the cell's value and reported as a row
 issue), the readers' private ``_PackageError`` and the writer's ``_SheetTooLarge`` (translated
-where they are caught), the sandbox's ``InvalidBody`` (a 422 answer of the stand-in API), and the
-CLI's click signals ``_InterruptedEarly`` and ``_CannotServe``.
+where they are caught), the sandbox's ``InvalidBody`` (a 422 answer of the stand-in API), the
+CLI's click signals ``_InterruptedEarly`` and ``_CannotServe``, and the web page's ``_TooLarge``
+(an upload past its limit, answered on the page).
 
 Messages are one paragraph, name the file (and row and column where there is one), and say what
 would fix the problem. They never contain an API key.

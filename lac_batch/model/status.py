@@ -16,7 +16,8 @@ carries (an event_id, the attempts made, the last HTTP status) is decided here, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 # Not public: lac_batch/__init__.py names the public surface.
@@ -50,6 +51,18 @@ ResultBlock = tuple[int, str, str, int | str, str, int | str, str]
 
 
 @dataclass(frozen=True, slots=True)
+class SentAttempt:
+    """One request that left for a row, and its answer: what ``report --row`` shows of it."""
+
+    at: datetime
+    """When it left (UTC)."""
+    http_status: int | None
+    """The answer's status, or None when none came (a transport error)."""
+    error: str
+    """What the answer or the transport error said ("" for a plain 202)."""
+
+
+@dataclass(frozen=True, slots=True)
 class RowResult:
     """The one final status of one input row, as written to the results file."""
 
@@ -62,6 +75,12 @@ class RowResult:
     sent_to: str = ""
     """Where and when the row was sent (:class:`lac_batch.files.results.SentTo`), for every row a
     run planned to send."""
+    ran_out: bool = field(default=False, compare=False)
+    """A ``failed`` row whose attempts or waiting ran out (503s, no connection): the server was
+    asked and did not process it, so a later pass may retry it (not a run that stopped)."""
+    tried: tuple[SentAttempt, ...] = field(default=(), compare=False)
+    """Each request this run sent for the row, in order (429s included: they were sent), kept
+    in memory while sending and written with the row's outcome."""
 
     @classmethod
     def valid(cls, row_number: int) -> RowResult:
@@ -124,8 +143,16 @@ class RowResult:
     ) -> RowResult:
         """Out of attempts or of waiting: a row any of whose attempts may have been processed
         never ends failed ("safe to send again")."""
-        make = cls.unknown if maybe_processed else cls.failed
-        return make(row_number, http_status=http_status, error=error, attempts=attempts)
+        if maybe_processed:
+            return cls.unknown(row_number, http_status=http_status, error=error, attempts=attempts)
+        return cls(
+            row_number,
+            Status.FAILED,
+            http_status=http_status,
+            error=error,
+            attempts=attempts,
+            ran_out=True,
+        )
 
     @classmethod
     def unsent(

@@ -18,10 +18,12 @@ def format_counts(counts: Mapping[Status, int]) -> str:
     return ", ".join(f"{status.value} {counts[status]}" for status in Status if counts.get(status))
 
 
-def format_issues(issues: Iterable[RowIssue], limit: int = FIRST_ISSUES_SHOWN) -> list[str]:
-    """``row 7, metadata.amount:int: '12,5' is not a whole number`` for the first ``limit``."""
+def format_issues(issues: Iterable[RowIssue], limit: int | None = FIRST_ISSUES_SHOWN) -> list[str]:
+    """``row 7, metadata.amount:int: '12,5' is not a whole number`` for the first ``limit``
+    (every one when ``limit`` is None)."""
     listed = list(issues)
-    lines = [f"  row {issue.row_number}, {issue}" for issue in listed[:limit]]
-    if len(listed) > limit:
-        lines.append(f"  … and {len(listed) - limit} more (see the results file)")
+    shown = listed if limit is None else listed[:limit]
+    lines = [f"  row {issue.row_number}, {issue}" for issue in shown]
+    if len(listed) > len(shown):
+        lines.append(f"  … and {len(listed) - len(shown)} more (see the results file)")
     return lines

@@ -48,6 +48,12 @@ class Option(StrEnum):
     """Write a results file again from the ledger; its subject is the input file."""
     LIST_RUNS = "list_runs"
     """List the runs a ledger holds."""
+    MAP = "column_map"
+    """Map a file's header to a known column (``SOURCE=TARGET``)."""
+    PROFILE = "profile"
+    HEADER_ROW = "header_row"
+    REMAP = "remap"
+    """Read a file again under another mapping, its rows treated as new requests."""
 
 
 _SWITCHES = frozenset(
@@ -59,6 +65,7 @@ _SWITCHES = frozenset(
         Option.ALLOW_DUPLICATES,
         Option.STRICT,
         Option.SANDBOX,
+        Option.REMAP,
     }
 )
 """Choices that are on or off: a Python caller turns them on with ``=True``."""
@@ -95,3 +102,9 @@ def naming(namer: Namer) -> Iterator[None]:
         yield
     finally:
         _namer.reset(token)
+
+
+def count_of(number: int, noun: str, plural: str = "") -> str:
+    """``1 row``, ``2,494 rows``: a count with its noun, singular for one (``plural``: when the
+    plural is not the noun + s)."""
+    return f"{number:,} {noun if number == 1 else plural or noun + 's'}"

@@ -202,7 +202,9 @@ class Notifier:
             # run) proves the stuck holder gone.
             observation.cleared.add(ProblemKind.LOCK_STUCK)
         proven = False
-        for file in outcome.files:
+        # The retry of failed rows is told as a file of its own (its results file).
+        retry = [outcome.retry] if outcome.retry is not None else []
+        for file in [*outcome.files, *retry]:
             counts: dict[str, int] = dict(file.fields.get("counts") or {})
             proven = proven or bool(_KEY_PROVEN & {s for s, n in counts.items() if n})
             if file.exit_code is ExitCode.RESULTS_NOT_WRITTEN:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from itertools import chain
 from pathlib import Path
@@ -17,9 +17,25 @@ from lac_batch.files.gc_pause import collector_paused
 from lac_batch.files.reader import read_table
 from lac_batch.files.table import RawTable
 from lac_batch.model.cells import MetadataType
-from lac_batch.model.columns import ColumnPlan, Field, column_letter, plan_columns
+from lac_batch.model.columns import (
+    ColumnPlan,
+    Field,
+    column_letter,
+    fits_as_header,
+    header_readings,
+    near_miss_problem,
+    plan_columns,
+)
 from lac_batch.model.errors import HeaderError
 from lac_batch.model.issues import RowIssue
+from lac_batch.model.mapping import (
+    IGNORE,
+    ColumnMapping,
+    ColumnSetup,
+    HeaderReading,
+    HeaderRule,
+    MapEntry,
+)
 from lac_batch.model.status import ResultBlock, RowResult, Status
 from lac_batch.model.wording import Option, option_name
 from lac_batch.rows.body_text import Leaf, json_text_leaf, object_texts, text_leaf, value_leaf
@@ -57,7 +73,11 @@ class RequestSheet:
             return []
         names = ", ".join(f"'{name}'" for name in self.plan.unknown)
         strict = option_name(Option.STRICT)
-        return [f"{self.path}: ignoring unknown columns {names} ({strict} makes this an error)."]
+        said = [f"{self.path}: ignoring unknown columns {names} ({strict} makes this an error)."]
+        if self.plan.near_misses:
+            problem = near_miss_problem(self.plan.near_misses)
+            said.append(f"{self.path}: submit and run will refuse this file: {problem}")
+        return said
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +214,66 @@ class ValidationReport:
         return blocks
 
 
+@dataclass(frozen=True)
+class HeaderReport:
+    """How a file's headers are understood (``lac-batch columns``, a page that shows them)."""
+
+    table: RawTable
+    mapping: ColumnMapping
+    """The mapping in effect, every layer merged (its ``profile`` names a profile in use)."""
+    readings: tuple[HeaderReading, ...]
+
+    @property
+    def header_row(self) -> int:
+        return self.table.header_row
+
+
+def _read_with(
+    path: Path | str,
+    sheet: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    setup: ColumnSetup,
+) -> tuple[RawTable, ColumnSetup]:
+    """The table, its header row found with every mapping ``setup`` may read it with; and the
+    setup with what a results file remembers of its mapping."""
+    candidates = setup.candidates()
+
+    def is_header(cells: Sequence[str]) -> bool:
+        return any(fits_as_header(cells, mapping) for mapping in candidates)
+
+    table = read_table(
+        path,
+        sheet=sheet,
+        encoding=encoding,
+        delimiter=delimiter,
+        is_header=is_header,
+        header_row=setup.header_row,
+    )
+    if table.remembered_mapping and setup.remembered is None:
+        entries = tuple(
+            MapEntry(source, target, "the results file's own record")
+            for source, target in table.remembered_mapping
+        )
+        setup = replace(setup, remembered=ColumnMapping(entries))
+    return table, setup
+
+
+def read_headers(
+    path: Path | str,
+    *,
+    sheet: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    columns: ColumnSetup | None = None,
+) -> HeaderReport:
+    """How each header of ``path`` is understood, without validating the rows or refusing
+    missing columns; InputFileError when the file cannot be read."""
+    table, setup = _read_with(path, sheet, encoding, delimiter, columns or ColumnSetup())
+    mapping = setup.resolve(table.headers, table.path)
+    return HeaderReport(table, mapping, header_readings(table.headers, table.path, mapping))
+
+
 def read_requests(
     path: Path | str,
     *,
@@ -201,17 +281,35 @@ def read_requests(
     encoding: str | None = None,
     delimiter: str | None = None,
     strict: bool = False,
+    columns: ColumnSetup | None = None,
+    refuse_near_misses: bool = False,
 ) -> RequestSheet:
-    """Read a request file and recognise its columns; raises InputFileError/HeaderError."""
-    table = read_table(path, sheet=sheet, encoding=encoding, delimiter=delimiter)
+    """Read a request file and recognise its columns; raises InputFileError/HeaderError.
+
+    ``columns``: the mappings and profiles to read headers with, and the header row (see
+    :class:`~lac_batch.model.mapping.ColumnSetup`). ``refuse_near_misses``: an unknown header
+    close to a known name is an error (as submit and run want), not a warning.
+    """
+    table, setup = _read_with(path, sheet, encoding, delimiter, columns or ColumnSetup())
     blank_with_values = [
         position
         for position, header in enumerate(table.headers)
         if not header.strip() and any(row[position].strip() for row in table.rows)
     ]
     plan = plan_columns(
-        table.headers, table.path, strict=strict, blank_columns_with_values=blank_with_values
+        table.headers,
+        table.path,
+        strict=strict,
+        blank_columns_with_values=blank_with_values,
+        mapping=setup.resolve(table.headers, table.path),
+        refuse_near_misses=refuse_near_misses,
+        header_row=table.header_row,
     )
+    table.reading = [
+        (reading.header, reading.target or IGNORE)
+        for reading in plan.readings
+        if reading.target is not None or reading.rule is HeaderRule.IGNORED
+    ]
     return RequestSheet(table, plan)
 
 

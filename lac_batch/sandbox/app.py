@@ -19,7 +19,7 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -95,6 +95,9 @@ class SandboxState:
     """False: every request is processed anew whatever its key, as the real API may do (the
     spec does not document the header), so a double send becomes two events."""
     received: ReceivedLog = field(default_factory=ReceivedLog)
+    on_answer: Callable[[int | None], None] | None = None
+    """Told the HTTP status of every answer to a POST (None: the connection was dropped), in
+    the server's thread: what ``lac-batch sandbox`` prints a line for."""
 
     @classmethod
     def create(
@@ -133,6 +136,12 @@ class _ServiceConnectionRequests:
         self._state = state
 
     async def post(self, request: Request) -> Response | ConnectionDrop:
+        answer = await self._answer(request)
+        if self._state.on_answer is not None:
+            self._state.on_answer(answer.status_code if isinstance(answer, Response) else None)
+        return answer
+
+    async def _answer(self, request: Request) -> Response | ConnectionDrop:
         # Read whole first, as a gateway does before it counts a request. Reading the body
         # before dropping also makes the close an orderly end of stream, never a reset for
         # unread data, so the client's error does not depend on timing.

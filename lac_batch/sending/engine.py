@@ -35,11 +35,13 @@ import functools
 import logging
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol, assert_never, runtime_checkable
 
-from lac_batch.model.status import RowResult, Status
+from lac_batch.model.advice import ambiguous_advice
+from lac_batch.model.status import RowResult, SentAttempt, Status
 from lac_batch.model.wording import Option, option_name
 from lac_batch.sending.api import ENDPOINT_PATH, Attempt, LacClient, OutcomeKind
 from lac_batch.sending.credentials import PRODUCTION_BASE_URL, ApiKey, probable_base_url
@@ -95,6 +97,8 @@ class StopReason(StrEnum):
     INTERRUPTED = "interrupted"
     RECORDING_FAILED = "recording_failed"
     """The ledger could not be written, so nothing more may be sent."""
+    DECLINED = "declined"
+    """The person asked before the first request said no: nothing was sent."""
 
 
 class SubmitObserver(Protocol):
@@ -125,6 +129,34 @@ class SubmitRun:
     concurrency: int = 0
     """Requests in flight at most, as the run ended (``auto``'s last limit, or the fixed one)."""
     auto_concurrency: bool = False
+    retries: int = 0
+    """Requests sent again in this run (after 429, 503, a failure to connect, …)."""
+    slowdowns: int = 0
+    """Times the server answered 429 (asked to slow down); each paused every worker."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryNotice:
+    """A request is about to be sent again, after ``wait_s`` seconds: what a front end shows so
+    that throttling and retries are not invisible."""
+
+    row_number: int
+    http_status: int | None
+    """The answer that asked for it (429, 503, …); None when no answer came (connection)."""
+    retry_after: float | None
+    """The server's Retry-After hint, if it gave a usable one."""
+    wait_s: float
+    paused_all: bool
+    """Every worker pauses (429: the server asked to slow down), not just this row's."""
+    retries: int
+    """Requests sent again so far in the run, this one included."""
+
+
+@runtime_checkable
+class RetryObserver(Protocol):
+    """An observer that is also told each time a request is going to be sent again."""
+
+    def retrying(self, notice: RetryNotice) -> None: ...
 
 
 @runtime_checkable
@@ -140,14 +172,6 @@ _ROW_REASONS = {
 """What a row stopped by this reason says, when the run's message (printed once) is long."""
 
 
-def _ambiguous_advice() -> str:
-    return (
-        "the request may have been processed: check the LAC portal before sending it again, or "
-        f"rerun with {option_name(Option.RETRY_AMBIGUOUS)} (resends with the same "
-        "Idempotency-Key)"
-    )
-
-
 @dataclass
 class _RowState:
     attempts: int = 0
@@ -160,6 +184,17 @@ class _RowState:
     """When the current such wait began (loop time), None when not waiting."""
     maybe_processed: bool = False
     last: Attempt | None = None
+    tried: list[SentAttempt] = field(default_factory=list)
+    """Each request sent for the row and its answer, carried on its result (no ledger write per
+    attempt: the recorder writes them with the outcome)."""
+    leaving_at: datetime | None = None
+    """When the request now in flight left (None when none is)."""
+
+    def unanswered(self) -> tuple[SentAttempt, ...]:
+        """The attempts, with the one in flight (if any) as sent without an answer."""
+        if self.leaving_at is None:
+            return tuple(self.tried)
+        return (*self.tried, SentAttempt(self.leaving_at, None, "no answer was read"))
 
 
 class AttemptAction(StrEnum):
@@ -223,6 +258,11 @@ class Submitter:
         self.in_flight_limit = InFlightLimit(settings.rate, settings.concurrency)
         """How many requests may be in flight (read by the ledger's lookahead)."""
         self._pace_observers = [item for item in self._observers if isinstance(item, PaceObserver)]
+        self._retry_observers = [
+            item for item in self._observers if isinstance(item, RetryObserver)
+        ]
+        self.in_flight = 0
+        """Requests written or being written whose answer has not come yet."""
         self._refusals: dict[str, str] = {}
         """Account → why its key was refused, without the server's words: what its rows say."""
         self._stop_event: asyncio.Event | None = None
@@ -287,13 +327,14 @@ class Submitter:
             try:
                 result = await self._deliver(job, state, pacer)
             except asyncio.CancelledError:
-                self._finish(job, self._unsent(job, state, in_flight=True))
+                unsent = self._unsent(job, state, in_flight=True)
+                self._finish(job, replace(unsent, tried=state.unanswered()))
                 raise
             except Exception as error:
                 # A bug or a surprise must cost at most this row's certainty, never the worker.
                 _log.debug("unexpected failure sending row %s", job.row_number, exc_info=True)
                 result = self._unexpected(job, state, error)
-            self._finish(job, result)
+            self._finish(job, replace(result, tried=state.unanswered()))
 
     def _finish(self, job: Job, result: RowResult) -> None:
         if job.row_number in self._run.results:
@@ -323,7 +364,7 @@ class Submitter:
             return RowResult.unknown(
                 job.row_number,
                 http_status=state.last.http_status if state.last else None,
-                error=f"{what}; {_ambiguous_advice()}",
+                error=f"{what}; {ambiguous_advice()}",
                 attempts=state.attempts,
             )
         return RowResult.unsent(job.row_number, error=f"not sent: {what}")
@@ -378,7 +419,7 @@ class Submitter:
             return RowResult.unknown(
                 job.row_number,
                 http_status=last.http_status if last else None,
-                error=f"{what}; {_ambiguous_advice()}",
+                error=f"{what}; {ambiguous_advice()}",
                 attempts=state.attempts,
             )
         error = f"not sent: {reason}"
@@ -403,7 +444,7 @@ class Submitter:
     def _exhausted(self, job: Job, state: _RowState, why: str) -> RowResult:
         last = state.last
         assert last is not None
-        advice = _ambiguous_advice() if state.maybe_processed else "safe to send again"
+        advice = ambiguous_advice() if state.maybe_processed else "safe to send again"
         return RowResult.exhausted(
             job.row_number,
             maybe_processed=state.maybe_processed,
@@ -453,13 +494,14 @@ class Submitter:
     def _not_delivered(self, result: RowResult) -> RowResult:
         """A 404 from a wrong base URL: the request reached no endpoint, so it is not the row's
         fault and nothing was delivered."""
-        return RowResult.failed(
+        failed = RowResult.failed(
             result.row_number,
             http_status=result.http_status,
             error=f"not delivered: {_ROW_REASONS[StopReason.WRONG_BASE_URL]} (server said "
             f"{result.error})",
             attempts=result.attempts,
         )
+        return replace(failed, tried=result.tried)
 
     def _refuse(self, account: str, attempt: Attempt) -> str:
         """Stop sending with this account's key; stop the run once every key is refused."""
@@ -516,6 +558,8 @@ class Submitter:
             state.attempts += 1
             for observer in self._observers:
                 observer.attempt_starting(job, state.attempts)
+            self.in_flight += 1
+            state.leaving_at = datetime.now(UTC)
             try:
                 attempt = await self._client.send(
                     job.body_json,
@@ -524,7 +568,10 @@ class Submitter:
                     on_written=functools.partial(pacer.written, turn),
                 )
             finally:
+                self.in_flight -= 1
                 pacer.release(turn)
+            state.tried.append(SentAttempt(state.leaving_at, attempt.http_status, attempt.error))
+            state.leaving_at = None
             self._answered(turn, attempt)
             state.last = attempt
             self._note_answer(attempt)
@@ -558,6 +605,8 @@ class Submitter:
                     if wait is None:
                         return self._waited_too_long(job, state)
                     pacer.pause_until(asyncio.get_running_loop().time() + wait)
+                    self._run.slowdowns += 1
+                    self._retrying(job, attempt, wait, paused_all=True)
                     continue
                 case AttemptAction.RESEND:
                     state.counted += 1
@@ -574,11 +623,30 @@ class Submitter:
                         return RowResult.unknown(
                             job.row_number,
                             http_status=attempt.http_status,
-                            error=f"{attempt.error}; {_ambiguous_advice()}",
+                            error=f"{attempt.error}; {ambiguous_advice()}",
                             attempts=state.attempts,
                         )
                 case unhandled:
                     assert_never(unhandled)
             if state.counted >= settings.max_attempts:
                 return self._exhausted(job, state, f"gave up after {state.attempts} attempts")
-            await self._pause(self._backoff(state.counted) if wait is None else wait)
+            delay = self._backoff(state.counted) if wait is None else wait
+            self._retrying(job, attempt, delay, paused_all=False)
+            await self._pause(delay)
+
+    def _retrying(self, job: Job, attempt: Attempt, wait: float, *, paused_all: bool) -> None:
+        """Count a resend and tell the observers that listen for them."""
+        self._run.retries += 1
+        notice = RetryNotice(
+            job.row_number,
+            attempt.http_status,
+            attempt.retry_after,
+            wait,
+            paused_all,
+            self._run.retries,
+        )
+        for observer in self._retry_observers:
+            try:
+                observer.retrying(notice)
+            except Exception as error:
+                _log.warning("telling of the retry of row %s failed: %r", job.row_number, error)

@@ -20,13 +20,15 @@ from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from lac_batch.model.errors import ConfigError, UsageError
 from lac_batch.sending.credentials import API_KEY_ENV, BASE_URL_ENV, PRODUCTION_BASE_URL
-from lac_batch.sending.engine import SubmitSettings
 from lac_batch.sending.pacing import AUTO, MAX_CONCURRENCY, Concurrency, parse_concurrency
 from lac_batch.settings.ledger_url import LedgerUrl, is_ledger_url, mask_ledger_url
+
+if TYPE_CHECKING:
+    from lac_batch.sending.engine import SubmitSettings
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -352,6 +354,13 @@ class Settings:
         default=60.0,
         help="run without --once: seconds between two looks at the inbox",
     )
+    retry_failed_for: timedelta = _setting(
+        env="LAC_RETRY_FAILED_FOR",
+        parse=parse_duration,
+        default=timedelta(hours=24),
+        help="run and retry: resend rows failed because attempts ran out, for this long from "
+        "their first attempt (0: off)",
+    )
     inbox: Path = _setting(
         key="folders.inbox",
         env="LAC_INBOX",
@@ -403,6 +412,9 @@ class Settings:
 
     def submit_settings(self) -> SubmitSettings:
         """What the sending engine takes of these settings; it has no defaults of its own."""
+        # Imported here: the engine brings httpx, which reading settings (and --help) does not need.
+        from lac_batch.sending.engine import SubmitSettings
+
         return SubmitSettings(
             rate=self.rate,
             concurrency=self.concurrency,
@@ -423,8 +435,11 @@ SETTINGS: tuple[Setting[Any], ...] = tuple(
 )
 _PARSERS = {setting.key: setting.parse for setting in sorted(SETTINGS, key=lambda s: s.key)}
 """Every config key of the main tables, in the order an unknown key's message lists them."""
-_TABLES = {"api_key", "folders", "notify"}
-"""Tables a config file may have. ``notify`` is read by the notification settings."""
+_TABLES = {"api_key", "folders", "notify", "columns", "profiles"}
+"""Tables a config file may have. ``notify`` is read by the notification settings, ``columns``
+and ``profiles`` by :mod:`lac_batch.settings.columns`."""
+_WHOLE_TABLES = ("notify", "columns", "profiles")
+"""Tables kept whole in :attr:`ConfigFile.tables` for their own readers."""
 
 
 def key_lines(text: str) -> dict[str, int]:
@@ -438,11 +453,23 @@ def key_lines(text: str) -> dict[str, int]:
             table = header.group(1).replace('"', "").replace(" ", "")
             lines.setdefault(table, number)
             continue
-        assignment = re.match(r"([A-Za-z0-9_\-\"]+)\s*=", stripped)
+        # A quoted key may hold any character ("Pyyntö" = …, a column name).
+        assignment = re.match(r'("[^"]*"|[A-Za-z0-9_\-]+)\s*=', stripped)
         if assignment:
             key = assignment.group(1).strip('"')
             lines.setdefault(f"{table}.{key}" if table else key, number)
     return lines
+
+
+def _nearest(name: str, known: list[str]) -> str | None:
+    """The known key closest to a mistyped one (``rat`` → ``rate``), if any is close."""
+    # Imported here: only a config file with an unknown key needs it.
+    from rapidfuzz import fuzz, process, utils
+
+    found = process.extractOne(
+        name, known, scorer=fuzz.WRatio, processor=utils.default_process, score_cutoff=75
+    )
+    return None if found is None else str(found[0])
 
 
 class KeyChecker:
@@ -479,7 +506,11 @@ class KeyChecker:
             parse = known.get(name)
             if parse is None:
                 names = ", ".join(f"{prefix}.{item}" if prefix else item for item in known)
-                self.problem(key, f"unknown key '{key}' (known keys: {names})")
+                nearest = _nearest(name, list(known))
+                if nearest and prefix:
+                    nearest = f"{prefix}.{nearest}"
+                hint = f"; did you mean '{nearest}'?" if nearest else ""
+                self.problem(key, f"unknown key '{key}'{hint} (known keys: {names})")
                 continue
             try:
                 checked[name] = parse(value)
@@ -556,8 +587,12 @@ def load_config(path: Path, *, partial: bool = False) -> ConfigFile:
     data, text = read_toml(path, "config file")
     lines = key_lines(text)
     checker = KeyChecker(path, lines)
-    tables = {name: data[name] for name in ("notify",) if isinstance(data.get(name), dict)}
-    main = {key: value for key, value in _flatten(data).items() if not key.startswith("notify.")}
+    tables = {name: data[name] for name in _WHOLE_TABLES if isinstance(data.get(name), dict)}
+    main = {
+        key: value
+        for key, value in _flatten(data).items()
+        if not key.startswith(tuple(f"{name}." for name in _WHOLE_TABLES))
+    }
     values = checker.values(main, "", _PARSERS)
     if not partial:
         checker.raise_problems()

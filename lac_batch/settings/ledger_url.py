@@ -117,6 +117,13 @@ class LedgerUrl:
         return LedgerUrl(self.text, password, tls)
 
 
+def ledger_location(ledger: Path | str | LedgerUrl | None) -> Path | LedgerUrl | None:
+    """A ledger as a caller names it: a path, a ``postgresql://`` URL (text or parsed), None."""
+    if ledger is None or isinstance(ledger, LedgerUrl | Path):
+        return ledger
+    return LedgerUrl(ledger) if is_ledger_url(ledger) else Path(ledger)
+
+
 def read_password_file(path: Path) -> str:
     """The first line of a private password file; UsageError if others can read it (POSIX)."""
     if os.name == "posix":
