@@ -1,11 +1,12 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11+:
 #   make demo   creates .venv, installs lac-batch, runs it on the bundled sample
-#   make test   creates .venv with the dev extras, runs ruff, mypy and pytest
+#   make test   creates .venv with the dev extras, runs ruff, mypy and pytest, then the
+#               orchestrator examples' tests (make examples-test), each in its own virtualenv
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean postgres-server browser
+.PHONY: demo test lint bench clean postgres-server browser examples-test
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lac-batch needs Python 3.11 or newer")'
@@ -24,8 +25,8 @@ demo: $(VENV)/.installed
 	$(BIN)/lac-batch submit --sandbox samples/requests.xlsx
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check lac_batch tests benchmarks
-	$(BIN)/ruff format --check lac_batch tests benchmarks
+	$(BIN)/ruff check lac_batch tests benchmarks examples docs
+	$(BIN)/ruff format --check lac_batch tests benchmarks examples docs
 	$(BIN)/mypy lac_batch
 	$(BIN)/lint-imports
 
@@ -43,10 +44,23 @@ browser:
 
 test: lint postgres-server browser
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory examples-test
+
+# Airflow, Dagster and Prefect each in examples/.venvs/TOOL, made once and reused while their
+# requirements are unchanged (examples/make_venv.py). The tests' temporary folders lie outside
+# the system's temporary folder: the examples refuse a ledger there.
+EXAMPLE_TOOLS := dagster prefect airflow
+
+examples-test: $(EXAMPLE_TOOLS:%=examples-test-%)
+
+examples-test-%:
+	$(PYTHON) examples/make_venv.py $*
+	cd examples && PYTHONPATH=. .venvs/$*/bin/python -m pytest -c pytest.ini $* \
+		--basetemp=.venvs/$*-tmp
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/validate.py
 	$(BIN)/python benchmarks/ui.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache examples/.venvs

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import httpx
 import pytest
@@ -165,3 +168,13 @@ def client(sandbox: Sandbox) -> Iterator[httpx.Client]:
 
 def sandbox_env(server: Sandbox, key: str = SANDBOX_WRITE_KEY) -> dict[str, str]:
     return {"LAC_API_KEY": key, "LAC_BASE_URL": server.base_url}
+
+
+def load_script(path: Path) -> ModuleType:
+    """Import a file outside the package (a benchmark, an example) as a module named after it."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module

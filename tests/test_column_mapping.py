@@ -504,3 +504,22 @@ def test_an_older_ledger_gains_the_mapping_of_runs_and_keeps_its_runs(tmp_path: 
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("SELECT file_name, mapping FROM runs").fetchall() == [("a.csv", "")]
+
+
+def test_a_misspelt_required_header_below_a_title_is_found_and_named(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text(
+        csv_text(
+            [
+                ["Customer requests export"],
+                [],
+                ["Conection Key", "request_type"],
+                ["k1", "new_connection"],
+            ]
+        ),
+        encoding="utf-8",
+    )
+    outcome = run_cli("validate", path)
+    assert outcome.exit_code == 2
+    assert "row 3" in outcome.stderr
+    assert "'Conection Key': did you mean connection_key?" in outcome.stderr

@@ -148,3 +148,17 @@ def test_upload_names_are_plain_names() -> None:
     assert safe_file_name("..\\..\\x.XLSX") == "x.xlsx"
     assert safe_file_name("my sheet (1).csv") == "my_sheet_1.csv"
     assert safe_file_name("...") == "upload"
+
+
+@pytest.mark.parametrize(
+    "route", ["/columns", "/columns/profile", "/unknowns/resolve", "/unknowns/resend"]
+)
+def test_the_new_routes_refuse_a_post_without_the_csrf_token_or_from_elsewhere(
+    gate_and_client: tuple[Gate, TestClient], route: str
+) -> None:
+    gate, client = gate_and_client
+    csrf = _logged_in(gate, client)
+    form = {"key": "lacb-x", "resolution": "accepted", "position": "0", "name": "p"}
+    assert client.post(route, data=form, headers={"Origin": BASE}).status_code == 403
+    other = {"Origin": "http://evil.example", "X-CSRF-Token": csrf}
+    assert client.post(route, data=form, headers=other).status_code == 403

@@ -263,6 +263,8 @@ def test_run_logs_a_progress_line_while_it_sends_a_long_file(
     import lac_batch.jobs.inbox_pass as inbox_pass
 
     monkeypatch.setattr(inbox_pass, "RUN_PROGRESS_EVERY_S", 0.0)
+    # The archive and results folders default to the working folder's: keep them in tmp_path.
+    monkeypatch.chdir(tmp_path)
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     source = write_csv(rows(5))

@@ -46,6 +46,7 @@ def ui_command(port: int, config_path: Path | None, sandbox: bool, no_browser: b
     It serves on 127.0.0.1 only, until Ctrl-C. Exit code 2: a usage or config error, an API key
     that cannot be read, or a port that is taken.
     """
+    from lac_batch.settings.columns import column_setup
     from lac_batch.web.app import PageSettings
     from lac_batch.web.server import listen, serve
     from lac_batch.web.workspace import pages_folder, private_folder
@@ -71,5 +72,13 @@ def ui_command(port: int, config_path: Path | None, sandbox: bool, no_browser: b
             options = replace(options, base_url=server.base_url, destination=EMBEDDED_SANDBOX)
             destination = "the embedded sandbox (nothing leaves this machine)"
             click.echo(f"Sandbox: {server.base_url} (embedded; nothing leaves this machine)")
-        page = PageSettings(options, destination, ledger, private_folder(pages_folder()))
+        page = PageSettings(
+            options,
+            destination,
+            ledger,
+            private_folder(pages_folder()),
+            columns=column_setup(settings.config),
+            config_path=settings.config.path if settings.config is not None else None,
+            retry_failed_for=settings.retry_failed_for,
+        )
         serve(page, listening, open_browser=not no_browser, announce=click.echo)

@@ -20,7 +20,7 @@ import csv
 import io
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -246,9 +246,11 @@ def retry_pass(
     results_folder: Path,
     now: Callable[[], datetime] | None = None,
     stop: StopHandle | None = None,
+    keys: Collection[str] | None = None,
 ) -> RetryOutcome:
     """Resend every due retryable record of runs made by ``origins``, with the ledger already
     open and locked; write the pass's results file in ``results_folder`` when rows were resent.
+    ``keys``: only the records with these Idempotency-Keys (a person resending one request).
 
     ``retry_failed_for`` zero: nothing is done. ``now`` (UTC) decides what is due and what has
     expired (tests give a clock of their own).
@@ -266,6 +268,8 @@ def retry_pass(
         mine = set(options.accounts)
         candidates = [record for record in candidates if record.account in mine]
     for record in candidates:
+        if keys is not None and record.idempotency_key not in keys:
+            continue
         if record.window_start + retry_failed_for <= moment:
             outcome.expired.append(record)
         elif record.due_at() <= moment:
@@ -351,11 +355,15 @@ def retry_failed(
     results_folder: Path | str | None = None,
     now: Callable[[], datetime] | None = None,
     stop: StopHandle | None = None,
+    keys: Collection[str] | None = None,
 ) -> RetryOutcome:
     """One retry pass as a library call: hold the ledger's lock (RunLockedError, exit 4, if a
     run holds it), recover what a crashed run left, and resend the due records of ``run`` (and
     with ``include_submit`` of ``submit``) runs. ``options`` gives the keys (and the sending
     policy); each record goes to the base URL and account it was recorded with.
+
+    ``keys``: only the records with these Idempotency-Keys (resend one request a person
+    resolved as not processed), not every due one.
 
     The results file goes to ``results_folder``, by default beside the first retried run's
     results file (else the current folder).
@@ -374,6 +382,7 @@ def retry_failed(
             results_folder=folder,
             now=now,
             stop=stop,
+            keys=keys,
         )
 
 

@@ -208,20 +208,22 @@ class HeldLedger:
 
 @contextmanager
 def held_ledger(
-    path: Path | LedgerUrl | None = None,
+    path: Path | str | LedgerUrl | None = None,
     *,
     command: str = "submit",
     accounts: Sequence[str] = (),
 ) -> Iterator[HeldLedger]:
     """Hold the run lock, open the ledger, and recover what a crashed run left.
 
-    ``path`` None: the default ledger (:func:`~lac_batch.ledger.store.default_ledger_path`),
+    ``path``: a file's path or a ``postgresql://`` URL, as text or parsed. None: the default
+    ledger (:func:`~lac_batch.ledger.store.default_ledger_path`),
     whose folder is created on first use; a named ledger's folder must exist (LedgerError).
     A PostgreSQL ledger (a :class:`LedgerUrl`) is locked per account: the locks of
     ``accounts``, and only their records left ``sending`` are recovered (another machine may
     be sending for another account right now).
     :class:`~lac_batch.ledger.lock.RunLockedError` (exit 4) when another run holds the lock.
     """
+    path = ledger_location(path)
     if isinstance(path, LedgerUrl):
         ledger = Ledger.open(path)
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from lac_batch.ledger.lock import RunLock, account_locks
 from lac_batch.ledger.store import Ledger, Resolution, default_ledger_path
 from lac_batch.ledger.worklist import (
     RequestHistory,
+    ResolutionEntry,
     Resolved,
     UnknownRequest,
     find_keys,
@@ -117,3 +119,31 @@ def request_history(
     with _opened(ledger) as opened:
         name = Path(file).name if file is not None else None
         return history_of(opened, file_name=name, row_number=row, key=key)
+
+
+@dataclass(frozen=True)
+class RecentResolution:
+    """A person's resolution of a request, and where that request stands now."""
+
+    resolution: ResolutionEntry
+    file_name: str
+    row_number: int
+    state_now: str
+    event_id_now: str
+
+
+def recent_resolutions(
+    ledger: Path | str | LedgerUrl | None = None, *, limit: int = 20
+) -> list[RecentResolution]:
+    """The latest resolutions recorded (newest first), each with its request's state now."""
+    with _opened(ledger) as opened:
+        rows = opened.query(
+            "SELECT s.fingerprint, s.resolution, s.event_id, s.resolved_by, s.resolved_at, "
+            "s.note, s.earlier_state, COALESCE(r.file_name, ''), COALESCE(r.row_number, 0), "
+            "COALESCE(r.state, ''), COALESCE(r.event_id, '') FROM resolutions s "
+            "LEFT JOIN requests r ON r.fingerprint = s.fingerprint ORDER BY s.id DESC LIMIT ?",
+            (limit,),
+        )
+    return [
+        RecentResolution(ResolutionEntry(*row[:7]), row[7], row[8], row[9], row[10]) for row in rows
+    ]

@@ -35,6 +35,7 @@ from lac_batch.model.mapping import (
     HeaderReading,
     HeaderRule,
     MapEntry,
+    near_miss,
 )
 from lac_batch.model.status import ResultBlock, RowResult, Status
 from lac_batch.model.wording import Option, option_name
@@ -240,7 +241,12 @@ def _read_with(
     candidates = setup.candidates()
 
     def is_header(cells: Sequence[str]) -> bool:
-        return any(fits_as_header(cells, mapping) for mapping in candidates)
+        if any(fits_as_header(cells, mapping) for mapping in candidates):
+            return True
+        # A header below a title whose required column is misspelt ('Conection Key') is still
+        # the header: reading it there says "did you mean connection_key?", where row 1 (a
+        # title) would only say that no header has the column.
+        return fits_as_header([near_miss(cell) or cell for cell in cells])
 
     table = read_table(
         path,
@@ -291,6 +297,18 @@ def read_requests(
     close to a known name is an error (as submit and run want), not a warning.
     """
     table, setup = _read_with(path, sheet, encoding, delimiter, columns or ColumnSetup())
+    return plan_requests(table, setup, strict=strict, refuse_near_misses=refuse_near_misses)
+
+
+def plan_requests(
+    table: RawTable,
+    setup: ColumnSetup,
+    *,
+    strict: bool = False,
+    refuse_near_misses: bool = False,
+) -> RequestSheet:
+    """Recognise the columns of a table already read (as :func:`read_requests` does), e.g. a
+    sheet being edited, read again under another mapping; its header row stays where it is."""
     blank_with_values = [
         position
         for position, header in enumerate(table.headers)

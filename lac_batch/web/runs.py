@@ -9,18 +9,24 @@ keeps a page run and a command-line run from overlapping.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lac_batch.files.results import write_results
-from lac_batch.jobs.submit import SubmitOptions, SubmitOutcome, SubmitProgress, submit_file_async
+from lac_batch.jobs.progress import ProgressSnapshot, ProgressTally
+from lac_batch.jobs.submit import (
+    SendPlan,
+    SubmitOptions,
+    SubmitOutcome,
+    SubmitProgress,
+    submit_file_async,
+)
 from lac_batch.model.errors import Interrupted, LacBatchError
-from lac_batch.model.status import RowResult, Status
+from lac_batch.model.status import RowResult
 from lac_batch.model.stopping import StopHandle
-from lac_batch.sending.engine import Job
+from lac_batch.sending.engine import Job, RetryNotice
 from lac_batch.settings.ledger_url import LedgerUrl
+from lac_batch.web.wording import abandoning_words, retry_words, stopping_words
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -28,44 +34,65 @@ __all__: list[str] = []
 _OTHER_FORMAT = {".xlsx": ".csv", ".csv": ".xlsx"}
 
 
-@dataclass
-class Progress(SubmitProgress):
-    """What the run has done so far, for the progress panel."""
+@dataclass(frozen=True)
+class Notice:
+    """A sentence the run tells while it works (the command line's notes above its live line)."""
 
-    total: int = 0
-    done: int = 0
-    went_out: int = 0
-    """Finished rows whose request left (rows a stop left not_sent finish at once)."""
-    counts: Counter[Status] = field(default_factory=Counter)
-    sending_since: float | None = None
-    warnings: list[str] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    kind: str
+    """``retrying``, ``stopping`` or ``abandoning``."""
+    text: str
+
+
+class Progress(SubmitProgress):
+    """What the run has done so far, for the progress panel: counted by the library's
+    :class:`~lac_batch.jobs.progress.ProgressTally`, as the command line counts."""
+
+    def __init__(self) -> None:
+        self.tally: ProgressTally | None = None
+        self.plan: SendPlan | None = None
+        self.warnings: list[str] = []
+        self.retry: Notice | None = None
+        """The latest retry or slow-down notice (with the count of retries so far)."""
+        self.stop_notice: Notice | None = None
+        self.changed = asyncio.Event()
 
     def file_warning(self, text: str) -> None:
         self.warnings.append(text)
 
+    def confirm(self, plan: SendPlan) -> bool:
+        # The page asked before the run started; this keeps what the library planned to say.
+        self.plan = plan
+        return True
+
     def sending(self, requests: int) -> None:
-        self.total = requests
-        self.sending_since = time.monotonic()
+        self.tally = ProgressTally(requests)
         self.changed.set()
+
+    def attempt_starting(self, job: Job, attempt_number: int) -> None:
+        if self.tally is not None:
+            self.tally.attempt_starting()
 
     def row_finished(self, job: Job, result: RowResult) -> None:
-        self.done += 1
-        self.counts[result.status] += 1
-        self.went_out += result.status is not Status.NOT_SENT
+        if self.tally is not None:
+            self.tally.row_finished(result)
         self.changed.set()
 
-    @property
-    def rate(self) -> float | None:
-        """Rows finished per second since sending began."""
-        if self.sending_since is None or not self.went_out:
-            return None
-        return self.went_out / max(time.monotonic() - self.sending_since, 1e-3)
+    def retrying(self, notice: RetryNotice) -> None:
+        self.retry = Notice("retrying", retry_words(notice))
+        self.changed.set()
 
-    @property
-    def eta_seconds(self) -> float | None:
-        rate = self.rate
-        return None if rate is None else (self.total - self.done) / rate
+    def stopping(self, in_flight: int, most_wait_s: float) -> None:
+        if self.tally is not None:
+            self.tally.stopped = True
+        self.stop_notice = Notice("stopping", stopping_words(in_flight, most_wait_s))
+        self.changed.set()
+
+    def abandoning(self, in_flight: int) -> None:
+        self.stop_notice = Notice("abandoning", abandoning_words(in_flight))
+        self.changed.set()
+
+    def snapshot(self) -> ProgressSnapshot | None:
+        return None if self.tally is None else self.tally.snapshot()
 
 
 @dataclass
