@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean browser examples-test
+.PHONY: demo test lint bench clean postgres-server browser examples-test
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lac-batch needs Python 3.11 or newer")'
@@ -30,13 +30,19 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy lac_batch
 	$(BIN)/lint-imports
 
+# The ledger tests start a real PostgreSQL server themselves (tests/pg_server.py); on a fresh
+# machine its binaries come from Debian's package archive (CI runs as root).
+postgres-server:
+	@command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
+		|| (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql)
+
 # The web page's end-to-end tests need Debian's chromium and its driver (same package source,
 # so their versions always match); installed here when missing (needs root).
 browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		(apt-get update && apt-get install -y chromium chromium-driver)
 
-test: lint browser
+test: lint postgres-server browser
 	$(BIN)/pytest
 	$(MAKE) --no-print-directory examples-test
 

@@ -14,9 +14,12 @@ from types import ModuleType
 import httpx
 import pytest
 from click.testing import CliRunner
+from pg_server import PgServer, running_postgres
 from sandbox_fixtures import client_for
 
 from lac_batch.cli.main import main
+from lac_batch.jobs.submit import ledger_location as ledger_location_of
+from lac_batch.ledger.store import Ledger
 from lac_batch.sandbox import SANDBOX_WRITE_KEY, Sandbox, running_sandbox
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,13 +73,64 @@ def write_csv(tmp_path: Path) -> WriteCsv:
 HEADER = ["connection_key", "request_type", "customer_id", "note"]
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PgServer]:
+    """One real PostgreSQL server for the session (see tests/pg_server.py); never skipped."""
+    with running_postgres() as server:
+        yield server
+
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def open_ledger(location: str) -> Ledger:
+    """Open the ledger a ``ledger_location`` names (a file's path or a PostgreSQL URL)."""
+    found = ledger_location_of(location)
+    assert found is not None
+    return Ledger.open(found)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that asks for ``ledger_backend`` runs once per ledger backend."""
+    if "ledger_backend" in metafunc.fixturenames:
+        sqlite_only = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize(
+            "ledger_backend", BACKENDS[:1] if sqlite_only else BACKENDS, indirect=True
+        )
+
+
+@pytest.fixture
+def ledger_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def ledger_location(
+    ledger_backend: str,
+    private_ledger: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    """A fresh ledger of the test's backend: the SQLite file of ``private_ledger``, or a new
+    PostgreSQL database's URL; LAC_LEDGER names it."""
+    if ledger_backend == "postgresql":
+        server: PgServer = request.getfixturevalue("postgres")
+        location = server.new_database()
+    else:
+        location = str(private_ledger)
+    monkeypatch.setenv("LAC_LEDGER", location)
+    return location
+
+
 @pytest.fixture(autouse=True)
 def private_ledger(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Path:
     """Every test gets its own ledger and state folder: none touches the user's real ones. The
     ledger's folder exists (a named ledger's folder must) and lies outside tmp_path, which
-    tests list."""
+    tests list. (A test asking for ``ledger_location`` gets that ledger instead.)"""
     path = tmp_path_factory.mktemp("ledger") / "ledger.sqlite3"
     monkeypatch.setenv("LAC_LEDGER", str(path))
     # platformdirs' user state folder on Linux (the results-fallback folder lives there).

@@ -428,7 +428,7 @@ def test_results_csv_fed_back_is_read_as_the_run_that_wrote_it(
 
 
 def test_a_changed_mapping_is_refused_naming_both_until_remap(
-    tmp_path: Path, sandbox: Sandbox
+    tmp_path: Path, sandbox: Sandbox, ledger_location: str
 ) -> None:
     path = tmp_path / "typos.csv"
     path.write_text(csv_text(NEAR_MISS_ROWS), encoding="utf-8")

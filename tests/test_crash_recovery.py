@@ -20,7 +20,11 @@ from lac_batch.rows.payload import canonical_json
 from lac_batch.rows.validation import read_requests, validate
 from lac_batch.sandbox import FaultConfig, Sandbox, running_sandbox
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+pytestmark = [
+    pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX"),
+    # Every trial on both ledger backends: a SQLite file and a PostgreSQL database.
+    pytest.mark.usefixtures("ledger_location"),
+]
 
 FINAL = {"accepted", "skipped", "rejected", "failed", "unknown", "not_sent"}
 

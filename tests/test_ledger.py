@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from conftest import open_ledger
 
 from lac_batch.ledger.lock import RunLock
 from lac_batch.ledger.store import SCHEMA_VERSION, Ledger, RequestState, SendingMark
@@ -36,8 +37,8 @@ def test_new_ledger_has_the_current_schema_version(tmp_path: Path) -> None:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_sending_then_outcome_then_rerun_lookup(tmp_path: Path) -> None:
-    ledger = Ledger.open(tmp_path / "l.sqlite3")
+def test_sending_then_outcome_then_rerun_lookup(ledger_location: str) -> None:
+    ledger = open_ledger(ledger_location)
     ledger.write_batch([mark()], [])
     assert ledger.record_state("fp-1").state is RequestState.SENDING  # type: ignore[union-attr]
     ledger.write_batch([], [("fp-1", RowResult(2, Status.ACCEPTED, "evt_1", 202, "", 1))])
@@ -47,13 +48,12 @@ def test_sending_then_outcome_then_rerun_lookup(tmp_path: Path) -> None:
     ledger.close()
 
 
-def test_records_left_sending_by_a_crash_become_unknown(tmp_path: Path) -> None:
-    path = tmp_path / "l.sqlite3"
-    ledger = Ledger.open(path)
+def test_records_left_sending_by_a_crash_become_unknown(ledger_location: str) -> None:
+    ledger = open_ledger(ledger_location)
     ledger.write_batch([mark("fp-1"), mark("fp-2")], [])
     ledger.write_batch([], [("fp-2", RowResult(3, Status.ACCEPTED, "evt_2", 202))])
     ledger.close()  # the process "dies" here with fp-1 still sending
-    reopened = Ledger.open(path)
+    reopened = open_ledger(ledger_location)
     assert reopened.recover_interrupted() == 1
     record = reopened.record_state("fp-1")
     assert record is not None and record.state is RequestState.UNKNOWN
@@ -91,8 +91,8 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         Ledger.open(path)
 
 
-def test_prune_forgets_old_records_but_keeps_sending_ones(tmp_path: Path) -> None:
-    ledger = Ledger.open(tmp_path / "l.sqlite3")
+def test_prune_forgets_old_records_but_keeps_sending_ones(ledger_location: str) -> None:
+    ledger = open_ledger(ledger_location)
     ledger.write_batch([mark("old"), mark("busy")], [])
     ledger.write_batch([], [("old", RowResult(2, Status.ACCEPTED, "evt", 202))])
     assert ledger.prune(timedelta(0)) == (1, 0)

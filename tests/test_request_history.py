@@ -4,11 +4,10 @@ sandbox with its idempotency off."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from conftest import HEADER, WriteCsv, run_cli, sandbox_env
+from conftest import HEADER, WriteCsv, open_ledger, run_cli, sandbox_env
 
 import lac_batch
 from lac_batch.sandbox import SANDBOX_WRITE_KEY, FaultConfig, Sandbox
@@ -30,10 +29,10 @@ def later(minutes: float) -> datetime:
 
 
 def test_report_row_shows_each_attempt_of_every_run_with_its_answer(
-    write_csv: WriteCsv, sandbox: Sandbox, private_ledger: Path
+    write_csv: WriteCsv, sandbox: Sandbox, private_ledger: Path, ledger_location: str
 ) -> None:
     path = write_csv(ROWS)
-    ledger = os.environ["LAC_LEDGER"]
+    ledger = ledger_location
     # Run 1: the connection is closed twice without an answer (resent with the same key): the
     # row is unknown; a person finds it is not in the portal.
     sandbox.set_faults(FaultConfig(p_close_before=1.0))
@@ -73,3 +72,10 @@ def test_report_row_shows_each_attempt_of_every_run_with_its_answer(
     # The key is never stored, attempts included.
     for part in private_ledger.parent.glob(private_ledger.name + "*"):
         assert SANDBOX_WRITE_KEY.encode() not in part.read_bytes()
+    opened = open_ledger(ledger)
+    try:
+        for table in ("requests", "runs", "run_rows", "attempts", "resolutions"):
+            rows = opened.query(f"SELECT * FROM {table}")
+            assert rows and SANDBOX_WRITE_KEY not in repr(rows), table
+    finally:
+        opened.close()

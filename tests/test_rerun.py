@@ -12,6 +12,10 @@ from conftest import HEADER, SAMPLES, csv_text, read_results_csv, run_cli, sandb
 from lac_batch.ledger.lock import RunLock
 from lac_batch.sandbox import FaultConfig, Sandbox
 
+# Every rerun rule on both ledger backends (a SQLite file, a PostgreSQL database), except what
+# is about the SQLite file itself.
+pytestmark = pytest.mark.usefixtures("ledger_location")
+
 FAST = ["--rate", "300", "--concurrency", "8"]
 
 
@@ -111,6 +115,7 @@ def test_another_account_sends_again_but_says_so(tmp_path: Path, sandbox: Sandbo
     assert statuses(third) == {"skipped": 36}
 
 
+@pytest.mark.sqlite_only
 def test_a_second_run_on_the_same_ledger_exits_4(
     tmp_path: Path, sandbox: Sandbox, private_ledger: Path
 ) -> None:
@@ -123,6 +128,7 @@ def test_a_second_run_on_the_same_ledger_exits_4(
     assert not (tmp_path / "requests.results.csv").exists()
 
 
+@pytest.mark.sqlite_only
 def test_corrupt_ledger_is_exit_2(tmp_path: Path, sandbox: Sandbox, private_ledger: Path) -> None:
     private_ledger.parent.mkdir(parents=True, exist_ok=True)
     private_ledger.write_bytes(b"\x00garbage" * 1000)
@@ -132,6 +138,7 @@ def test_corrupt_ledger_is_exit_2(tmp_path: Path, sandbox: Sandbox, private_ledg
     assert sandbox.events() == []
 
 
+@pytest.mark.sqlite_only
 def test_sandbox_mode_never_touches_the_real_ledger(tmp_path: Path, private_ledger: Path) -> None:
     path = sample(tmp_path)
     for _ in range(2):
@@ -184,6 +191,7 @@ def test_rows_a_refused_key_never_sent_are_sent_by_the_next_run(
     assert "were being sent when an earlier run stopped" not in output
 
 
+@pytest.mark.sqlite_only
 def test_ledger_counts_every_attempt_of_a_retried_request(
     tmp_path: Path, sandbox: Sandbox, private_ledger: Path
 ) -> None:
@@ -200,6 +208,7 @@ def test_ledger_counts_every_attempt_of_a_retried_request(
     assert set(states) == {("accepted", 3)}
 
 
+@pytest.mark.sqlite_only
 def test_report_finds_the_ledger_named_in_the_config_file(
     tmp_path: Path, sandbox: Sandbox, private_ledger: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

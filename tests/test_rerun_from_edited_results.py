@@ -21,9 +21,12 @@ from collections import Counter
 from pathlib import Path
 
 import openpyxl
+import pytest
 from conftest import csv_text, read_results_csv, run_cli, sandbox_env
 
 from lac_batch.sandbox import FaultConfig, Sandbox, running_sandbox
+
+pytestmark = pytest.mark.usefixtures("ledger_location")
 
 FAST = ["--rate", "300", "--concurrency", "4"]
 HEADER = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import HEADER, csv_text
+from conftest import HEADER, csv_text, open_ledger
 
 from lac_batch.ledger.plan import Action, plan_rows
 from lac_batch.ledger.store import Ledger, SendingMark, body_hash
@@ -42,7 +42,9 @@ def remember(
     return event_id
 
 
-def test_each_row_is_planned_from_its_own_newest_record(tmp_path: Path) -> None:
+def test_each_row_is_planned_from_its_own_newest_record(
+    tmp_path: Path, ledger_location: str
+) -> None:
     report = report_of(
         tmp_path,
         [
@@ -55,7 +57,7 @@ def test_each_row_is_planned_from_its_own_newest_record(tmp_path: Path) -> None:
     )
     first, second, other, failed, unknown = report.valid_rows
     assert (first.occurrence, second.occurrence) == (1, 2)
-    ledger = Ledger.open(tmp_path / "l.sqlite3")
+    ledger = open_ledger(ledger_location)
     assert first.body_json and other.body_json and failed.body_json and unknown.body_json
     remember(ledger, first.body_json, "me", 1, 0, Status.REJECTED)
     accepted = remember(ledger, first.body_json, "me", 1, 1, Status.ACCEPTED)
@@ -90,8 +92,10 @@ def test_without_a_ledger_every_row_is_sent(tmp_path: Path) -> None:
     ]
 
 
-def test_records_by_body_answers_for_more_bodies_than_one_query_takes(tmp_path: Path) -> None:
-    ledger = Ledger.open(tmp_path / "l.sqlite3")
+def test_records_by_body_answers_for_more_bodies_than_one_query_takes(
+    ledger_location: str,
+) -> None:
+    ledger = open_ledger(ledger_location)
     bodies = [f'{{"n":{n}}}' for n in range(1200)]
     base = normalise_base_url(BASE)
     ledger.write_batch(

@@ -16,7 +16,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import HEADER, SAMPLES, WriteCsv, read_results_csv, run_cli, sandbox_env
+from conftest import (
+    HEADER,
+    SAMPLES,
+    WriteCsv,
+    open_ledger,
+    read_results_csv,
+    run_cli,
+    sandbox_env,
+)
 
 import lac_batch
 from lac_batch.ledger.store import SCHEMA_VERSION, Ledger
@@ -49,8 +57,8 @@ def accepted_per_key(sandbox: Sandbox) -> Counter[str | None]:
     return Counter(event.idempotency_key for event in sandbox.events())
 
 
-def ledger_states(path: Path) -> dict[int, tuple[str, str]]:
-    ledger = Ledger.open(path)
+def ledger_states(path: Path | str) -> dict[int, tuple[str, str]]:
+    ledger = open_ledger(str(path))
     try:
         rows = ledger.query("SELECT row_number, state, failed_why FROM requests")
     finally:
@@ -66,12 +74,12 @@ def submit_failing(sandbox: Sandbox, path: Path) -> None:
 
 
 def test_failed_rows_of_a_503_storm_are_completed_by_a_later_pass_once_each(
-    write_csv: WriteCsv, sandbox: Sandbox, private_ledger: Path, tmp_path: Path
+    write_csv: WriteCsv, sandbox: Sandbox, ledger_location: str, tmp_path: Path
 ) -> None:
     path = write_csv(ROWS)
     submit_failing(sandbox, path)
-    assert {state for state, _ in ledger_states(private_ledger).values()} == {"failed"}
-    assert {why for _, why in ledger_states(private_ledger).values()} == {"ran_out"}
+    assert {state for state, _ in ledger_states(ledger_location).values()} == {"failed"}
+    assert {why for _, why in ledger_states(ledger_location).values()} == {"ran_out"}
 
     # Not due before 5 minutes: nothing is sent.
     early = lac_batch.retry_failed(options(sandbox), ledger=ledger_path(), now=lambda: later(1))
@@ -193,7 +201,7 @@ def unknown_after_close(sandbox: Sandbox, path: Path) -> str:
 
 
 def test_unknown_resolved_not_processed_is_resent_once_with_the_same_key(
-    write_csv: WriteCsv, sandbox: Sandbox, tmp_path: Path
+    write_csv: WriteCsv, sandbox: Sandbox, tmp_path: Path, ledger_location: str
 ) -> None:
     path = write_csv(ROWS[:2])
     key = unknown_after_close(sandbox, path)
@@ -215,7 +223,7 @@ def test_unknown_resolved_not_processed_is_resent_once_with_the_same_key(
 
 
 def test_unknown_resolved_accepted_is_skipped_by_a_rerun_of_the_file_and_its_results(
-    write_csv: WriteCsv, sandbox: Sandbox
+    write_csv: WriteCsv, sandbox: Sandbox, ledger_location: str
 ) -> None:
     path = write_csv(ROWS[:2])
     key = unknown_after_close(sandbox, path)
@@ -238,7 +246,7 @@ def test_unknown_resolved_accepted_is_skipped_by_a_rerun_of_the_file_and_its_res
 
 
 def test_resolving_a_settled_request_is_refused_and_changes_nothing(
-    write_csv: WriteCsv, sandbox: Sandbox
+    write_csv: WriteCsv, sandbox: Sandbox, ledger_location: str
 ) -> None:
     path = write_csv(ROWS[:2])
     assert run_cli("submit", path, env=sandbox_env(sandbox)).exit_code == 0

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from lac_batch.jobs.submit import HeldLedger
     from lac_batch.ledger.store import Ledger
     from lac_batch.rows.validation import RequestSheet
+    from lac_batch.settings.ledger_url import LedgerUrl
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -162,7 +163,9 @@ def ledger_notices(held: HeldLedger, *, announce: bool = True) -> None:
 
 
 @contextmanager
-def locked_ledger(ledger_path: Path | None, *, announce: bool = True) -> Iterator[Ledger]:
+def locked_ledger(
+    ledger_path: Path | LedgerUrl | None, *, announce: bool = True
+) -> Iterator[Ledger]:
     """Hold the run lock (exit 4 if another run has it), open the ledger, recover crashes.
 
     ``ledger_path`` None: the default ledger, whose folder is created on first use; a named

@@ -1,4 +1,5 @@
-"""``lac-batch report`` and ``lac-batch ledger prune``: reading the ledger back."""
+"""``lac-batch report``, ``lac-batch ledger prune`` and ``ledger copy``: reading the ledger
+back, and moving it."""
 
 from __future__ import annotations
 
@@ -22,15 +23,16 @@ from lac_batch.model.errors import UsageError
 from lac_batch.model.mapping import ColumnSetup, mapping_from_record
 from lac_batch.model.wording import count_of
 from lac_batch.settings.columns import column_setup
+from lac_batch.settings.ledger_url import LedgerUrl, ledger_location, mask_ledger_url
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
 
 
-def _ledger_path(config_path: Path | None, ledger: Path | None) -> Path:
+def named_ledger(config_path: Path | None, ledger: str | None) -> Path | LedgerUrl:
     """--ledger > LAC_LEDGER > the config file's ``ledger`` > the user's state directory."""
     settings = effective_settings(config_path, {"ledger": ledger})
-    return settings.ledger or default_ledger_path()
+    return settings.ledger_location() or default_ledger_path()
 
 
 def _columns_as_recorded(config_path: Path | None, ledger: Ledger, input_path: Path) -> ColumnSetup:
@@ -70,7 +72,7 @@ def _columns_as_recorded(config_path: Path | None, ledger: Ledger, input_path: P
 @guarded
 def report_command(
     config_path: Path | None,
-    ledger: Path | None,
+    ledger: str | None,
     list_runs: bool,
     input_path: Path | None,
     rows: tuple[int, ...],
@@ -83,10 +85,10 @@ def report_command(
     """List recent runs, or rebuild a lost results file from the ledger."""
     # Imported here: it brings pandas and pandera, which --help must not load.
     from lac_batch.ledger.history import format_runs, rebuild_results
-    from lac_batch.ledger.lock import RunLock
+    from lac_batch.ledger.lock import runs_in_progress
 
-    path = _ledger_path(config_path, ledger)
-    if not path.exists():
+    path = named_ledger(config_path, ledger)
+    if isinstance(path, Path) and not path.exists():
         raise UsageError(f"{path}: there is no ledger here yet (nothing was submitted with it).")
     if rows and input_path is None:
         raise UsageError("--row needs --file INPUT.")
@@ -98,9 +100,9 @@ def report_command(
     opened = Ledger.open(path)
     try:
         if input_path is None or list_runs:
-            # Still going is told by the lock being held, never by probing a pid.
-            running = RunLock(path).is_held()
-            for line in format_runs(opened.runs(), one_running=running):
+            # Still going is told by a run lock being held, never by probing a pid.
+            runs = opened.runs()
+            for line in format_runs(runs, running=runs_in_progress(opened, runs)):
                 click.echo(line)
         if input_path is not None:
             destination = results_destination(input_path, results_path)
@@ -129,7 +131,7 @@ def ledger_group() -> None:
     "--older-than", required=True, help="Delete records older than this: 90d, 12w or 36h."
 )
 @guarded
-def prune_command(config_path: Path | None, ledger: Path | None, older_than: str) -> None:
+def prune_command(config_path: Path | None, ledger: str | None, older_than: str) -> None:
     """Delete request and run records older than --older-than.
 
     A pruned request is forgotten: the same row in a later run is sent again.
@@ -137,7 +139,49 @@ def prune_command(config_path: Path | None, ledger: Path | None, older_than: str
     from lac_batch.ledger.history import parse_age
 
     age = parse_age(older_than)
-    with locked_ledger(_ledger_path(config_path, ledger)) as opened:
+    with locked_ledger(named_ledger(config_path, ledger)) as opened:
         requests, runs = opened.prune(age)
     deleted = f"{count_of(requests, 'request record')} and {count_of(runs, 'run')}"
     click.echo(f"Deleted {deleted} older than {older_than}.")
+
+
+def _named(config_path: Path | None, text: str, what: str) -> Path | LedgerUrl:
+    """SRC or DST as the ledger setting reads it (a path, or a URL without a password), with
+    the config file's password file and TLS choice for a URL."""
+    try:
+        location = ledger_location(text)
+    except ValueError as error:
+        raise UsageError(f"{what} must be {error}, not {mask_ledger_url(text)!r}.") from None
+    assert location is not None
+    if isinstance(location, LedgerUrl):
+        settings = effective_settings(config_path, {})
+        return location.with_password_file(settings.ledger_password_file, tls=settings.ledger_tls)
+    return location
+
+
+@ledger_group.command("copy")
+@config_option
+@click.argument("source", metavar="SRC")
+@click.argument("destination", metavar="DST")
+@guarded
+def copy_command(config_path: Path | None, source: str, destination: str) -> None:
+    """Copy the ledger SRC into the empty ledger DST, verify it, and mark SRC as moved.
+
+    Each is a ledger file's path or a postgresql:// URL. Afterwards every command against SRC
+    exits 2 saying where the ledger went.
+    """
+    from lac_batch.ledger.copy import copy_ledger
+
+    outcome = copy_ledger(
+        _named(config_path, source, "SRC"), _named(config_path, destination, "DST")
+    )
+    counts = outcome.rows
+    click.echo(
+        f"Copied {count_of(counts.get('requests', 0), 'request record')} and "
+        f"{count_of(counts.get('runs', 0), 'run')} "
+        f"({count_of(counts.get('run_rows', 0), 'row result')}, "
+        f"{count_of(counts.get('attempts', 0), 'attempt')}, "
+        f"{count_of(counts.get('resolutions', 0), 'resolution')}) from {outcome.source} to "
+        f"{outcome.destination}; every row read back the same. {outcome.source} is marked as "
+        f"moved: commands against it now exit 2 naming {outcome.destination}."
+    )

@@ -43,7 +43,7 @@ def run_notifier(
     return Notifier(
         notify,
         command="run",
-        state_path=settings.ledger or default_ledger_path(),
+        state_path=settings.ledger_location() or default_ledger_path(),
         secrets=secrets,
         warn=lambda line: log.warning("notify_failed", line),
         ca_bundle=settings.ca_bundle,
@@ -68,7 +68,7 @@ def submit_notifier(
     return Notifier(
         notify,
         command="submit",
-        state_path=None if sandbox else settings.ledger or default_ledger_path(),
+        state_path=None if sandbox else settings.ledger_location() or default_ledger_path(),
         secrets=secrets,
         warn=_warn,
         ca_bundle=settings.ca_bundle,
@@ -98,7 +98,7 @@ def notify_cannot_start(
     Notifier(
         notify,
         command=command,
-        state_path=settings.ledger or default_ledger_path(),
+        state_path=settings.ledger_location() or default_ledger_path(),
         secrets=[os.environ.get(name, "") for name in key_names],
         warn=_warn,
     ).after_cannot_start(error)

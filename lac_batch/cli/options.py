@@ -48,6 +48,8 @@ _FLAG_TYPES: dict[str, Any] = {
     "max_attempts": click.IntRange(min=1),
     "max_wait": click.FloatRange(min=0),
     "log_format": click.Choice([item.value for item in LogFormat]),
+    # A file's path or a postgresql:// URL (a path type would fold its "//").
+    "ledger": click.STRING,
 }
 
 
@@ -81,7 +83,7 @@ def setting_options(*names: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 option = click.option(setting.flag, setting.name, is_flag=True, help=text, **shown)
             else:
                 kind = _FLAG_TYPES.get(setting.name)
-                if setting.is_path:
+                if setting.is_path and kind is None:
                     kind = click.Path(path_type=Path, dir_okay=False)
                 option = click.option(setting.flag, setting.name, type=kind, help=text, **shown)
             command = option(command)

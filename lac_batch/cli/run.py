@@ -36,6 +36,7 @@ from lac_batch.notify.settings import load_notify_settings
 from lac_batch.rows.validation import read_requests
 from lac_batch.settings.columns import column_setup, configured_columns
 from lac_batch.settings.config import SETTINGS, Settings
+from lac_batch.settings.ledger_url import LedgerUrl
 
 if TYPE_CHECKING:
     # Imported where used: it brings pandas, which --help must not load.
@@ -97,12 +98,13 @@ def _run(settings: Settings, options: Any, log: RunLog, once: bool, notifier: No
 
     folders = folders_of(settings)
     clock = click.get_current_context().find_object(Clock)
-    named_ledger = settings.ledger
+    named_ledger = settings.ledger_location()
     ledger_path = named_ledger or default_ledger_path()
     with stop_signals() as stop:
         while True:
             try:
-                ensure_ledger_folder(ledger_path, create=named_ledger is None)
+                if not isinstance(ledger_path, LedgerUrl):
+                    ensure_ledger_folder(ledger_path, create=named_ledger is None)
                 outcome = run_pass(
                     folders=folders,
                     options=options,
@@ -146,7 +148,7 @@ def check_command(config_path: Path | None) -> None:
 
     Exit code 0: a scheduled run could start with these settings; 2: something it needs is
     unusable (no usable API key, an inbox that does not exist, a ledger folder that cannot be
-    written), each named.
+    written, a ledger database that cannot be reached), each named.
     """
     settings = effective_settings(config_path, {})
     notify = load_notify_settings(settings.config)
@@ -186,12 +188,22 @@ def _absolute(value: object) -> object:
 
 
 def _unusable_places(settings: Settings) -> list[str]:
-    """The folders a run needs that it could not use: the inbox, the ledger's folder."""
+    """The places a run needs that it could not use: the inbox, the ledger's folder (or, for
+    a PostgreSQL ledger, its database: connected to, and nothing written)."""
     problems: list[str] = []
     # The inbox matters to `run`, which reads its folders from a config file.
     if settings.config is not None and not settings.inbox.is_dir():
         problems.append(f"the inbox {settings.inbox.resolve()} does not exist (folders.inbox).")
-    ledger = settings.ledger or default_ledger_path()
+    named = settings.ledger_location()
+    if isinstance(named, LedgerUrl):
+        from lac_batch.ledger.backend import connect
+
+        try:
+            connect(named).close()
+        except LacBatchError as error:
+            problems.append(f"{error} (ledger)")
+        return problems
+    ledger = named or default_ledger_path()
     # The default ledger's folder is created on first use; a named one's must exist.
     folder = ledger.resolve().parent
     while settings.ledger is None and not folder.exists() and folder != folder.parent:

@@ -197,7 +197,7 @@ def submit_command(
         progress = stack.enter_context(
             _Progress(settings.log_format, stop, announce_new_ledger=not sandbox, ask=not yes)
         )
-        ledger = settings.ledger
+        ledger = settings.ledger_location()
         if sandbox and not dry_run:
             # The sandbox's events are throwaway, so is its ledger: the real one is never touched.
             scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="lac-batch-sandbox-"))

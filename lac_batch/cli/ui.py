@@ -62,7 +62,7 @@ def ui_command(port: int, config_path: Path | None, sandbox: bool, no_browser: b
     listening = listen(port)
     with ExitStack() as stack:
         stack.callback(listening.close)
-        ledger = settings.ledger
+        ledger = settings.ledger_location()
         destination = options.sent_to_host
         if sandbox:
             # As submit --sandbox: a throwaway server and ledger; the real ledger is untouched.

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from lac_batch.cli.common import guarded, ledger_notices
+from lac_batch.cli.ledger import named_ledger
 from lac_batch.cli.options import (
     config_option,
     effective_settings,
@@ -26,7 +27,7 @@ from lac_batch.jobs.retry import Clock, RetryOutcome, retry_failed
 from lac_batch.jobs.submit import held_ledger
 from lac_batch.ledger.history import parse_age
 from lac_batch.ledger.queries import request_history, resolve, unknowns
-from lac_batch.ledger.store import RETRY_COMMAND, FailedWhy, Resolution, default_ledger_path
+from lac_batch.ledger.store import RETRY_COMMAND, FailedWhy, Resolution
 from lac_batch.ledger.worklist import RequestHistory, RequestNow
 from lac_batch.model.errors import UsageError
 from lac_batch.model.exit_codes import ExitCode
@@ -34,14 +35,10 @@ from lac_batch.model.status import Status
 from lac_batch.model.stopping import stop_signals, stoppable
 from lac_batch.model.summary import format_counts
 from lac_batch.model.wording import count_of
+from lac_batch.settings.ledger_url import LedgerUrl
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
-
-
-def _ledger_path(config_path: Path | None, ledger: Path | None) -> Path:
-    settings = effective_settings(config_path, {"ledger": ledger})
-    return settings.ledger or default_ledger_path()
 
 
 def _local(moment: str | None) -> str:
@@ -133,7 +130,12 @@ def retry_command(
     key, company_keys = load_credentials(settings)
     options = submit_options_from(settings, key, company_keys=company_keys)
     clock = click.get_current_context().find_object(Clock) or Clock()
-    with stop_signals() as stop, held_ledger(settings.ledger, command=RETRY_COMMAND) as held:
+    with (
+        stop_signals() as stop,
+        held_ledger(
+            settings.ledger_location(), command=RETRY_COMMAND, accounts=options.accounts
+        ) as held,
+    ):
         ledger_notices(held)
         outcome = retry_failed(
             options,
@@ -191,14 +193,14 @@ _UNKNOWN_COLUMNS = ("file", "row", "when", "why", "fields", "idempotency_key", "
 @guarded
 def unknowns_command(
     config_path: Path | None,
-    ledger: Path | None,
+    ledger: str | None,
     input_path: Path | None,
     since: str | None,
     output_format: str,
 ) -> None:
     """List every request left unknown (it may have been processed), to check in the portal."""
     found = unknowns(
-        _ledger_path(config_path, ledger),
+        named_ledger(config_path, ledger),
         file=input_path,
         since=parse_since(since) if since is not None else None,
     )
@@ -255,7 +257,7 @@ def unknowns_command(
 @guarded
 def resolve_command(
     config_path: Path | None,
-    ledger: Path | None,
+    ledger: str | None,
     keys: tuple[str, ...],
     input_path: Path | None,
     rows: tuple[int, ...],
@@ -276,7 +278,7 @@ def resolve_command(
         rows=rows,
         event_id=event_id,
         note=note,
-        ledger=_ledger_path(config_path, ledger),
+        ledger=named_ledger(config_path, ledger),
     )
     after = (
         "later runs skip it, and a rerun of its file or results file does not send it again"
@@ -377,7 +379,10 @@ def render_history(history: RequestHistory, what: str) -> list[str]:
 
 
 def print_history(
-    ledger_path: Path, input_path: Path | None, rows: tuple[int, ...], key: str | None
+    ledger_path: Path | LedgerUrl,
+    input_path: Path | None,
+    rows: tuple[int, ...],
+    key: str | None,
 ) -> None:
     if key is not None:
         click.echo("\n".join(render_history(request_history(ledger_path, key=key), key)))

@@ -57,6 +57,7 @@ from lac_batch.model.wording import count_of
 from lac_batch.rows.validation import read_requests
 from lac_batch.sending.credentials import normalise_base_url
 from lac_batch.sending.engine import Job
+from lac_batch.settings.ledger_url import LedgerUrl
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -76,7 +77,7 @@ class FileOutcome:
 class PassOutcome:
     exit_code: ExitCode
     files: list[FileOutcome] = field(default_factory=list)
-    new_ledger: Path | None = None
+    new_ledger: Path | LedgerUrl | None = None
     """This pass created the ledger file: no earlier runs were known."""
     retry: FileOutcome | None = None
     """What the pass's retry of failed rows did, when it had anything to tell."""
@@ -335,7 +336,7 @@ def run_pass(
     *,
     folders: Folders,
     options: SubmitOptions,
-    ledger_path: Path,
+    ledger_path: Path | LedgerUrl,
     lock_warn_after_s: float,
     settle_seconds: float,
     log: RunLog,
@@ -356,11 +357,14 @@ def run_pass(
 
     The ledger's folder must exist (LedgerError otherwise): it is never created here.
     """
-    ensure_ledger_folder(ledger_path, create=False)
+    if isinstance(ledger_path, Path):
+        ensure_ledger_folder(ledger_path, create=False)
     folders.create()
     with ExitStack() as stack:
         try:
-            held = stack.enter_context(held_ledger(ledger_path, command="run"))
+            held = stack.enter_context(
+                held_ledger(ledger_path, command="run", accounts=options.accounts)
+            )
         except RunLockedError as error:
             return _locked(error, lock_warn_after_s, log)
         if held.created:

@@ -32,7 +32,7 @@ from lac_batch.files.results import SentTo
 from lac_batch.jobs.submit import HeldLedger, SubmitOptions, held_ledger, send_jobs
 from lac_batch.ledger.plan import sent_to_host
 from lac_batch.ledger.recorder import LedgerRecorder
-from lac_batch.ledger.store import RETRY_COMMAND, Ledger, SendingMark
+from lac_batch.ledger.store import RETRY_COMMAND, Ledger, RequestState, SendingMark
 from lac_batch.ledger.worklist import RetryCandidate, retry_candidates
 from lac_batch.model.exit_codes import ExitCode, most_severe
 from lac_batch.model.status import RESULT_COLUMNS, RowResult, Status
@@ -40,6 +40,7 @@ from lac_batch.model.stopping import StopHandle
 from lac_batch.model.wording import Option, option_name
 from lac_batch.sending.credentials import ApiKey
 from lac_batch.sending.engine import Job, StopReason
+from lac_batch.settings.ledger_url import LedgerUrl, ledger_location
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -206,6 +207,8 @@ def _send_group(
             file_name=file_name,
             row_number=record.row_number,
             run_id=run_id,
+            # Claimed only while still failed: a run anywhere that resent it since has it.
+            earlier=RequestState.FAILED,
             origin=record.origin,
         )
         for record in records
@@ -258,7 +261,13 @@ def retry_pass(
     stop = stop or StopHandle()
     moment = (now or _utc_now)()
     due: list[RetryCandidate] = []
-    for record in retry_candidates(ledger, origins):
+    candidates = retry_candidates(ledger, origins)
+    if ledger.shared:
+        # A shared ledger holds other operators' records too: only the accounts whose run
+        # locks this pass holds (those it has keys for) are its to retry, or to give up on.
+        mine = set(options.accounts)
+        candidates = [record for record in candidates if record.account in mine]
+    for record in candidates:
         if keys is not None and record.idempotency_key not in keys:
             continue
         if record.window_start + retry_failed_for <= moment:
@@ -325,18 +334,22 @@ def retry_pass(
     return outcome
 
 
-def _held(ledger: Path | str | HeldLedger | None, stack: ExitStack) -> HeldLedger:
+def _held(
+    ledger: Path | str | LedgerUrl | HeldLedger | None, options: SubmitOptions, stack: ExitStack
+) -> HeldLedger:
     if isinstance(ledger, HeldLedger):
         return ledger
+    # A PostgreSQL ledger: the locks of the accounts the options hold keys for (only theirs
+    # are retried); a SQLite ledger's one lock.
     return stack.enter_context(
-        held_ledger(None if ledger is None else Path(ledger), command=RETRY_COMMAND)
+        held_ledger(ledger_location(ledger), command=RETRY_COMMAND, accounts=options.accounts)
     )
 
 
 def retry_failed(
     options: SubmitOptions,
     *,
-    ledger: Path | str | HeldLedger | None = None,
+    ledger: Path | str | LedgerUrl | HeldLedger | None = None,
     retry_failed_for: timedelta = timedelta(hours=24),
     include_submit: bool = True,
     results_folder: Path | str | None = None,
@@ -357,7 +370,7 @@ def retry_failed(
     """
     origins = ("run", "submit") if include_submit else ("run",)
     with ExitStack() as stack:
-        held = _held(ledger, stack)
+        held = _held(ledger, options, stack)
         folder = Path(results_folder) if results_folder is not None else None
         if folder is None:
             folder = next(_results_folders(held.ledger, origins), Path.cwd())

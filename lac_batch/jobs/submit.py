@@ -35,7 +35,8 @@ from lac_batch.files.results import (
     kept_results_path,
     write_results,
 )
-from lac_batch.ledger.lock import RunLock
+from lac_batch.ledger.backend import PostgresConnection
+from lac_batch.ledger.lock import RunLock, account_locks
 from lac_batch.ledger.plan import Action, PlannedRow, PlanReason, plan_rows, sent_to_host
 from lac_batch.ledger.recorder import LedgerRecorder
 from lac_batch.ledger.store import (
@@ -83,6 +84,7 @@ from lac_batch.sending.engine import (
 from lac_batch.sending.pacing import most_in_flight
 from lac_batch.settings.config import Settings
 from lac_batch.settings.keys_file import CompanyKey, KeysFile
+from lac_batch.settings.ledger_url import LedgerUrl, ledger_location
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -161,6 +163,13 @@ class SubmitOptions:
         return self.keys_by_account[account].account_hash
 
     @property
+    def accounts(self) -> list[str]:
+        """Every account this run may send for (whose run locks it takes), sorted."""
+        if self.company_keys is None:
+            return [self.account_name]
+        return sorted({entry.account for entry in self.company_keys.by_customer.values()})
+
+    @property
     def keys_by_account(self) -> dict[str, ApiKey]:
         """The key of every job's account ("" is the run's one key)."""
         if self.company_keys is None:
@@ -188,7 +197,7 @@ class HeldLedger:
     """What the ledger records as the command of the runs made with it."""
 
     @property
-    def path(self) -> Path:
+    def path(self) -> Path | LedgerUrl:
         return self.ledger.path
 
     @property
@@ -198,13 +207,33 @@ class HeldLedger:
 
 
 @contextmanager
-def held_ledger(path: Path | None = None, *, command: str = "submit") -> Iterator[HeldLedger]:
-    """Hold the ledger's run lock, open the ledger, and recover what a crashed run left.
+def held_ledger(
+    path: Path | str | LedgerUrl | None = None,
+    *,
+    command: str = "submit",
+    accounts: Sequence[str] = (),
+) -> Iterator[HeldLedger]:
+    """Hold the run lock, open the ledger, and recover what a crashed run left.
 
-    ``path`` None: the default ledger (:func:`~lac_batch.ledger.store.default_ledger_path`),
+    ``path``: a file's path or a ``postgresql://`` URL, as text or parsed. None: the default
+    ledger (:func:`~lac_batch.ledger.store.default_ledger_path`),
     whose folder is created on first use; a named ledger's folder must exist (LedgerError).
+    A PostgreSQL ledger (a :class:`LedgerUrl`) is locked per account: the locks of
+    ``accounts``, and only their records left ``sending`` are recovered (another machine may
+    be sending for another account right now).
     :class:`~lac_batch.ledger.lock.RunLockedError` (exit 4) when another run holds the lock.
     """
+    path = ledger_location(path)
+    if isinstance(path, LedgerUrl):
+        ledger = Ledger.open(path)
+        try:
+            connection = ledger.connection
+            assert isinstance(connection, PostgresConnection)
+            with account_locks(connection, accounts):
+                yield HeldLedger(ledger, ledger.recover_interrupted(list(accounts)), command)
+        finally:
+            ledger.close()
+        return
     ledger_path = path or default_ledger_path()
     ensure_ledger_folder(ledger_path, create=path is None)
     with RunLock(ledger_path):
@@ -523,6 +552,11 @@ def _sending_marks(
             file_name=file_name,
             row_number=row.row_number,
             run_id=run_id,
+            earlier=(
+                row.earlier.state
+                if row.earlier is not None and row.earlier.fingerprint == row.fingerprint
+                else None
+            ),
             origin=origin,
         )
         for row in planned
@@ -809,7 +843,7 @@ async def _submit_file(
     source: Path | str,
     options: SubmitOptions,
     asked: Path | str | None,
-    ledger: Path | str | HeldLedger | None,
+    ledger: Path | str | LedgerUrl | HeldLedger | None,
     listener: SubmitProgress | None,
     stop: StopHandle,
     run_step: _StepRunner,
@@ -828,7 +862,9 @@ async def _submit_file(
             held = ledger  # the caller holds its lock and has recovered it (an inbox pass)
         elif not options.dry_run:
             # On this thread: the run lock is released by the thread that took it.
-            held = stack.enter_context(held_ledger(None if ledger is None else Path(ledger)))
+            held = stack.enter_context(
+                held_ledger(ledger_location(ledger), accounts=options.accounts)
+            )
             progress.ledger_opened(held)
         use = None if held is None or options.dry_run else LedgerUse(held.ledger, held.command)
         if held is not None:
@@ -870,7 +906,7 @@ def submit_file(
     options: SubmitOptions,
     *,
     results: Path | str | None = None,
-    ledger: Path | str | HeldLedger | None = None,
+    ledger: Path | str | LedgerUrl | HeldLedger | None = None,
     progress: SubmitProgress | None = None,
     stop: StopHandle | None = None,
 ) -> SubmitOutcome:
@@ -911,7 +947,7 @@ async def submit_file_async(
     options: SubmitOptions,
     *,
     results: Path | str | None = None,
-    ledger: Path | str | HeldLedger | None = None,
+    ledger: Path | str | LedgerUrl | HeldLedger | None = None,
     progress: SubmitProgress | None = None,
     stop: StopHandle | None = None,
 ) -> SubmitOutcome:

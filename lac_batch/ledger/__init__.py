@@ -1,5 +1,6 @@
-"""What was sent: the SQLite ledger, the recorder that writes it while sending, rerun
-planning, the one-run-at-a-time lock, history and rebuilt results.
+"""What was sent: the ledger (a SQLite file, or a shared PostgreSQL database: ``backend``), the
+recorder that writes it while sending, rerun planning, the run locks, history, rebuilt results
+and copying a ledger elsewhere.
 
 May import: ``rows``, ``files``, ``settings``, ``sending``, ``model``.
 """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -41,15 +41,14 @@ def _local(moment: str | None) -> str:
     return datetime.fromisoformat(moment).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def format_runs(runs: Sequence[RunSummary], *, one_running: bool = False) -> list[str]:
-    """One line per run, newest first. ``one_running``: a run holds the ledger's lock now, so
-    the newest unfinished run is in progress (older unfinished ones stopped without an end)."""
+def format_runs(runs: Sequence[RunSummary], *, running: Collection[int] = ()) -> list[str]:
+    """One line per run, newest first. ``running``: the ids of runs going on now
+    (:func:`~lac_batch.ledger.lock.runs_in_progress`)."""
     if not runs:
         return ["No runs recorded in this ledger yet."]
     lines = []
-    running = next((run.id for run in runs if run.ended_at is None), None) if one_running else None
     for run in runs:
-        if run.id == running:
+        if run.id in running:
             lines.append(
                 f"run {run.id}: {_local(run.started_at)} → in progress, {run.done:,}/"
                 f"{run.to_send:,} sent so far (pid {run.pid}, to {sent_to_host(run.base_url)}), "

@@ -1,20 +1,23 @@
-"""The worklist of rows that did not go through, as library calls on a ledger file: what was
-left ``unknown``, a person's resolution of one, and the whole history of one request.
+"""The worklist of rows that did not go through, as library calls on a ledger (a file or a
+PostgreSQL URL): what was left ``unknown``, a person's resolution of one, and the whole
+history of one request.
 
 Each opens the ledger at ``ledger`` (default: the user's, as the command line's) and returns
 structured results (:mod:`lac_batch.ledger.worklist`); a web page or the command line renders
-them. :func:`resolve` holds the run lock while it writes (RunLockedError, exit 4, meanwhile).
+them. :func:`resolve` holds the run lock while it writes (RunLockedError, exit 4, meanwhile): a
+SQLite ledger's, or on PostgreSQL the locks of the accounts it resolves requests of.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from lac_batch.ledger.lock import RunLock
+from lac_batch.ledger.backend import PostgresConnection
+from lac_batch.ledger.lock import RunLock, account_locks
 from lac_batch.ledger.store import Ledger, Resolution, default_ledger_path
 from lac_batch.ledger.worklist import (
     RequestHistory,
@@ -27,15 +30,20 @@ from lac_batch.ledger.worklist import (
 )
 from lac_batch.ledger.worklist import request_history as history_of
 from lac_batch.model.errors import UsageError
+from lac_batch.settings.ledger_url import LedgerUrl, ledger_location
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
 
 
+def _location(ledger: Path | str | LedgerUrl | None) -> Path | LedgerUrl:
+    return ledger_location(ledger) or default_ledger_path()
+
+
 @contextmanager
-def _opened(ledger: Path | str | None) -> Iterator[Ledger]:
-    path = Path(ledger) if ledger is not None else default_ledger_path()
-    if not path.exists():
+def _opened(ledger: Path | str | LedgerUrl | None) -> Iterator[Ledger]:
+    path = _location(ledger)
+    if isinstance(path, Path) and not path.exists():
         raise UsageError(f"{path}: there is no ledger here yet (nothing was submitted with it).")
     opened = Ledger.open(path)
     try:
@@ -45,7 +53,7 @@ def _opened(ledger: Path | str | None) -> Iterator[Ledger]:
 
 
 def unknowns(
-    ledger: Path | str | None = None,
+    ledger: Path | str | LedgerUrl | None = None,
     *,
     file: Path | str | None = None,
     since: datetime | None = None,
@@ -65,7 +73,7 @@ def resolve(
     rows: Sequence[int] = (),
     event_id: str = "",
     note: str = "",
-    ledger: Path | str | None = None,
+    ledger: Path | str | LedgerUrl | None = None,
     resolved_by: str | None = None,
 ) -> list[Resolved]:
     """Settle requests left ``unknown`` as a person found them in the LAC portal: by
@@ -83,18 +91,24 @@ def resolve(
         raise UsageError(f"{file}: name the rows to resolve.")
     if event_id and chosen is not Resolution.ACCEPTED:
         raise UsageError("an event_id goes only with a request resolved as accepted.")
-    path = Path(ledger) if ledger is not None else default_ledger_path()
-    with RunLock(path), _opened(path) as opened:
+    path = _location(ledger)
+    with ExitStack() as stack:
+        if isinstance(path, Path):
+            stack.enter_context(RunLock(path))
+        opened = stack.enter_context(_opened(path))
         wanted = list(keys)
         if file is not None:
             wanted = list(find_keys(opened, Path(file).name, list(rows)).values())
+        if isinstance(opened.connection, PostgresConnection):
+            # A shared ledger: the run locks of the accounts whose requests are resolved.
+            stack.enter_context(account_locks(opened.connection, opened.accounts_of(wanted)))
         return resolve_requests(
             opened, wanted, chosen, event_id=event_id, note=note, resolved_by=resolved_by
         )
 
 
 def request_history(
-    ledger: Path | str | None = None,
+    ledger: Path | str | LedgerUrl | None = None,
     *,
     file: Path | str | None = None,
     row: int | None = None,
@@ -119,7 +133,7 @@ class RecentResolution:
 
 
 def recent_resolutions(
-    ledger: Path | str | None = None, *, limit: int = 20
+    ledger: Path | str | LedgerUrl | None = None, *, limit: int = 20
 ) -> list[RecentResolution]:
     """The latest resolutions recorded (newest first), each with its request's state now."""
     with _opened(ledger) as opened:

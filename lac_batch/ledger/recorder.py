@@ -78,6 +78,8 @@ class LedgerRecorder:
         """Write the outcomes even if no marks are wanted (their delay ran out, or the end)."""
         self._outcome_timer: asyncio.TimerHandle | None = None
         self._attempted: set[str] = set()
+        self._lost: set[str] = set()
+        """Claimed by another run first: not sent by this one."""
         self._flushing: asyncio.Task[None] | None = None
         self._error: Exception | None = None
 
@@ -89,20 +91,29 @@ class LedgerRecorder:
         """Take the lookahead from ``lookahead`` from now on (the concurrency in use grows)."""
         self._lookahead_of = lookahead
 
-    async def before_send(self, job: Job, attempt_number: int) -> None:
-        """Return once this request is committed as ``sending``; raise if it cannot be."""
+    async def before_send(self, job: Job, attempt_number: int) -> RowResult | None:
+        """Return once this request is claimed as ``sending`` (None), or the row's result when
+        another run claimed it first (it is not sent); raise if the ledger cannot be written."""
         if self._error is not None:
             raise self._error
-        self._attempted.add(job.idempotency_key)
         index = self._position[job.idempotency_key]
         if index + self._lookahead // 2 >= self._wanted:
             self._wanted = min(len(self._marks), max(self._wanted, index + 1) + self._lookahead)
             self._schedule()
-        if index < self._committed:
-            return
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((index, done))
-        await done
+        if index >= self._committed:
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiting.append((index, done))
+            await done
+        if job.idempotency_key in self._lost:
+            return RowResult.unsent(
+                job.row_number,
+                error=(
+                    "not sent: another run claimed this request in the shared ledger first and "
+                    "sends it; its outcome is in that run's results"
+                ),
+            )
+        self._attempted.add(job.idempotency_key)
+        return None
 
     def attempt_starting(self, job: Job, attempt_number: int) -> None:
         """Nothing to write: the record stays ``sending`` through retries."""
@@ -160,7 +171,7 @@ class LedgerRecorder:
                 self._outcome_timer = None
             try:
                 # In this context, so that the ledger's messages name options as the caller does.
-                await loop.run_in_executor(
+                lost = await loop.run_in_executor(
                     self._executor,
                     contextvars.copy_context().run,
                     self._ledger.write_batch,
@@ -173,6 +184,7 @@ class LedgerRecorder:
                 # Kept for aclose(); every request still waiting learns of it and is not sent.
                 self._error = error
             else:
+                self._lost |= lost
                 self._committed = max(self._committed, wanted)
             self._settle_waiters()
 
@@ -189,10 +201,16 @@ class LedgerRecorder:
                     (mark.fingerprint, self._previous.get(mark.fingerprint))
                     for mark in self._marks[: self._committed]
                     if mark.fingerprint not in self._attempted
+                    and mark.fingerprint not in self._lost
                 ]
                 if unused:
+                    run_id = self._marks[0].run_id
                     await asyncio.get_running_loop().run_in_executor(
-                        self._executor, contextvars.copy_context().run, self._ledger.unmark, unused
+                        self._executor,
+                        contextvars.copy_context().run,
+                        self._ledger.unmark,
+                        run_id,
+                        unused,
                     )
         finally:
             if self._outcome_timer is not None:

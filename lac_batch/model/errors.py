@@ -137,7 +137,7 @@ class RunLockedError(RunProblem):
 
     exit_code = ExitCode.LOCKED
 
-    def __init__(self, ledger_path: Path, holder: LockHolderInfo) -> None:
+    def __init__(self, ledger_path: Path | str, holder: LockHolderInfo) -> None:
         super().__init__(
             f"another run is in progress ({holder.describe()}) on the ledger {ledger_path}; "
             f"nothing was sent. Wait for it to finish, or use another {option_name(Option.LEDGER)}."

@@ -28,6 +28,7 @@ from lac_batch.notify.settings import NotifySettings, Trigger
 from lac_batch.notify.state import ProblemKind, ProblemStore
 from lac_batch.notify.targets import Target, targets_of
 from lac_batch.sending.engine import StopReason
+from lac_batch.settings.ledger_url import LedgerUrl
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -116,7 +117,7 @@ class Notifier:
         settings: NotifySettings,
         *,
         command: str,
-        state_path: Path | None,
+        state_path: Path | LedgerUrl | None,
         secrets: Sequence[str],
         warn: Callable[[str], None],
         ca_bundle: Path | None = None,
@@ -255,7 +256,7 @@ class Notifier:
         return None
 
     def _lock_summary(self) -> str:
-        if self.state_path is None:
+        if not isinstance(self.state_path, Path):
             return "another run holds the lock"
         holder = RunLock(self.state_path).holder()
         return f"another run still holds the ledger's lock ({holder.describe()})"

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from lac_batch.ledger.store import Ledger, utc_now
 from lac_batch.model.status import RowResult
+from lac_batch.settings.ledger_url import LedgerUrl
 
 # Not public: lac_batch/__init__.py names the public surface.
 __all__: list[str] = []
@@ -67,7 +68,7 @@ class ProblemStore:
         self._ledger = ledger
 
     @classmethod
-    def open(cls, ledger_path: Path) -> ProblemStore:
+    def open(cls, ledger_path: Path | LedgerUrl) -> ProblemStore:
         """Open (create, migrate) the ledger at ``ledger_path``; LedgerError if it cannot be."""
         return cls(Ledger.open(ledger_path))
 

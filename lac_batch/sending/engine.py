@@ -110,10 +110,11 @@ class SubmitObserver(Protocol):
 
 
 class SendGate(Protocol):
-    """Awaited before every attempt; the attempt leaves only if it returns (the ledger's
-    ``sending`` commit). An exception stops the run: nothing is sent that was not recorded."""
+    """Awaited before every attempt; the attempt leaves only if it returns None (the ledger's
+    ``sending`` commit). A result instead ends the row with it, unsent (another run claimed the
+    request). An exception stops the run: nothing is sent that was not recorded."""
 
-    async def before_send(self, job: Job, attempt_number: int) -> None: ...
+    async def before_send(self, job: Job, attempt_number: int) -> RowResult | None: ...
 
 
 @dataclass
@@ -540,15 +541,19 @@ class Submitter:
             if job.account in self._run.refused:
                 pacer.release(turn, sent=False)
                 return self._unsent_refused(job, state)
+            verdict: RowResult | None = None
             try:
                 for gate in self._gates:
-                    await gate.before_send(job, state.attempts + 1)
+                    verdict = verdict or await gate.before_send(job, state.attempts + 1)
             except Exception as error:
                 pacer.release(turn, sent=False)
                 self.request_stop(
                     StopReason.RECORDING_FAILED, f"the ledger could not be written: {error}"
                 )
                 return self._unsent(job, state)
+            if verdict is not None:
+                pacer.release(turn, sent=False)
+                return verdict
             self._stop_waiting(state)
             state.attempts += 1
             for observer in self._observers:

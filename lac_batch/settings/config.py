@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from lac_batch.model.errors import ConfigError, UsageError
 from lac_batch.sending.credentials import API_KEY_ENV, BASE_URL_ENV, PRODUCTION_BASE_URL
 from lac_batch.sending.pacing import AUTO, MAX_CONCURRENCY, Concurrency, parse_concurrency
+from lac_batch.settings.ledger_url import LedgerUrl, is_ledger_url, mask_ledger_url
 
 if TYPE_CHECKING:
     from lac_batch.sending.engine import SubmitSettings
@@ -137,6 +138,17 @@ def parse_choice(kind: type[E]) -> Callable[[Any], E]:
 
 def _path(value: Any) -> Path:
     return Path(parse_text(value))
+
+
+def _shown(value: Any) -> Any:
+    """A value as an error message repeats it: a ledger URL without its password."""
+    return mask_ledger_url(value) if isinstance(value, str) and is_ledger_url(value) else value
+
+
+def _ledger_location(value: Any) -> Path | LedgerUrl:
+    """A ledger file's path, or a PostgreSQL URL (never with a password in it)."""
+    text = parse_text(value)
+    return LedgerUrl(text.strip()) if is_ledger_url(text) else Path(text)
 
 
 @dataclass(frozen=True)
@@ -288,13 +300,26 @@ class Settings:
         help="PEM file of CA certificates instead of the system store",
         is_path=True,
     )
-    ledger: Path | None = _setting(
+    ledger: Path | LedgerUrl | None = _setting(
         env="LAC_LEDGER",
         flag="--ledger",
+        parse=_ledger_location,
+        default=None,
+        help="the ledger file, or a postgresql:// URL (default: the user's state directory)",
+        is_path=True,
+    )
+    ledger_password_file: Path | None = _setting(
+        key="ledger_password_file",
         parse=_path,
         default=None,
-        help="the ledger file (default: the user's state directory)",
+        help="file holding only the PostgreSQL ledger's password (refused if others can read it)",
         is_path=True,
+    )
+    ledger_tls: bool = _setting(
+        key="ledger_tls",
+        parse=_flag,
+        default=True,
+        help="false: reach a remote PostgreSQL ledger without checking its TLS certificate",
     )
     log_format: LogFormat = _setting(
         env="LAC_LOG_FORMAT",
@@ -377,6 +402,13 @@ class Settings:
         """The value of one of :data:`SETTINGS` (for loops over the table)."""
         value: T = getattr(self, setting.name)
         return value
+
+    def ledger_location(self) -> Path | LedgerUrl | None:
+        """The named ledger (None: the default), a URL with the config's password file and TLS
+        choice applied."""
+        if isinstance(self.ledger, LedgerUrl):
+            return self.ledger.with_password_file(self.ledger_password_file, tls=self.ledger_tls)
+        return self.ledger
 
     def submit_settings(self) -> SubmitSettings:
         """What the sending engine takes of these settings; it has no defaults of its own."""
@@ -483,7 +515,7 @@ class KeyChecker:
             try:
                 checked[name] = parse(value)
             except ValueError as error:
-                self.problem(key, f"'{key}' must be {error}, not {value!r}")
+                self.problem(key, f"'{key}' must be {error}, not {_shown(value)!r}")
         return checked
 
     def raise_problems(self) -> None:
@@ -613,7 +645,9 @@ def _resolve(
             return setting.parse(flag_value), f"flag {setting.flag}"
         except ValueError as error:
             if not partial:
-                raise UsageError(f"{setting.flag} must be {error}, not {flag_value!r}.") from None
+                raise UsageError(
+                    f"{setting.flag} must be {error}, not {_shown(flag_value)!r}."
+                ) from None
     env_value = environ.get(setting.env) if setting.env else None
     if env_value:
         try:
@@ -621,7 +655,8 @@ def _resolve(
         except ValueError as error:
             if not partial:
                 raise UsageError(
-                    f"the environment variable {setting.env} must be {error}, not {env_value!r}."
+                    f"the environment variable {setting.env} must be {error}, "
+                    f"not {_shown(env_value)!r}."
                 ) from None
     if config is not None and setting.key in config.values:
         value: T = config.values[setting.key]

@@ -53,6 +53,7 @@ from lac_batch.model.wording import count_of
 from lac_batch.rows.validation import RequestSheet, plan_requests, read_headers, read_requests
 from lac_batch.settings.columns import column_setup, save_profile
 from lac_batch.settings.config import load_config
+from lac_batch.settings.ledger_url import LedgerUrl
 from lac_batch.web.runs import PageRun, run_submit
 from lac_batch.web.security import Gate, Guard, Session
 from lac_batch.web.sheet import EditableSheet, RowFilter
@@ -80,8 +81,9 @@ class PageSettings:
     """The key stays in here, in the server process; no page or response carries it."""
     destination: str
     """Where rows go, in words for the confirmation ("the embedded sandbox", a host)."""
-    ledger: Path | None
-    """The ledger runs use (None: the user's default, as the command line's)."""
+    ledger: Path | LedgerUrl | None
+    """The ledger runs use: a file or a PostgreSQL URL (None: the user's default, as the
+    command line's)."""
     sessions_folder: Path
     columns: ColumnSetup = field(default_factory=ColumnSetup)
     """``[columns]`` and the profiles of the config file (the page's own mappings go over)."""
@@ -677,10 +679,11 @@ def _resend_words(outcome: RetryOutcome, settings: PageSettings) -> str:
     return " ".join(parts) or "Nothing was resent (no such failed request is waiting)."
 
 
-def _worklist(ledger: Path | None) -> Worklist:
+def _worklist(ledger: Path | LedgerUrl | None) -> Worklist:
     from lac_batch.ledger.store import default_ledger_path
 
-    if not (ledger or default_ledger_path()).exists():
+    path = ledger or default_ledger_path()
+    if isinstance(path, Path) and not path.exists():
         return Worklist([], [])
     try:
         return Worklist(unknowns(ledger), recent_resolutions(ledger, limit=10))
@@ -737,11 +740,11 @@ def _sheet_names(path: Path) -> list[str]:
     return names if len(names) > 1 else []
 
 
-def _recent_runs(ledger: Path | None) -> list[RunSummary] | str:
+def _recent_runs(ledger: Path | LedgerUrl | None) -> list[RunSummary] | str:
     from lac_batch.ledger.store import default_ledger_path
 
     path = ledger or default_ledger_path()
-    if not path.exists():
+    if isinstance(path, Path) and not path.exists():
         return []
     try:
         opened = Ledger.open(path)

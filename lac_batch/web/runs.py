@@ -2,7 +2,8 @@
 
 The run belongs to the server, not to the browser tab: closing the tab stops nothing, and the
 page shows the run again when reopened. One run at a time per server; the ledger's run lock
-(the command line's) keeps a page run and a command-line run from overlapping.
+(the command line's: a SQLite ledger's file lock, or a PostgreSQL ledger's account locks)
+keeps a page run and a command-line run from overlapping.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from lac_batch.model.errors import Interrupted, LacBatchError
 from lac_batch.model.status import RowResult
 from lac_batch.model.stopping import StopHandle
 from lac_batch.sending.engine import Job, RetryNotice
+from lac_batch.settings.ledger_url import LedgerUrl
 from lac_batch.web.wording import abandoning_words, retry_words, stopping_words
 
 # Not public: lac_batch/__init__.py names the public surface.
@@ -120,7 +122,7 @@ class PageRun:
 
 
 async def run_submit(
-    run: PageRun, options: SubmitOptions, ledger: Path | None, results: Path
+    run: PageRun, options: SubmitOptions, ledger: Path | LedgerUrl | None, results: Path
 ) -> None:
     """Send ``run.source``; keep the outcome (or the one paragraph it failed with) on ``run``."""
     try:
