@@ -42,9 +42,10 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		(apt-get update && apt-get install -y chromium chromium-driver)
 
+# The examples first, so that the product suite's count is the last line a reader sees.
 test: lint postgres-server browser
-	$(BIN)/pytest
 	$(MAKE) --no-print-directory examples-test
+	$(BIN)/pytest
 
 # Airflow, Dagster and Prefect each in examples/.venvs/TOOL, made once and reused while their
 # requirements are unchanged (examples/make_venv.py). The tests' temporary folders lie outside
