@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from lac_batch.cli.common import column_options, delimiter_value, file_options, guarded
+from lac_batch.cli.help import LacCommand
 from lac_batch.cli.options import config_option, effective_settings
 from lac_batch.model.columns import column_letter
 from lac_batch.model.mapping import HeaderReading, HeaderRule
@@ -38,7 +39,7 @@ def _line(reading: HeaderReading) -> str:
     return f"  {where} → {reading.target} ({reading.value_type}; {how})"
 
 
-@click.command("columns")
+@click.command("columns", cls=LacCommand)
 @click.argument("input_path", metavar="FILE", type=click.Path(path_type=Path))
 @file_options
 @column_options

@@ -107,7 +107,38 @@ EXAMPLES: dict[str, Sequence[tuple[str, str]]] = {
             "lac-batch submit requests.xlsx --rate 5",
         ),
     ),
+    "columns": (
+        ("How each header of a file is read", "lac-batch columns export.xlsx"),
+        (
+            "The same with a column read as another",
+            "lac-batch columns export.csv --map 'Yhteys=connection_key'",
+        ),
+    ),
     "run": (("One pass over the inbox, for cron", "lac-batch run --once --config lac-batch.toml"),),
+    "retry": (
+        (
+            "Resend the failed rows that are due, to where each was sent first",
+            "lac-batch retry --config lac-batch.toml",
+        ),
+    ),
+    "unknowns": (
+        ("Every request that may have been processed, to check", "lac-batch unknowns"),
+        ("The last week's, for a spreadsheet", "lac-batch unknowns --since 7d --format csv"),
+    ),
+    "resolve": (
+        (
+            "Found in the portal: later runs skip it",
+            "lac-batch resolve --file requests.xlsx --row 12 --accepted --event-id evt_123",
+        ),
+        (
+            "Not in the portal: resend it with the same key",
+            "lac-batch resolve --key KEY --not-processed --note 'not in the portal'",
+        ),
+    ),
+    "ui": (
+        ("The web page, sending to a sandbox on this machine", "lac-batch ui --sandbox"),
+        ("The web page with a scheduled set-up's settings", "lac-batch ui --config lac-batch.toml"),
+    ),
     "report": (
         ("The last runs of the ledger", "lac-batch report --runs"),
         (
@@ -117,6 +148,12 @@ EXAMPLES: dict[str, Sequence[tuple[str, str]]] = {
     ),
     "config check": (
         ("Check what a scheduled job will use", "lac-batch config check --config lac-batch.toml"),
+    ),
+    "ledger copy": (
+        (
+            "Move a ledger file to a shared PostgreSQL database",
+            "lac-batch ledger copy state/ledger.sqlite3 postgresql://lac@db.example/lac",
+        ),
     ),
     "ledger prune": (
         ("Forget requests older than a year", "lac-batch ledger prune --older-than 365d"),

@@ -124,7 +124,7 @@ def ledger_group() -> None:
     """Maintain the ledger."""
 
 
-@ledger_group.command("prune")
+@ledger_group.command("prune", cls=LacCommand)
 @config_option
 @setting_options("ledger")
 @click.option(
@@ -159,7 +159,7 @@ def _named(config_path: Path | None, text: str, what: str) -> Path | LedgerUrl:
     return location
 
 
-@ledger_group.command("copy")
+@ledger_group.command("copy", cls=LacCommand)
 @config_option
 @click.argument("source", metavar="SRC")
 @click.argument("destination", metavar="DST")

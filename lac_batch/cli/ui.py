@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from lac_batch.cli.common import guarded
+from lac_batch.cli.help import LacCommand
 from lac_batch.cli.options import (
     config_option,
     effective_settings,
@@ -28,7 +29,7 @@ from lac_batch.sending.credentials import ApiKey
 __all__: list[str] = []
 
 
-@click.command("ui")
+@click.command("ui", cls=LacCommand)
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
