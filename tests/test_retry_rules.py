@@ -87,6 +87,22 @@ def test_a_failed_record_is_resent_where_it_was_recorded_not_to_the_base_url_con
     assert "Retried 3 failed rows: accepted 3 (3 of them sent by submit)" in outcome.stdout
 
 
+def test_retry_with_a_sandbox_key_needs_no_base_url_and_names_where_it_sends(
+    write_csv: WriteCsv, sandbox: Sandbox
+) -> None:
+    path = write_csv(ROWS)
+    env = sandbox_env(sandbox)
+    fail_in_a_503_storm(sandbox, path, env)
+    # No base URL configured (production is the default): the sandbox key's records go back
+    # to the sandbox on this machine they were recorded with, and retry says so.
+    without_url = {name: value for name, value in env.items() if name != "LAC_BASE_URL"}
+    outcome = cli_at(later(6), "retry", "--results-folder", path.parent, env=without_url)
+    assert outcome.exit_code == 0, outcome.output
+    host = sandbox.base_url.split("//")[1].split("/")[0]
+    assert f"row 2 (sent by submit) to {host}: accepted" in outcome.stdout
+    assert len(sandbox.events()) == 3
+
+
 # --- (b) a refused key holds its rows back -------------------------------------------------------
 
 OLD_KEY, NEW_KEY = "lac_sk_old_write", "lac_sk_new_write"

@@ -143,19 +143,26 @@ def secrets_of(key: ApiKey, company_keys: KeysFile | None) -> list[str]:
 
 
 def submit_options_from(
-    settings: Settings, key: ApiKey, *, embedded_sandbox: bool = False, **choices: Any
+    settings: Settings,
+    key: ApiKey,
+    *,
+    embedded_sandbox: bool = False,
+    destination_checked_later: bool = False,
+    **choices: Any,
 ) -> SubmitOptions:
     """SubmitOptions from resolved settings plus per-run choices (dry_run, force, …).
 
     A base URL that cannot be used, or a sandbox key aimed away from this machine, is a
     UsageError here, before anything is read or sent. ``embedded_sandbox``: the URL is replaced
     by the embedded sandbox's own (on this machine), so its key may go there.
+    ``destination_checked_later``: the configured base URL is not where requests go (``retry``
+    sends each record where it was recorded, and checks the key there).
     """
     from lac_batch.jobs.submit import SubmitOptions
 
     base_url = check_base_url(settings.base_url, settings.sources["base_url"])
     company_keys: KeysFile | None = choices.get("company_keys")
-    if not embedded_sandbox:
+    if not embedded_sandbox and not destination_checked_later:
         keys = (
             [(entry.account, entry.key) for entry in company_keys.by_customer.values()]
             if company_keys is not None

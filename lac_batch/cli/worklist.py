@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from lac_batch.cli.common import guarded, ledger_notices
+from lac_batch.cli.help import LacCommand
 from lac_batch.cli.ledger import named_ledger
 from lac_batch.cli.options import (
     config_option,
@@ -26,6 +27,7 @@ from lac_batch.cli.options import (
 from lac_batch.jobs.retry import Clock, RetryOutcome, retry_failed
 from lac_batch.jobs.submit import held_ledger
 from lac_batch.ledger.history import parse_age
+from lac_batch.ledger.plan import sent_to_host
 from lac_batch.ledger.queries import request_history, resolve, unknowns
 from lac_batch.ledger.store import RETRY_COMMAND, FailedWhy, Resolution
 from lac_batch.ledger.worklist import RequestHistory, RequestNow
@@ -55,8 +57,11 @@ def render_retry(outcome: RetryOutcome) -> list[str]:
     for row in outcome.retried:
         result = row.result
         by = " (sent by submit)" if row.origin == "submit" else ""
+        # The recorded destination, not the configured one: say which, so a refused
+        # connection is not blamed on the server the user has in mind.
+        to = f" to {sent_to_host(row.base_url)}"
         lines.append(
-            f"{row.file_path or row.file_name} row {result.row_number}{by}: "
+            f"{row.file_path or row.file_name} row {result.row_number}{by}{to}: "
             f"{result.status.value}"
             + (f" {result.event_id}" if result.event_id else "")
             + (f" ({result.error})" if result.error and not result.event_id else "")
@@ -104,7 +109,7 @@ def render_retry(outcome: RetryOutcome) -> list[str]:
     return lines
 
 
-@click.command("retry")
+@click.command("retry", cls=LacCommand)
 @config_option
 @setting_options()
 @click.option(
@@ -128,7 +133,11 @@ def retry_command(
     """
     settings = effective_settings(config_path, flags)
     key, company_keys = load_credentials(settings)
-    options = submit_options_from(settings, key, company_keys=company_keys)
+    # Each record goes where it was recorded, never to the configured base URL: the library
+    # checks the key against each of those instead.
+    options = submit_options_from(
+        settings, key, company_keys=company_keys, destination_checked_later=True
+    )
     clock = click.get_current_context().find_object(Clock) or Clock()
     with (
         stop_signals() as stop,
@@ -176,7 +185,7 @@ def parse_since(text: str) -> datetime:
 _UNKNOWN_COLUMNS = ("file", "row", "when", "why", "fields", "idempotency_key", "account")
 
 
-@click.command("unknowns")
+@click.command("unknowns", cls=LacCommand)
 @config_option
 @setting_options("ledger")
 @click.option(
@@ -242,7 +251,7 @@ def unknowns_command(
 # --- resolve --------------------------------------------------------------------------------
 
 
-@click.command("resolve")
+@click.command("resolve", cls=LacCommand)
 @config_option
 @setting_options("ledger")
 @click.option("--key", "keys", multiple=True, help="Idempotency-Key of a request (repeatable).")

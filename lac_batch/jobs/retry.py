@@ -38,7 +38,7 @@ from lac_batch.model.exit_codes import ExitCode, most_severe
 from lac_batch.model.status import RESULT_COLUMNS, RowResult, Status
 from lac_batch.model.stopping import StopHandle
 from lac_batch.model.wording import Option, option_name
-from lac_batch.sending.credentials import ApiKey
+from lac_batch.sending.credentials import ApiKey, check_key_destination
 from lac_batch.sending.engine import Job, StopReason
 from lac_batch.settings.ledger_url import LedgerUrl, ledger_location
 
@@ -185,6 +185,8 @@ def _send_group(
     stop: StopHandle,
 ) -> tuple[int, list[tuple[RetryCandidate, RowResult]], ExitCode, str]:
     base_url, run_account, account, file_name, file_path, file_hash = group
+    # A sandbox key never leaves this machine, whatever the ledger recorded.
+    check_key_destination(base_url, [(account, key)])
     started = datetime.now(UTC).replace(microsecond=0)
     run_id = ledger.start_run(
         pid=os.getpid(),
