@@ -524,3 +524,15 @@ def test_a_misspelt_required_header_below_a_title_is_found_and_named(tmp_path: P
     assert outcome.exit_code == 2
     assert "row 3" in outcome.stderr
     assert "'Conection Key': did you mean connection_key?" in outcome.stderr
+
+
+def test_a_header_nowhere_found_says_how_to_point_at_it_or_map_it(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text(
+        csv_text([["Asiakasvienti 7.12.2026"], [], ["Yhteys", "Pyyntö"], ["k1", "setup"]]),
+        encoding="utf-8",
+    )
+    outcome = run_cli("validate", path)
+    assert outcome.exit_code == 2
+    assert "--header-row" in outcome.stderr
+    assert "--map 'ITS NAME=connection_key'" in outcome.stderr

@@ -306,6 +306,13 @@ def plan_columns(
             for item in near
             if item.suggestion in missing
         )
+        if not hints:
+            # Nothing close: the header may be lower down, or name the column in its own words.
+            hints = (
+                f" If the header is lower down, give its row with "
+                f"{option_name(Option.HEADER_ROW)}; if the file calls the column otherwise, "
+                f"map it ({option_name(Option.MAP)} 'ITS NAME={missing[0]}')."
+            )
         raise HeaderError(
             path,
             f"the header row (row {header_row}) has no {' or '.join(missing)} column, which "
