@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,13 @@ def test_an_unknown_key_suggests_the_nearest(tmp_path: Path) -> None:
     outcome = run_cli("config", "check", "--config", config)
     assert outcome.exit_code == 2, outcome.output
     assert "unknown key 'rat'; did you mean 'rate'?" in outcome.stderr
+
+
+def test_durations_show_as_a_config_file_writes_them(tmp_path: Path) -> None:
+    (tmp_path / "inbox").mkdir()
+    _key(tmp_path)
+    config = _config(tmp_path, 'lock_warn_after = "90m"\n[api_key]\nfile = "api-key"\n')
+    outcome = run_cli("config", "check", "--config", config, env={"LAC_LEDGER": ""})
+    assert outcome.exit_code == 0, outcome.output
+    assert re.search(r"lock_warn_after\s+90m\s", outcome.stdout), outcome.stdout
+    assert re.search(r"retry_failed_for\s+24h\s", outcome.stdout), outcome.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,7 @@ from lac_batch.model.wording import naming
 from lac_batch.notify.settings import load_notify_settings
 from lac_batch.rows.validation import read_requests
 from lac_batch.settings.columns import column_setup, configured_columns
-from lac_batch.settings.config import SETTINGS, Settings
+from lac_batch.settings.config import SETTINGS, Settings, duration_setting
 from lac_batch.settings.ledger_url import LedgerUrl
 
 if TYPE_CHECKING:
@@ -184,6 +185,8 @@ def check_command(config_path: Path | None) -> None:
 
 
 def _absolute(value: object) -> object:
+    if isinstance(value, timedelta):
+        return duration_setting(value)
     return value.resolve() if isinstance(value, Path) else value
 
 

@@ -70,6 +70,16 @@ def parse_duration(value: object, units: str = "smhdw") -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def duration_setting(value: timedelta) -> str:
+    """A duration as a config file would write it: ``6h``, ``24h``, ``90d``, ``45s``
+    (the largest unit that divides it, days only from two days on, as people say 24h)."""
+    seconds = value.total_seconds()
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size * (2 if unit == "d" else 1) and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
 def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError("a number")
