@@ -74,3 +74,21 @@ def test_lines_show_the_latency_and_concurrency_in_use() -> None:
     reporter.close()
     line = json.loads(stream.getvalue().splitlines()[-1])
     assert (line["latency_s"], line["concurrency"]) == (0.5, 12)
+
+
+def test_counts_group_thousands_as_every_other_count() -> None:
+    from lac_batch.model.status import Status
+    from lac_batch.model.summary import format_counts
+
+    assert format_counts({Status.ACCEPTED: 1223, Status.NOT_SENT: 7}) == (
+        "accepted 1,223, not_sent 7"
+    )
+
+
+def test_a_start_line_for_a_moment_of_sending_does_not_say_about_0_s() -> None:
+    from lac_batch.cli.submit_progress import start_text
+    from lac_batch.jobs.submit import SendPlan
+
+    plan = SendPlan(2, 0, 0, 0, "http://127.0.0.1:8765/portal", 5.0)
+    assert start_text(plan).endswith("; under a second")
+    assert "about 0 s" not in start_text(plan)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from lac_batch.jobs.progress import ProgressSnapshot, ProgressTally, duration_text
 from lac_batch.model.status import RowResult
@@ -82,7 +82,7 @@ class ProgressReporter:
             self._progress = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(bar_width=24),
-                MofNCompleteColumn(),
+                TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
                 TextColumn("{task.fields[text]}"),
                 console=Console(file=self._stream),
                 transient=False,
@@ -201,7 +201,7 @@ class ProgressReporter:
         else:
             stopped = " (stopped)" if snapshot.stopped or snapshot.unsent else ""
             line = (
-                f"progress: {snapshot.done}/{count_of(snapshot.total, 'row')}{stopped}, "
+                f"progress: {snapshot.done:,}/{count_of(snapshot.total, 'row')}{stopped}, "
                 f"{progress_text(snapshot)}{self._pace_text()}"
             )
         print(line, file=self._stream, flush=True)

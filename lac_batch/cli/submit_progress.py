@@ -32,6 +32,11 @@ def _on_terminal() -> bool:
     return sys.stdin.isatty() and sys.stderr.isatty()
 
 
+def _how_long(seconds: float) -> str:
+    # "about 0 s" reads as if nothing will be sent.
+    return "under a second" if seconds < 1 else f"about {duration_text(seconds)}"
+
+
 def start_text(plan: SendPlan) -> str:
     """``sending 2,494 rows (506 already accepted, 12 invalid) to HOST at ≤ 5/s; about 8 min``."""
     besides = [
@@ -43,7 +48,7 @@ def start_text(plan: SendPlan) -> str:
     where = f"{plan.host} (production)" if plan.production else plan.host
     return (
         f"sending {count_of(plan.requests, 'row')}{f' ({aside})' if aside else ''} to {where} "
-        f"at ≤ {plan.rate:g}/s; about {duration_text(plan.least_seconds)}"
+        f"at ≤ {plan.rate:g}/s; {_how_long(plan.least_seconds)}"
     )
 
 

@@ -89,7 +89,7 @@ def render_retry(outcome: RetryOutcome) -> list[str]:
         waits = "waits" if outcome.waiting == 1 else "wait"
         lines.append(
             f"{count_of(outcome.waiting, 'failed row')} {waits} for the next try, the first "
-            f"due at {outcome.next_due.astimezone():%Y-%m-%d %H:%M}: run `lac-batch retry` "
+            f"due at {outcome.next_due.astimezone():%Y-%m-%d %H:%M:%S}: run `lac-batch retry` "
             "again then."
         )
     still = outcome.counts

@@ -14,8 +14,11 @@ FIRST_ISSUES_SHOWN = 10
 
 
 def format_counts(counts: Mapping[Status, int]) -> str:
-    """``valid 40, invalid 2`` in the order of the status vocabulary, zero counts left out."""
-    return ", ".join(f"{status.value} {counts[status]}" for status in Status if counts.get(status))
+    """``valid 40, invalid 2`` in the order of the status vocabulary, zero counts left out
+    (``accepted 1,223``: thousands grouped, as every other count the tool prints)."""
+    return ", ".join(
+        f"{status.value} {counts[status]:,}" for status in Status if counts.get(status)
+    )
 
 
 def format_issues(issues: Iterable[RowIssue], limit: int | None = FIRST_ISSUES_SHOWN) -> list[str]:
