@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -54,55 +55,52 @@ def account_lock_key(account: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-class Connection:
+class Connection(ABC):
     """One open ledger database, either dialect. Not thread-safe: one thread at a time."""
 
     dialect: Dialect
     location: str
     """What messages call the ledger: its path, or its URL without any secret."""
 
-    def execute(self, sql: str, parameters: Sequence[object] = ()) -> Cursor:
-        raise NotImplementedError
+    @abstractmethod
+    def execute(self, sql: str, parameters: Sequence[object] = ()) -> Cursor: ...
 
+    @abstractmethod
     def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
         """One statement for each of ``rows`` (inside the caller's transaction)."""
-        raise NotImplementedError
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        raise NotImplementedError
-        yield
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[None]: ...
 
+    @abstractmethod
     def schema_version(self) -> int:
         """Set the session up, and read the schema version (0: a new ledger)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read_schema_version(self) -> int:
         """The schema version, read again inside a migration's transaction."""
-        raise NotImplementedError
 
-    def set_schema_version(self, version: int) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def set_schema_version(self, version: int) -> None: ...
 
-    def close(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def close(self) -> None: ...
 
+    @abstractmethod
     def columns(self, table: str) -> list[str]:
         """The column names of ``table``, in their order."""
-        raise NotImplementedError
 
+    @abstractmethod
     def tables(self) -> set[str]:
         """The names of the ledger's tables."""
-        raise NotImplementedError
 
+    @abstractmethod
     def after_copied_ids(self, table: str) -> None:
         """Rows of ``table`` were inserted with their ids: new ids must come after them."""
 
-    @contextmanager
-    def errors(self) -> Iterator[None]:
+    @abstractmethod
+    def errors(self) -> AbstractContextManager[None]:
         """The one boundary where a driver failure becomes a LedgerError naming the ledger."""
-        raise NotImplementedError
-        yield
 
 
 class SqliteConnection(Connection):
@@ -118,6 +116,10 @@ class SqliteConnection(Connection):
 
     def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
         self._db.executemany(sql, rows)
+
+    def after_copied_ids(self, table: str) -> None:
+        # Nothing to do: SQLite gives a new row the largest rowid plus one.
+        pass
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
