@@ -8,6 +8,7 @@ leaves the machine. Screenshots go to ``test-output/`` (not committed).
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import io
 import json
@@ -153,22 +154,17 @@ def _browser(downloads: Path, profile: Path) -> webdriver.Chrome:
     return webdriver.Chrome(options=options, service=Service(DRIVER))
 
 
-@pytest.fixture
-def page(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Page]:
-    rate = getattr(request, "param", "50")
-    env = {
-        **os.environ,
-        "LAC_RATE": rate,
-        "LAC_CONCURRENCY": "1" if rate != "50" else "4",
-        "PYTHONUNBUFFERED": "1",
-    }
+@contextlib.contextmanager
+def serving_page(arguments: list[str], env: dict[str, str], folder: Path) -> Iterator[Page]:
+    """``lac-batch ui ARGUMENTS --no-browser`` in ``folder``, and a browser logged in to it
+    through the printed link (whose token must not stay in the address); both stopped after."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "lac_batch", "ui", "--sandbox", "--no-browser", "--port", "0"],
+        [sys.executable, "-m", "lac_batch", "ui", *arguments, "--no-browser"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
-        cwd=tmp_path,
+        cwd=folder,
     )
     browser = None
     try:
@@ -182,9 +178,9 @@ def page(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Page]:
             found = re.search(r"http://127\.0\.0\.1:\d+/login\?token=\S+", line)
             login = found.group(0) if found else ""
         assert login, "lac-batch ui printed no login link"
-        downloads = tmp_path / "downloads"
+        downloads = folder / "downloads"
         downloads.mkdir()
-        browser = _browser(downloads, tmp_path / "profile")
+        browser = _browser(downloads, folder / "profile")
         browser.get(login)
         page = Page(login.split("/login")[0], browser, downloads)
         page.wait(lambda _: page.finds("#file-input"))
@@ -199,6 +195,19 @@ def page(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Page]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture
+def page(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Page]:
+    rate = getattr(request, "param", "50")
+    env = {
+        **os.environ,
+        "LAC_RATE": rate,
+        "LAC_CONCURRENCY": "1" if rate != "50" else "4",
+        "PYTHONUNBUFFERED": "1",
+    }
+    with serving_page(["--sandbox", "--port", "0"], env, tmp_path) as served:
+        yield served
 
 
 def test_page_opens_a_sheet_marks_invalid_cells_fixes_them_sends_and_downloads_results(

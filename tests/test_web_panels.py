@@ -8,17 +8,12 @@ those of tests/test_web_page.py.
 from __future__ import annotations
 
 import os
-import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import run_cli
-from test_web_page import WAIT_S, Page, _browser
+from test_web_page import Page, serving_page
 
 from lac_batch.sandbox import SANDBOX_WRITE_KEY, FaultConfig, Sandbox, running_sandbox
 from lac_batch.sandbox.keys import SANDBOX_COMPANY_ID
@@ -51,42 +46,8 @@ def ui(tmp_path: Path, counting_sandbox: Sandbox, config: Path) -> Iterator[Page
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("LAC_BATCH_CONFIG", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "lac_batch", "ui", "--config", str(config), "--no-browser"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
-    browser = None
-    try:
-        assert server.stdout is not None
-        login = ""
-        deadline = time.monotonic() + WAIT_S
-        while not login and time.monotonic() < deadline:
-            line = server.stdout.readline()
-            if not line:
-                break
-            found = re.search(r"http://127\.0\.0\.1:\d+/login\?token=\S+", line)
-            login = found.group(0) if found else ""
-        assert login, "lac-batch ui printed no login link"
-        downloads = tmp_path / "downloads"
-        downloads.mkdir()
-        browser = _browser(downloads, tmp_path / "profile")
-        browser.get(login)
-        page = Page(login.split("/login")[0], browser, downloads)
-        page.wait(lambda _: page.finds("#file-input"))
+    with serving_page(["--config", str(config)], env, tmp_path) as page:
         yield page
-    finally:
-        if browser is not None:
-            browser.quit()
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(WAIT_S)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 NEAR_MISSES = (
